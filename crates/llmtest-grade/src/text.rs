@@ -1,0 +1,257 @@
+//! Built-in text and JSON assertions.
+//!
+//! | type | parameters | passes when the answer… |
+//! |---|---|---|
+//! | `equals` | `value` | equals it, leading/trailing whitespace ignored |
+//! | `contains` / `icontains` | `value` | contains it (case-insensitively) |
+//! | `contains-any` / `icontains-any` | `value: [..]` | contains at least one |
+//! | `contains-all` / `icontains-all` | `value: [..]` | contains every one |
+//! | `starts-with` | `value` | starts with it, leading whitespace ignored |
+//! | `regex` | `value`, `ignore_case` | matches the pattern |
+//! | `is-json` | — | is JSON (bare, or one fenced ```` ```json ```` block) |
+//! | `json-schema` | `value` (a schema) | is JSON valid against the schema |
+//! | `json-path` | `path`, `value` | is JSON whose value at `path` equals `value` |
+//!
+//! Each can be negated: `type: not-contains` or `not: {type: contains, …}`.
+
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use llmtest_spec::CheckError;
+
+use crate::grader::{parse_params, FnFactory, Grade, Grader, GraderContext, GraderFactory, Sample};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct One {
+    value: ScalarText,
+}
+
+/// A string, or a number/bool written without quotes in YAML (`value: 142`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScalarText {
+    S(String),
+    N(serde_json::Number),
+    B(bool),
+}
+
+impl ScalarText {
+    fn text(self) -> String {
+        match self {
+            ScalarText::S(s) => s,
+            ScalarText::N(n) => n.to_string(),
+            ScalarText::B(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Many {
+    value: Vec<ScalarText>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegexParams {
+    value: String,
+    #[serde(default)]
+    ignore_case: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaParams {
+    value: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathParams {
+    path: String,
+    value: Value,
+}
+
+type Build = fn(&Map<String, Value>, &GraderContext) -> Result<Arc<dyn Grader>, CheckError>;
+
+pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
+    let table: &[(&str, Build)] = &[
+        ("equals", |p, _| {
+            let v = parse_params::<One>(p)?.value.text();
+            Ok(Arc::new(move |s: &Sample<'_>| Grade::binary(s.answer.trim() == v.trim(), quote(&v), excerpt(s.answer))))
+        }),
+        ("contains", |p, _| {
+            let v = parse_params::<One>(p)?.value.text();
+            Ok(Arc::new(move |s: &Sample<'_>| Grade::binary(s.answer.contains(&v), format!("contains {}", quote(&v)), excerpt(s.answer))))
+        }),
+        ("icontains", |p, _| {
+            let v = parse_params::<One>(p)?.value.text();
+            let lv = v.to_lowercase();
+            Ok(Arc::new(move |s: &Sample<'_>| {
+                Grade::binary(s.answer.to_lowercase().contains(&lv), format!("contains {} (any case)", quote(&v)), excerpt(s.answer))
+            }))
+        }),
+        ("contains-any", |p, _| many(p, false, false)),
+        ("icontains-any", |p, _| many(p, false, true)),
+        ("contains-all", |p, _| many(p, true, false)),
+        ("icontains-all", |p, _| many(p, true, true)),
+        ("starts-with", |p, _| {
+            let v = parse_params::<One>(p)?.value.text();
+            Ok(Arc::new(move |s: &Sample<'_>| {
+                Grade::binary(s.answer.trim_start().starts_with(&v), format!("starts with {}", quote(&v)), excerpt(s.answer))
+            }))
+        }),
+        ("regex", |p, _| {
+            let RegexParams { value, ignore_case } = parse_params(p)?;
+            let re = regex::RegexBuilder::new(&value)
+                .case_insensitive(ignore_case)
+                .size_limit(1 << 22)
+                .build()
+                .map_err(|e| CheckError::new(format!("invalid regex: {}", first_line(&e.to_string()))).with_hint("the pattern uses Rust regex syntax (no look-around or backreferences)"))?;
+            Ok(Arc::new(move |s: &Sample<'_>| regex_grade(&re, s.answer)))
+        }),
+        ("is-json", |p, _| {
+            parse_params::<NoParams>(p)?;
+            Ok(Arc::new(|s: &Sample<'_>| match parse_json(s.answer) {
+                Ok(v) => Grade::binary(true, "valid JSON", excerpt(s.answer)).with_extracted(v.to_string()),
+                Err(e) => Grade::binary(false, "valid JSON", format!("{e} in {}", excerpt(s.answer))),
+            }))
+        }),
+        ("json-schema", |p, _| {
+            let SchemaParams { value } = parse_params(p)?;
+            let validator = jsonschema::validator_for(&value).map_err(|e| CheckError::new(format!("invalid JSON schema: {e}")))?;
+            Ok(Arc::new(move |s: &Sample<'_>| match parse_json(s.answer) {
+                Err(e) => Grade::binary(false, "JSON matching the schema", format!("{e} in {}", excerpt(s.answer))),
+                Ok(v) => {
+                    let errors: Vec<String> = validator.iter_errors(&v).take(3).map(|e| format!("{} at `{}`", e, e.instance_path())).collect();
+                    let found = if errors.is_empty() { "valid".to_string() } else { errors.join("; ") };
+                    Grade::binary(errors.is_empty(), "JSON matching the schema", found).with_extracted(v.to_string())
+                }
+            }))
+        }),
+        ("json-path", |p, _| {
+            let PathParams { path, value } = parse_params(p)?;
+            let jp = serde_json_path::JsonPath::parse(&path).map_err(|e| CheckError::new(format!("invalid JSONPath `{path}`: {e}")))?;
+            Ok(Arc::new(move |s: &Sample<'_>| {
+                let expected = format!("{path} == {value}");
+                match parse_json(s.answer) {
+                    Err(e) => Grade::binary(false, expected, format!("{e} in {}", excerpt(s.answer))),
+                    Ok(v) => {
+                        let nodes = jp.query(&v).all();
+                        let found = match nodes.as_slice() {
+                            [] => None,
+                            [one] => Some((*one).clone()),
+                            many => Some(Value::Array(many.iter().map(|n| (*n).clone()).collect())),
+                        };
+                        match found {
+                            None => Grade::binary(false, expected, format!("nothing at {path}")),
+                            Some(f) => Grade::binary(json_eq(&f, &value), expected, f.to_string()).with_extracted(f.to_string()),
+                        }
+                    }
+                }
+            }))
+        }),
+    ];
+    table.iter().map(|(k, b)| Arc::new(FnFactory::new(*k, *b)) as Arc<dyn GraderFactory>).collect()
+}
+
+fn many(p: &Map<String, Value>, all: bool, ignore_case: bool) -> Result<Arc<dyn Grader>, CheckError> {
+    let values: Vec<String> = parse_params::<Many>(p)?.value.into_iter().map(ScalarText::text).collect();
+    if values.is_empty() {
+        return Err(CheckError::new("`value` must list at least one string"));
+    }
+    let norm = move |s: &str| if ignore_case { s.to_lowercase() } else { s.to_owned() };
+    let needles: Vec<String> = values.iter().map(|v| norm(v)).collect();
+    let what = format!("contains {} of [{}]{}", if all { "all" } else { "any" }, values.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", "), if ignore_case { " (any case)" } else { "" });
+    Ok(Arc::new(move |s: &Sample<'_>| {
+        let hay = norm(s.answer);
+        let hits: Vec<&String> = values.iter().zip(&needles).filter(|(_, n)| hay.contains(n.as_str())).map(|(v, _)| v).collect();
+        let pass = if all { hits.len() == needles.len() } else { !hits.is_empty() };
+        let found = if all && !pass {
+            let missing: Vec<String> = values.iter().filter(|v| !hits.contains(v)).map(|v| quote(v)).collect();
+            format!("missing {} in {}", missing.join(", "), excerpt(s.answer))
+        } else {
+            excerpt(s.answer)
+        };
+        let mut g = Grade::binary(pass, what.clone(), found);
+        if all {
+            g.score = hits.len() as f64 / needles.len() as f64;
+        }
+        g
+    }))
+}
+
+fn regex_grade(re: &Regex, answer: &str) -> Grade {
+    let m = re.find(answer);
+    let expected = format!("matches /{}/", re.as_str());
+    match m {
+        Some(m) => Grade::binary(true, expected, excerpt(answer)).with_extracted(m.as_str()),
+        None => Grade::binary(false, expected, excerpt(answer)),
+    }
+}
+
+/// JSON from the answer: the whole answer, or the content of a single fenced code block.
+pub fn parse_json(answer: &str) -> Result<Value, String> {
+    let t = answer.trim();
+    match serde_json::from_str::<Value>(t) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if let Some(inner) = fenced(t) {
+                return serde_json::from_str(inner).map_err(|e| format!("invalid JSON in code block: {e}"));
+            }
+            Err(format!("invalid JSON: {e}"))
+        }
+    }
+}
+
+fn fenced(t: &str) -> Option<&str> {
+    let start = t.find("```")?;
+    let after = &t[start + 3..];
+    let nl = after.find('\n')?;
+    let body = &after[nl + 1..];
+    let end = body.find("```")?;
+    Some(body[..end].trim())
+}
+
+/// JSON equality where numbers compare by value (`1` equals `1.0`).
+pub fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w))),
+        _ => a == b,
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().to_owned()
+}
+
+/// The answer, trimmed and shortened for messages.
+pub fn excerpt(s: &str) -> String {
+    const MAX: usize = 200;
+    let t = s.trim();
+    if t.is_empty() {
+        return "(empty answer)".into();
+    }
+    if t.chars().count() <= MAX {
+        return format!("{t:?}");
+    }
+    let head: String = t.chars().take(MAX).collect();
+    format!("{head:?}… ({} chars)", t.chars().count())
+}

@@ -1,0 +1,32 @@
+//! llmtest's suite format: types, a strict loader with located diagnostics, templates and
+//! the JSON Schemas. No async, no HTTP.
+//!
+//! ```no_run
+//! use llmtest_spec::{Project, load_suites, AssertionCheck, AssertionSpec, CheckError};
+//! struct AnyAssertion;
+//! impl AssertionCheck for AnyAssertion {
+//!     fn check(&self, _: &AssertionSpec) -> Result<(), CheckError> { Ok(()) }
+//! }
+//! let project = Project::load(std::path::Path::new(".")).map_err(|d| d.to_string())?;
+//! let files = project.discover(&[]).map_err(|d| d.to_string())?;
+//! let suites = load_suites(&project, &files, &AnyAssertion).map_err(|d| d.to_string())?;
+//! println!("{} suites", suites.len());
+//! # Ok::<(), String>(())
+//! ```
+
+mod config;
+mod data;
+mod diag;
+mod load;
+mod model;
+mod schema;
+mod suite;
+mod template;
+mod types;
+
+pub use config::{ModelConfig, Profile, RunMode, MODEL_COMMON_KEYS};
+pub use diag::{did_you_mean, unknown_name_hint, Diagnostic, Diagnostics, Loc};
+pub use load::{load_suites, parse_assertion, Project, CONFIG_FILE};
+pub use model::{AssertionCheck, AssertionSpec, Case, CheckError, Suite};
+pub use schema::{config_schema, suite_schema};
+pub use types::{GenParams, Message, Mode, Prompt, ReasoningPolicy, Role, SnapshotMode, ToolCall};
