@@ -25,6 +25,18 @@ use crate::types::{parse_options, Backend, BackendContext, BackendError, Backend
 struct Options {
     /// The answers file, relative to the project root (`.jsonl` or `.csv`).
     path: String,
+    /// A case with no answer in the file: `error` (default; an infrastructure error) or
+    /// `skip` (the file covers only some cases on purpose).
+    #[serde(default)]
+    missing: Missing,
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Missing {
+    #[default]
+    Error,
+    Skip,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +57,7 @@ struct Row {
 pub struct OutputsBackend {
     model: String,
     path: String,
+    skip_missing: bool,
     rows: HashMap<String, Vec<Row>>,
 }
 
@@ -73,7 +86,7 @@ impl OutputsBackend {
         for v in rows.values_mut() {
             v.sort_by_key(|r| r.sample.unwrap_or(0));
         }
-        Ok(OutputsBackend { model: model.to_owned(), path: shown.to_owned(), rows })
+        Ok(OutputsBackend { model: model.to_owned(), path: shown.to_owned(), skip_missing: false, rows })
     }
 }
 
@@ -147,8 +160,9 @@ impl Backend for OutputsBackend {
             .map(|v| v.iter().filter(|r| r.suite.as_deref().is_none_or(|s| s == req.suite)).collect())
             .unwrap_or_default();
         if rows.len() < req.n as usize {
+            let kind = if self.skip_missing && rows.is_empty() { InfraKind::Skip } else { InfraKind::Missing };
             return Err(InfraError::new(
-                InfraKind::Missing,
+                kind,
                 format!(
                     "`{}` has {} answer(s) for case `{}` (suite `{}`, model `{}`), {} needed",
                     self.path,
@@ -177,8 +191,12 @@ impl BackendFactory for OutputsFactory {
     }
     fn create(&self, model: &ModelConfig, ctx: &BackendContext) -> Result<Arc<dyn Backend>, BackendError> {
         let o: Options = parse_options(model)?;
-        let b = OutputsBackend::open(&model.name, &ctx.root.join(&o.path), &o.path).map_err(BackendError::config)?;
+        let mut b = OutputsBackend::open(&model.name, &ctx.root.join(&o.path), &o.path).map_err(BackendError::config)?;
+        b.skip_missing = o.missing == Missing::Skip;
         Ok(Arc::new(b))
+    }
+    fn offline(&self) -> bool {
+        true
     }
 }
 

@@ -121,6 +121,9 @@ pub enum InfraKind {
     Missing,
     /// An `exec` model's process failed.
     Process,
+    /// The backend has no answer for this case by design (an `outputs` file that covers
+    /// only some cases, with `missing: skip`): the case is skipped, not failed.
+    Skip,
     Other,
 }
 
@@ -136,6 +139,7 @@ impl InfraKind {
             InfraKind::Unavailable => "unavailable",
             InfraKind::Missing => "missing",
             InfraKind::Process => "process",
+            InfraKind::Skip => "skip",
             InfraKind::Other => "other",
         }
     }
@@ -245,6 +249,11 @@ pub trait BackendFactory: Send + Sync {
     fn name(&self) -> &str;
     /// Parse `model.options` strictly (unknown keys are errors with a hint) and build.
     fn create(&self, model: &ModelConfig, ctx: &BackendContext) -> Result<Arc<dyn Backend>, BackendError>;
+    /// True for backends that never leave the machine and are deterministic (`outputs`):
+    /// replay mode uses them directly instead of cassettes.
+    fn offline(&self) -> bool {
+        false
+    }
 }
 
 /// Deserializes a model's backend options into `T` (use `#[serde(deny_unknown_fields)]`),

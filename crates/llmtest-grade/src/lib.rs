@@ -10,6 +10,7 @@
 //! ```
 
 mod grader;
+pub mod number;
 mod reasoning;
 mod registry;
 mod score;

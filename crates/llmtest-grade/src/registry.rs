@@ -27,6 +27,9 @@ impl GraderRegistry {
         for f in crate::text::factories() {
             r.register(f);
         }
+        for f in [crate::number::factory()] {
+            r.register(f);
+        }
         r
     }
 

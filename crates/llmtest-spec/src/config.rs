@@ -68,6 +68,11 @@ pub struct ProfileDef {
     /// `record`: call the backends and write cassettes.
     #[serde(default)]
     pub mode: RunMode,
+    /// When true, a case trial whose failure is already recorded in the committed snapshot
+    /// passes (a known failure of a weak model); new failures still fail their trial, and
+    /// any change in either direction fails the suite's snapshot trial. Default false.
+    #[serde(default)]
+    pub allow_known_failures: bool,
     #[serde(default)]
     #[allow(dead_code)]
     pub description: Option<String>,
@@ -104,13 +109,16 @@ pub(crate) struct ModelSchema {
     /// Default generation parameters for this model.
     params: Option<GenParams>,
     description: Option<String>,
+    /// Only suites that name this model in `models:` run it (answer sets, special-purpose
+    /// models). Default false.
+    opt_in: Option<bool>,
     /// Backend-specific options.
     #[serde(flatten)]
     rest: Map<String, Value>,
 }
 
 /// The keys every model entry may have; the rest go to the backend.
-pub const MODEL_COMMON_KEYS: &[&str] = &["backend", "max_concurrency", "params", "description"];
+pub const MODEL_COMMON_KEYS: &[&str] = &["backend", "max_concurrency", "params", "description", "opt_in"];
 
 /// A resolved model entry.
 #[derive(Clone, Debug)]
@@ -121,6 +129,8 @@ pub struct ModelConfig {
     pub max_concurrency: usize,
     pub params: GenParams,
     pub description: Option<String>,
+    /// Only suites that name this model run it.
+    pub opt_in: bool,
     /// Backend-specific keys, to be parsed strictly by the backend factory.
     pub options: Map<String, Value>,
     pub loc: Loc,
@@ -132,4 +142,5 @@ pub struct Profile {
     pub name: String,
     pub models: Vec<String>,
     pub mode: RunMode,
+    pub allow_known_failures: bool,
 }

@@ -96,7 +96,7 @@ impl Project {
                 }
                 None => models = file.models.keys().cloned().collect(),
             }
-            project.profiles.insert(name.clone(), Profile { name, models, mode: p.mode });
+            project.profiles.insert(name.clone(), Profile { name, models, mode: p.mode, allow_known_failures: p.allow_known_failures });
         }
         if let Some(dp) = file.default_profile {
             if project.profiles.contains_key(&dp.value) {
@@ -127,6 +127,7 @@ impl Project {
                 name: "default".into(),
                 models: self.models.keys().cloned().collect(),
                 mode: RunMode::Live,
+                allow_known_failures: false,
             }),
         }
     }
@@ -214,9 +215,14 @@ fn model_config(name: &str, entry: &Spanned<Value>, file: &Path) -> Result<Model
             .map_err(|e| Diagnostic::new(l.clone(), format!("model `{name}`: invalid `params`: {e}")))?,
     };
     let description = map.get("description").and_then(Value::as_str).map(str::to_owned);
+    let opt_in = match map.get("opt_in") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(Diagnostic::new(l, format!("model `{name}`: `opt_in` must be true or false"))),
+    };
     let options: Map<String, Value> =
         map.iter().filter(|(k, _)| !MODEL_COMMON_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(ModelConfig { name: name.to_owned(), backend, max_concurrency, params, description, options, loc: l })
+    Ok(ModelConfig { name: name.to_owned(), backend, max_concurrency, params, description, opt_in, options, loc: l })
 }
 
 /// Parse YAML (or JSON, which this parser reads too) into `T`, turning the first error into a
@@ -510,7 +516,12 @@ impl SuiteCtx<'_> {
         };
         let spec = if deferred { spec } else { self.rerender(&spec, vars) };
         if let Err(e) = self.check.check(&spec) {
-            self.err(l, format!("assertion `{}`: {}", spec.display_kind(), e.message), e.hint);
+            let msg = if e.message.starts_with("unknown assertion type") {
+                e.message
+            } else {
+                format!("assertion `{}`: {}", spec.display_kind(), e.message)
+            };
+            self.err(l, msg, e.hint);
             return None;
         }
         Some(spec)

@@ -1,1 +1,136 @@
-//! Placeholder
+//! llmtest: evaluate LLMs as an ordinary part of `cargo test`.
+//!
+//! Suites written in YAML become libtest trials (one per case × model), graded by
+//! assertions that are right where naive ones fail, snapshotted per suite × model with
+//! insta. The same engine drives the `llmtest` command-line tool.
+//!
+//! In a project, `tests/evals.rs` (with `harness = false` in `Cargo.toml`):
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     llmtest::harness()
+//! }
+//! ```
+//!
+//! Plugins: register your own assertion types or backends, and suites use them by name.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use llmtest::grade::{FnFactory, Grade, Sample, GraderFactory};
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let shouting = FnFactory::new("all-caps", |_params, _ctx| {
+//!         Ok(Arc::new(|s: &Sample<'_>| {
+//!             let ok = s.answer.chars().all(|c| !c.is_lowercase());
+//!             Grade::binary(ok, "an answer in capitals", s.answer.to_owned())
+//!         }) as Arc<dyn llmtest::grade::Grader>)
+//!     });
+//!     llmtest::Llmtest::new().grader(shouting).harness()
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+mod cli;
+mod engine;
+mod harness;
+pub mod report;
+pub mod results;
+mod snapshot;
+
+pub use engine::{Engine, Plan, PlanOptions, Work};
+pub use llmtest_backend as backend;
+pub use llmtest_grade as grade;
+pub use llmtest_spec as spec;
+
+use llmtest_backend::BackendFactory;
+use llmtest_grade::{GraderContext, GraderFactory, GraderRegistry};
+
+/// The one entry point: which project, which plugins; then [`Llmtest::harness`] or
+/// [`Llmtest::cli`].
+#[derive(Clone, Default)]
+pub struct Llmtest {
+    root: Option<PathBuf>,
+    graders: Vec<Arc<dyn GraderFactory>>,
+    backends: Vec<Arc<dyn BackendFactory>>,
+}
+
+impl Llmtest {
+    /// Built-in graders and backends; the project root is `LLMTEST_ROOT`, else the package
+    /// being tested (`CARGO_MANIFEST_DIR`), else the current directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Use this project root.
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = Some(root.into());
+        self
+    }
+
+    /// Registers an assertion type (replacing a built-in of the same name).
+    pub fn grader(mut self, f: impl GraderFactory + 'static) -> Self {
+        self.graders.push(Arc::new(f));
+        self
+    }
+
+    /// Registers a backend (replacing a built-in of the same name).
+    pub fn backend(mut self, f: impl BackendFactory + 'static) -> Self {
+        self.backends.push(Arc::new(f));
+        self
+    }
+
+    /// Runs the suites as a libtest-compatible test binary.
+    pub fn harness(self) -> ExitCode {
+        harness::run(&self)
+    }
+
+    /// Runs the `llmtest` command line with the process's arguments.
+    pub fn cli(self) -> ExitCode {
+        cli::main(&self, std::env::args_os().collect())
+    }
+
+    pub(crate) fn root_dir(&self) -> PathBuf {
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        for var in ["LLMTEST_ROOT", "CARGO_MANIFEST_DIR"] {
+            if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+                return PathBuf::from(v);
+            }
+        }
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+    }
+
+    /// Every assertion type: built-ins, then the optional crates', then plugins.
+    pub fn grader_registry(&self, root: &std::path::Path) -> GraderRegistry {
+        let mut r = GraderRegistry::with_builtins(GraderContext { root: root.to_path_buf() });
+        #[cfg(feature = "code")]
+        for f in llmtest_code::factories() {
+            r.register(f);
+        }
+        for f in &self.graders {
+            r.register(f.clone());
+        }
+        r
+    }
+
+    /// Every backend by name: built-ins, then the optional crates', then plugins.
+    pub fn backend_factories(&self) -> BTreeMap<String, Arc<dyn BackendFactory>> {
+        let mut all: Vec<Arc<dyn BackendFactory>> = llmtest_backend::builtin_factories();
+        #[cfg(feature = "openai")]
+        all.push(llmtest_openai::factory());
+        #[cfg(feature = "onnx")]
+        all.push(llmtest_onnx::factory());
+        all.extend(self.backends.iter().cloned());
+        all.into_iter().map(|f| (f.name().to_owned(), f)).collect()
+    }
+}
+
+/// The harness with built-ins only: `fn main() -> ExitCode { llmtest::harness() }`.
+pub fn harness() -> ExitCode {
+    Llmtest::new().harness()
+}

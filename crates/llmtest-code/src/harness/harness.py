@@ -1,0 +1,196 @@
+# llmtest code harness (Python). Runs solution.py against the test described in
+# llmtest_spec.json and writes one JSON line per event to llmtest_result.jsonl, ending with
+# {"done": true}. A program that stops before that line did not finish its tests.
+import json
+import os
+import sys
+import traceback
+
+_SPEC = json.load(open("llmtest_spec.json", encoding="utf-8"))
+_OUT = open("llmtest_result.jsonl", "w", encoding="utf-8")
+_write_fd = _OUT.fileno()
+
+
+def _emit(obj):
+    os.write(_write_fd, (json.dumps(obj) + "\n").encode("utf-8"))
+
+
+def _last_line(e):
+    lines = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()
+    return lines[-1] if lines else type(e).__name__
+
+
+def _innermost(tb):
+    frame = None
+    while tb is not None:
+        frame = tb
+        tb = tb.tb_next
+    return frame
+
+
+def _where(tb, filename):
+    """The innermost line of `filename` in a traceback, or None."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _kind(e):
+    if isinstance(e, MemoryError):
+        return "memory_limit"
+    if isinstance(e, SystemExit):
+        return "early_exit"
+    return "runtime_error"
+
+
+def _error(e, phase):
+    out = {"status": _kind(e), "message": _last_line(e), "phase": phase}
+    line = _where(e.__traceback__, "solution.py")
+    if line is not None:
+        out["solution_line"] = line
+    return out
+
+
+def _jsonable(v, depth=0):
+    if depth > 50:
+        return {"__repr__": repr(v)[:200]}
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return v if abs(v) < 2**63 else {"__int__": str(v)}
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return {"__float__": repr(v)}
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x, depth + 1) for x in v]
+    if isinstance(v, (set, frozenset)):
+        return {"__set__": [_jsonable(x, depth + 1) for x in v]}
+    if isinstance(v, dict):
+        if all(isinstance(k, str) for k in v):
+            return {k: _jsonable(x, depth + 1) for k, x in v.items()}
+        return {"__dict__": [[_jsonable(k, depth + 1), _jsonable(x, depth + 1)] for k, x in v.items()]}
+    if isinstance(v, (bytes, bytearray)):
+        return {"__bytes__": bytes(v).hex()}
+    try:
+        # generators, ranges, numpy arrays, …: compare what they hold
+        if hasattr(v, "tolist"):
+            return _jsonable(v.tolist(), depth + 1)
+        if hasattr(v, "__iter__") and not hasattr(v, "keys"):
+            return [_jsonable(x, depth + 1) for x in v]
+    except Exception:
+        pass
+    return {"__repr__": repr(v)[:200]}
+
+
+def _load(ns):
+    try:
+        src = open("solution.py", encoding="utf-8").read()
+        code = compile(src, "solution.py", "exec")
+    except SyntaxError as e:
+        msg = f"{type(e).__name__}: {e.msg} (line {e.lineno})"
+        _emit({"status": "compile_error", "message": msg})
+        return False
+    except (ValueError, UnicodeDecodeError) as e:
+        _emit({"status": "compile_error", "message": _last_line(e)})
+        return False
+    try:
+        exec(code, ns)
+    except BaseException as e:  # noqa: BLE001 - everything the solution raises is its result
+        _emit(_error(e, "load"))
+        return False
+    return True
+
+
+def _humaneval(ns):
+    try:
+        test = compile(_SPEC["test"], "test.py", "exec")
+        exec(test, ns)
+        check = ns["check"]
+    except BaseException as e:  # noqa: BLE001
+        _emit({"status": "test_error", "message": _last_line(e)})
+        return
+    entry = _SPEC["entry_point"]
+    if entry not in ns or not callable(ns[entry]):
+        _emit({"status": "missing_function", "message": f"the code defines no function `{entry}`"})
+        return
+    try:
+        check(ns[entry])
+    except AssertionError as e:
+        inner = _innermost(e.__traceback__)
+        if inner is not None and inner.tb_frame.f_code.co_filename == "solution.py":
+            _emit(_error(e, "check"))
+            return
+        line = _where(e.__traceback__, "test.py")
+        out = {"status": "wrong_answer", "test_line": line}
+        msg = str(e)
+        if msg:
+            out["message"] = msg[:500]
+        _emit(out)
+        return
+    except BaseException as e:  # noqa: BLE001
+        _emit(_error(e, "check"))
+        return
+    _emit({"status": "passed"})
+
+
+def _resolve(ns, name):
+    if "." in name:
+        cls, meth = name.split(".", 1)
+        if cls not in ns:
+            return None
+        return getattr(ns[cls](), meth, None)
+    if name in ns and callable(ns[name]):
+        return ns[name]
+    # LeetCode style: a method of class Solution
+    sol = ns.get("Solution")
+    if isinstance(sol, type) and hasattr(sol, name):
+        return getattr(sol(), name)
+    return None
+
+
+def _cases(ns):
+    name = _SPEC["call"]
+    try:
+        fn = _resolve(ns, name)
+    except BaseException as e:  # noqa: BLE001
+        _emit(_error(e, "load"))
+        return
+    if fn is None:
+        _emit({"status": "missing_function", "message": f"the code defines no function `{name}`"})
+        return
+    for i, case in enumerate(_SPEC["cases"]):
+        try:
+            value = fn(*case.get("args", []), **case.get("kwargs", {}))
+            _emit({"case": i, "value": _jsonable(value)})
+        except BaseException as e:  # noqa: BLE001
+            out = _error(e, "call")
+            out["case"] = i
+            _emit(out)
+            if isinstance(e, (SystemExit, KeyboardInterrupt)):
+                return
+    _emit({"status": "finished"})
+
+
+def _main():
+    ns = {"__name__": "solution", "__builtins__": __builtins__}
+    if _SPEC["style"] == "call":
+        exec("from typing import *", ns)
+    if not _load(ns):
+        _emit({"done": True})
+        return
+    if _SPEC["style"] == "humaneval":
+        _humaneval(ns)
+    else:
+        _cases(ns)
+    try:
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001 - the solution may have closed it
+        pass
+    _emit({"done": True})
+
+
+_main()

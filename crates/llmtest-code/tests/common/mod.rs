@@ -1,0 +1,63 @@
+//! Shared by the integration tests: build a `code` grader and grade an answer with it.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use llmtest_grade::{Grade, Grader, GraderContext, GraderFactory, Sample};
+use llmtest_spec::{Case, GenParams, Loc, Message, Prompt, Role};
+
+pub fn grader(params: Value) -> Arc<dyn Grader> {
+    let f = &llmtest_code::factories()[0];
+    assert_eq!(f.kind(), "code");
+    let Value::Object(map) = params else { panic!("params must be an object") };
+    match f.build(&map, &GraderContext::default()) {
+        Ok(g) => g,
+        Err(e) => panic!("invalid params: {} ({:?})", e.message, e.hint),
+    }
+}
+
+pub fn chat_case(id: &str) -> Case {
+    case(id, Prompt::Chat(vec![Message { role: Role::User, content: "write the function".into() }]))
+}
+
+pub fn case(id: &str, prompt: Prompt) -> Case {
+    Case {
+        id: id.into(),
+        prompt,
+        vars: Map::new(),
+        expect: Vec::new(),
+        weight: 1.0,
+        threshold: None,
+        samples: 1,
+        tags: Vec::new(),
+        params: GenParams::default(),
+        loc: Loc::new("suites/test.yaml", 1, 1),
+    }
+}
+
+pub fn grade_with(g: &dyn Grader, case: &Case, answer: &str) -> Grade {
+    let sample = Sample { suite: "test", model: "test", case, index: 0, output: answer, answer, reasoning: None, tool_calls: &[] };
+    g.grade(&sample)
+}
+
+pub fn grade(params: Value, answer: &str) -> Grade {
+    grade_with(&*grader(params), &chat_case("c"), answer)
+}
+
+pub fn kind(g: &Grade) -> &str {
+    g.detail.as_ref().and_then(|d| d.get("kind")).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Python 3 on the sandbox PATH, or a skip (a failure under LLMTEST_REQUIRE_EXTERNAL=1).
+pub fn have(program: &str) -> bool {
+    let found = llmtest_code::SANDBOX_PATH.split(':').any(|d| std::path::Path::new(d).join(program).is_file());
+    if !found {
+        if std::env::var("LLMTEST_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
+            panic!("`{program}` is not on the sandbox PATH ({}) and LLMTEST_REQUIRE_EXTERNAL=1", llmtest_code::SANDBOX_PATH);
+        }
+        eprintln!("skipped: `{program}` is not on the sandbox PATH ({})", llmtest_code::SANDBOX_PATH);
+    }
+    found
+}

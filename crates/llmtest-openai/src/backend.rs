@@ -1,0 +1,409 @@
+//! The backend: replicas, retries, limits, `n`, and the managed server's life.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::OnceCell;
+
+use llmtest_backend::{Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request, Response, Timings, Usage, parse_options};
+use llmtest_spec::{GenParams, Message, ModelConfig, Prompt, Role};
+
+use crate::http::{Attempt, Call, build_body, display_url, scrub};
+use crate::limits::{AdaptiveLimit, RateLimit};
+use crate::options::{NMode, Options, ReadyCheck, Resolved, resolve};
+use crate::server::{Server, free_port};
+
+/// `backend: openai`.
+pub struct OpenAiFactory;
+
+impl BackendFactory for OpenAiFactory {
+    fn name(&self) -> &str {
+        "openai"
+    }
+
+    fn create(&self, model: &ModelConfig, ctx: &BackendContext) -> Result<Arc<dyn Backend>, BackendError> {
+        let opts: Options = parse_options(model)?;
+        let r = resolve(model, opts, &ctx.root, &|k| std::env::var(k).ok())?;
+        Ok(Arc::new(OpenAiBackend::new(r)?))
+    }
+}
+
+struct Replica {
+    base: String,
+    display: String,
+    client: reqwest::Client,
+    down_until: Mutex<Option<Instant>>,
+}
+
+impl Replica {
+    fn new(base: String, r: &Resolved) -> Result<Replica, String> {
+        let loopback = reqwest::Url::parse(&base).ok().and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")).unwrap_or(false);
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(r.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .user_agent(concat!("llmtest/", env!("CARGO_PKG_VERSION")));
+        if loopback {
+            // A proxy from the environment must not intercept a server on this machine.
+            b = b.no_proxy();
+        }
+        let client = b.build().map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        Ok(Replica { display: display_url(&base), base, client, down_until: Mutex::new(None) })
+    }
+
+    fn is_down(&self, now: Instant) -> bool {
+        self.down_until.lock().unwrap().is_some_and(|t| t > now)
+    }
+}
+
+/// What exists once the model can be reached (at once, or after the managed server is ready).
+struct Ready {
+    replicas: Vec<Replica>,
+    server: Option<Arc<Server>>,
+    time_to_ready: Option<Duration>,
+}
+
+#[derive(Default)]
+struct Stats {
+    requests: AtomicU64,
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// An OpenAI-compatible server or API (see the crate docs for its options).
+pub struct OpenAiBackend {
+    r: Resolved,
+    ready: OnceCell<Result<Ready, String>>,
+    /// Facts kept after the server stopped.
+    server_facts: Mutex<Map<String, Value>>,
+    limit: AdaptiveLimit,
+    rate: RateLimit,
+    next: AtomicUsize,
+    stats: Stats,
+}
+
+impl OpenAiBackend {
+    pub(crate) fn new(r: Resolved) -> Result<Self, BackendError> {
+        let ready = OnceCell::new();
+        if r.server.is_none() {
+            let replicas = r.base_urls.iter().map(|u| Replica::new(u.clone(), &r)).collect::<Result<Vec<_>, _>>().map_err(BackendError::Unavailable)?;
+            let _ = ready.set(Ok(Ready { replicas, server: None, time_to_ready: None }));
+        }
+        Ok(OpenAiBackend {
+            limit: AdaptiveLimit::new(r.max_concurrency, r.adaptive_concurrency),
+            rate: RateLimit::new(r.rpm, r.tpm),
+            r,
+            ready,
+            server_facts: Mutex::new(Map::new()),
+            next: AtomicUsize::new(0),
+            stats: Stats::default(),
+        })
+    }
+
+    async fn ready(&self) -> Result<&Ready, InfraError> {
+        let r = self.ready.get_or_init(|| self.start_server()).await;
+        r.as_ref().map_err(|m| InfraError::new(InfraKind::Unavailable, m.clone()))
+    }
+
+    /// Starts the managed server and waits for a real completion from it.
+    async fn start_server(&self) -> Result<Ready, String> {
+        let cfg = self.r.server.clone().expect("only called with a managed server");
+        let port = if self.r.base_urls[0].contains("{port}") { Some(free_port().map_err(|e| format!("no free loopback port: {e}"))?) } else { None };
+        let t0 = Instant::now();
+        let spawn_cfg = cfg.clone();
+        let server = tokio::task::spawn_blocking(move || Server::spawn(&spawn_cfg, port)).await.map_err(|e| format!("server start panicked: {e}"))??;
+        let server = Arc::new(server);
+        {
+            let mut f = self.server_facts.lock().unwrap();
+            f.insert("server_program".into(), json!(server.program));
+            f.insert("server_pid".into(), json!(server.pid));
+            if let Some(p) = server.port {
+                f.insert("server_port".into(), json!(p));
+            }
+        }
+        let base = match port {
+            Some(p) => self.r.base_urls[0].replace("{port}", &p.to_string()),
+            None => self.r.base_urls[0].clone(),
+        };
+        let replica = Replica::new(base, &self.r)?;
+        let prompt = match cfg.ready_check {
+            ReadyCheck::Chat => Prompt::Chat(vec![Message { role: Role::User, content: "Say OK.".into() }]),
+            ReadyCheck::Completions => Prompt::Completion("OK".into()),
+        };
+        let params = GenParams { max_tokens: Some(1), temperature: Some(0.0), ..GenParams::default() };
+        let (endpoint, body) = build_body(&self.r, &prompt, &params, 1, false);
+        let body = serde_json::to_vec(&body).expect("json");
+        let until = t0 + cfg.ready_timeout;
+        let mut pause = Duration::from_millis(25);
+        let mut last = String::from("no answer yet");
+        loop {
+            let now = Instant::now();
+            let why = match server.exit_status() {
+                Some(status) => Some(format!("exited ({status}) before it was ready")),
+                None if now >= until => Some(format!("was not ready within {:.0} s (last check: {last})", cfg.ready_timeout.as_secs_f64())),
+                None => None,
+            };
+            if let Some(why) = why {
+                let s = server.clone();
+                let tail = tokio::task::spawn_blocking(move || {
+                    s.stop();
+                    s.log_tail(15)
+                })
+                .await
+                .unwrap_or_default();
+                let msg = format!("managed server `{}` for model `{}` {why}; its last output:\n{}", server.program, self.r.model_name, if tail.is_empty() { "(none)".into() } else { tail });
+                self.server_facts.lock().unwrap().insert("server_error".into(), json!(msg));
+                return Err(msg);
+            }
+            let call = Call {
+                client: &replica.client,
+                url: format!("{}{}", replica.base, endpoint.path()),
+                replica: replica.display.clone(),
+                key: self.r.api_key.as_ref(),
+                headers: &self.r.headers,
+                stream: false,
+                require_done: true,
+                read_timeout: Duration::from_secs(30).min(until - now),
+                deadline: until,
+                endpoint,
+            };
+            match call.run(&body).await {
+                Ok(_) => break,
+                Err(f) => last = f.error.to_string(),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+        let ttr = t0.elapsed();
+        self.server_facts.lock().unwrap().insert("server_time_to_ready_s".into(), json!(round3(ttr.as_secs_f64())));
+        Ok(Ready { replicas: vec![replica], server: Some(server), time_to_ready: Some(ttr) })
+    }
+
+    fn pick<'a>(&self, ready: &'a Ready) -> (usize, &'a Replica) {
+        let n = ready.replicas.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        for k in 0..n {
+            let i = (start + k) % n;
+            if !ready.replicas[i].is_down(now) {
+                return (i, &ready.replicas[i]);
+            }
+        }
+        // All down: the one that went down first gets the next try.
+        let i = (0..n).min_by_key(|i| *ready.replicas[*i].down_until.lock().unwrap()).unwrap_or(0);
+        (i, &ready.replicas[i])
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.r.backoff_initial.saturating_mul(1u32 << attempt.min(16)).min(self.r.backoff_max);
+        // Equal jitter: at least half the exponential step, so retries still spread out.
+        exp / 2 + exp.mul_f64(fastrand::f64() / 2.0)
+    }
+
+    /// One logical request (`n` choices from one HTTP request), with retries.
+    async fn request(&self, ready: &Ready, req: &Request, n: u32) -> Result<(Attempt, usize, u32), InfraError> {
+        let (endpoint, body) = build_body(&self.r, &req.prompt, &req.params, n, self.r.stream);
+        let bytes = serde_json::to_vec(&body).map_err(|e| InfraError::new(InfraKind::Other, format!("cannot encode the request: {e}")))?;
+        let deadline = Instant::now() + self.r.request_timeout;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut retries = 0u32;
+        loop {
+            if let Err(wait) = self.rate.admit(deadline).await {
+                return Err(InfraError::new(InfraKind::RateLimited, format!("the model's `rpm`/`tpm` limit would delay this request by {:.0} s, past `request_timeout_s`", wait.as_secs_f64())).with_retries(retries));
+            }
+            let Some(permit) = self.limit.acquire(deadline).await else {
+                return Err(InfraError::new(InfraKind::Timeout, "no concurrency slot freed up within `request_timeout_s`").with_retries(retries));
+            };
+            let (idx, replica) = self.pick(ready);
+            let call = Call {
+                client: &replica.client,
+                url: format!("{}{}", replica.base, endpoint.path()),
+                replica: replica.display.clone(),
+                key: self.r.api_key.as_ref(),
+                headers: &self.r.headers,
+                stream: self.r.stream,
+                require_done: self.r.require_done,
+                read_timeout: self.r.read_timeout,
+                deadline,
+                endpoint,
+            };
+            self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+            let failure = match call.run(&bytes).await {
+                Ok(a) => {
+                    drop(permit);
+                    self.limit.on_success();
+                    *replica.down_until.lock().unwrap() = None;
+                    let used = a.usage.as_ref().map(|u| u.prompt_tokens.unwrap_or(0) + u.completion_tokens.unwrap_or(0)).unwrap_or(bytes.len() as u64 / 4 + a.token_events);
+                    self.rate.record_tokens(used);
+                    return Ok((a, idx, retries));
+                }
+                Err(f) => f,
+            };
+            drop(permit);
+            let mut err = failure.error;
+            err.message = scrub(&err.message, self.r.api_key.as_ref());
+            if err.kind == InfraKind::RateLimited {
+                self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.limit.on_rate_limited(Duration::from_secs(1));
+            }
+            let other_replica_up = ready.replicas.len() > 1 && ready.replicas.iter().enumerate().any(|(i, r)| i != idx && !r.is_down(Instant::now()));
+            if failure.replica_down {
+                *replica.down_until.lock().unwrap() = Some(Instant::now() + self.r.replica_cooldown);
+            }
+            if !failure.retry || retries >= self.r.max_retries {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(err.with_retries(retries));
+            }
+            let delay = match failure.retry_after {
+                Some(d) => d.min(self.r.retry_after_max),
+                // A dead replica with a live one beside it: go there now.
+                None if failure.replica_down && other_replica_up => Duration::ZERO,
+                None => self.backoff(retries),
+            };
+            if Instant::now() + delay >= deadline {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                err.message.push_str("; no time left to retry within `request_timeout_s`");
+                return Err(err.with_retries(retries));
+            }
+            tokio::time::sleep(delay).await;
+            retries += 1;
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[async_trait::async_trait]
+impl Backend for OpenAiBackend {
+    async fn generate(&self, req: &Request) -> Result<Response, InfraError> {
+        let ready = self.ready().await?;
+        let want = req.n.max(1);
+        let mut parts: Vec<Attempt> = Vec::new();
+        let mut choices: Vec<Choice> = Vec::new();
+        let mut facts = Map::new();
+        let mut retries = 0;
+        let mut replicas = Vec::new();
+        // Bounded: each pass adds at least one choice or returns an error.
+        while (choices.len() as u32) < want {
+            let ask = match self.r.n_mode {
+                NMode::Native if choices.is_empty() => want,
+                _ => 1,
+            };
+            let (a, idx, r) = self.request(ready, req, ask).await?;
+            retries += r;
+            replicas.push(idx);
+            if a.choices.is_empty() {
+                return Err(InfraError::new(InfraKind::Stream, "the server returned no choices"));
+            }
+            // A server that ignores `n` answers with fewer choices: the rest come one by one.
+            choices.extend(a.choices.iter().take((want as usize) - choices.len()).map(|(_, c)| c.clone()));
+            parts.push(a);
+        }
+        let first = &parts[0];
+        let mut timings = Timings { ttft_ms: first.ttft_ms, ttfa_ms: first.ttfa_ms, ..Timings::default() };
+        let mut decode_ms = 0.0;
+        let mut decode_tokens = 0u64;
+        let mut all_usage = true;
+        let mut usage = Usage::default();
+        for a in &parts {
+            timings.total_ms += a.total_ms;
+            timings.gaps_ms.extend_from_slice(&a.gaps_ms);
+            let (tokens, reported) = match a.usage.as_ref().and_then(|u| u.completion_tokens) {
+                Some(t) => (t, true),
+                None => (a.token_events, false),
+            };
+            if let Some(d) = a.decode_ms {
+                decode_ms += d;
+                // The first token of each choice arrives before the decode window opens.
+                decode_tokens += tokens.saturating_sub(a.choices.len() as u64);
+            }
+            match &a.usage {
+                Some(u) if reported => {
+                    usage.prompt_tokens = Some(usage.prompt_tokens.unwrap_or(0) + u.prompt_tokens.unwrap_or(0));
+                    usage.completion_tokens = Some(usage.completion_tokens.unwrap_or(0) + tokens);
+                    if let Some(rt) = u.reasoning_tokens {
+                        usage.reasoning_tokens = Some(usage.reasoning_tokens.unwrap_or(0) + rt);
+                    }
+                }
+                _ => {
+                    all_usage = false;
+                    if a.token_events > 0 {
+                        usage.completion_tokens = Some(usage.completion_tokens.unwrap_or(0) + a.token_events);
+                    }
+                }
+            }
+        }
+        if decode_ms > 0.0 && decode_tokens > 0 {
+            timings.tokens_per_s = Some(decode_tokens as f64 / (decode_ms / 1000.0));
+        }
+        usage.counted = !all_usage;
+        let usage = (usage.completion_tokens.is_some() || usage.prompt_tokens.is_some()).then_some(usage);
+        if let Some(p) = self.r.provider {
+            facts.insert("provider".into(), json!(p.as_str()));
+        }
+        if let Some(m) = &first.served_model {
+            facts.insert("served_model".into(), json!(m));
+        }
+        if let Some(fp) = &first.fingerprint {
+            facts.insert("system_fingerprint".into(), json!(fp));
+        }
+        if ready.replicas.len() > 1 {
+            facts.insert("replicas_used".into(), json!(replicas));
+        }
+        if retries > 0 {
+            facts.insert("retries".into(), json!(retries));
+        }
+        Ok(Response { choices, usage, timings, facts })
+    }
+
+    fn facts(&self) -> Map<String, Value> {
+        let mut f = Map::new();
+        f.insert("backend".into(), json!("openai"));
+        if let Some(p) = self.r.provider {
+            f.insert("provider".into(), json!(p.as_str()));
+        }
+        f.insert("served_model".into(), json!(self.r.served_model));
+        for (k, v) in self.server_facts.lock().unwrap().iter() {
+            f.insert(k.clone(), v.clone());
+        }
+        if let Some(Ok(ready)) = self.ready.get() {
+            if self.r.server.is_none() {
+                f.insert("base_urls".into(), json!(ready.replicas.iter().map(|r| r.display.clone()).collect::<Vec<_>>()));
+            }
+            if let Some(s) = &ready.server {
+                f.insert("server_peak_rss_mib".into(), json!(round3(s.peak_rss_bytes() as f64 / (1 << 20) as f64)));
+                if let Some(st) = s.exit_status() {
+                    f.insert("server_exit".into(), json!(st));
+                }
+            }
+            if let Some(t) = ready.time_to_ready {
+                f.insert("server_time_to_ready_s".into(), json!(round3(t.as_secs_f64())));
+            }
+        }
+        let s = &self.stats;
+        f.insert("requests".into(), json!(s.requests.load(Ordering::Relaxed)));
+        f.insert("http_attempts".into(), json!(s.attempts.load(Ordering::Relaxed)));
+        f.insert("retries".into(), json!(s.retries.load(Ordering::Relaxed)));
+        f.insert("rate_limited_responses".into(), json!(s.rate_limited.load(Ordering::Relaxed)));
+        f.insert("failed_requests".into(), json!(s.failed.load(Ordering::Relaxed)));
+        f.insert("concurrency_limit".into(), json!(self.limit.current()));
+        f.insert("concurrency_limit_lowest".into(), json!(self.limit.lowest()));
+        f
+    }
+
+    async fn shutdown(&self) {
+        if let Some(Ok(ready)) = self.ready.get()
+            && let Some(s) = ready.server.clone()
+        {
+            let _ = tokio::task::spawn_blocking(move || s.stop()).await;
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The `llmtest` command line.
+//!
+//! Exit codes: 0 every case passed; 1 some case failed (a wrong answer, unterminated
+//! reasoning, a code timeout or error); 2 invalid suites, config or arguments (nothing ran);
+//! 3 infrastructure errors (timeouts, HTTP 429/5xx, broken streams, missing GPU, cassette
+//! misses) — these take precedence over 1 because the results are incomplete.
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use llmtest_spec::RunMode;
+
+use crate::engine::{Engine, Plan, PlanOptions};
+use crate::report::{render, Format};
+use crate::results::{RunResults, Summary, RESULTS_SCHEMA_VERSION};
+use crate::Llmtest;
+
+#[derive(Parser)]
+#[command(name = "llmtest", version, about = "Evaluate LLMs with YAML suites: run, record, validate, report")]
+struct Cli {
+    /// Project root (default: the current directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Select {
+    /// Suite files or directories (default: those in llmtest.yaml).
+    paths: Vec<PathBuf>,
+    /// Run these models instead of the profile's (repeatable).
+    #[arg(long = "model", short = 'm', value_name = "MODEL")]
+    models: Vec<String>,
+    /// The profile (default: LLMTEST_PROFILE, else llmtest.yaml's default_profile).
+    #[arg(long, short = 'p')]
+    profile: Option<String>,
+    /// Only items whose name (`suite::case::model`) contains this.
+    #[arg(long, short = 'f')]
+    filter: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run suites and report.
+    Run {
+        #[command(flatten)]
+        select: Select,
+        /// Report format on stdout (or in --output). Default: md.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Write the report here instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Run live backends and write cassettes for replay.
+    Record {
+        #[command(flatten)]
+        select: Select,
+    },
+    /// List the items a run would execute (suite::case::model).
+    List {
+        #[command(flatten)]
+        select: Select,
+    },
+    /// Check suites and config; report every problem.
+    Validate {
+        #[command(flatten)]
+        select: Select,
+    },
+    /// Print the JSON Schemas, or write/check them under schemas/.
+    Schema {
+        /// Write schemas/suite.schema.json and schemas/llmtest.schema.json.
+        #[arg(long)]
+        write: bool,
+        /// Exit 1 if the committed schemas are stale.
+        #[arg(long, conflicts_with = "write")]
+        check: bool,
+    },
+    /// What this machine offers: ONNX Runtime library, GPU, Python.
+    Doctor,
+}
+
+pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let lt = match &cli.root {
+        Some(r) => lt.clone().root(r),
+        None => lt.clone().root(std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+    };
+    let root = lt.root_dir();
+    match cli.cmd {
+        Cmd::Run { select, format, output } => run(&lt, &root, &select, None, format.unwrap_or(Format::Md), output),
+        Cmd::Record { select } => {
+            if select.models.is_empty() && select.profile.is_none() {
+                eprintln!("error: `record` needs the models to call: `--model M` (repeatable) or `--profile P`");
+                return ExitCode::from(2);
+            }
+            run(&lt, &root, &select, Some(RunMode::Record), Format::Md, None)
+        }
+        Cmd::List { select } => match plan(&lt, &root, &select, None) {
+            Ok((_, plan)) => {
+                let mut out = std::io::stdout().lock();
+                for w in filtered(&plan, &select) {
+                    let _ = writeln!(out, "{}", w.name());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Cmd::Validate { select } => match plan(&lt, &root, &select, None) {
+            Ok((_, plan)) => {
+                let cases: usize = plan.suites.iter().map(|s| s.cases.len()).sum();
+                println!("ok: {} suite(s), {} case(s), {} item(s) on profile `{}`", plan.suites.len(), cases, plan.work.len(), plan.profile.name);
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Cmd::Schema { write, check } => schema(&root, write, check),
+        Cmd::Doctor => {
+            doctor(&root);
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn plan(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>) -> Result<(Arc<llmtest_grade::GraderRegistry>, Plan), ExitCode> {
+    let registry = Arc::new(lt.grader_registry(root));
+    let opts = PlanOptions { paths: s.paths.clone(), profile: s.profile.clone(), models: s.models.clone(), mode };
+    match Plan::load(root, &registry, &opts) {
+        Ok(p) => Ok((registry, p)),
+        Err(d) => {
+            eprintln!("{d}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn filtered<'a>(plan: &'a Plan, s: &Select) -> Vec<&'a crate::Work> {
+    plan.work.iter().filter(|w| s.filter.as_deref().is_none_or(|f| w.name().contains(f))).collect()
+}
+
+fn run(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>, format: Format, output: Option<PathBuf>) -> ExitCode {
+    let (registry, plan) = match plan(lt, root, s, mode) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let work: Vec<crate::Work> = filtered(&plan, s).into_iter().cloned().collect();
+    if work.is_empty() {
+        eprintln!("error: nothing to run: no suite × model matches (profile `{}`); `llmtest list` shows the items", plan.profile.name);
+        return ExitCode::from(2);
+    }
+    let models: Vec<String> = work.iter().map(|w| w.model.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let engine = match Engine::new(&plan, &models, &lt.backend_factories(), registry) {
+        Ok(e) => Arc::new(e),
+        Err(d) => {
+            eprintln!("{d}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!("llmtest: {} item(s) on {} model(s), profile `{}` ({})", work.len(), models.len(), plan.profile.name, plan.profile.mode.as_str());
+    engine.prefetch(&work);
+    let mut cases = Vec::with_capacity(work.len());
+    for (i, w) in work.iter().enumerate() {
+        let r = engine.result(w);
+        eprintln!("[{:>4}/{}] {:<22} {}", i + 1, work.len(), r.outcome.as_str(), w.name());
+        cases.push((*r).clone());
+    }
+    engine.shutdown();
+    let summary = Summary::from_cases(&cases);
+    let results = RunResults {
+        schema_version: RESULTS_SCHEMA_VERSION,
+        llmtest_version: env!("CARGO_PKG_VERSION").to_owned(),
+        profile: plan.profile.name.clone(),
+        mode: plan.profile.mode.as_str().to_owned(),
+        models: engine.model_infos(),
+        cases,
+        summary,
+    };
+    let results_dir = root.join(&plan.project.results);
+    let json_path = results_dir.join("results.json");
+    let json = llmtest_backend::redact_secrets(&render(&results, Format::Json));
+    if let Err(e) = std::fs::create_dir_all(&results_dir).and_then(|_| std::fs::write(&json_path, &json)) {
+        eprintln!("warning: cannot write {}: {e}", json_path.display());
+    }
+    let report = llmtest_backend::redact_secrets(&render(&results, format));
+    match output {
+        Some(p) => {
+            if let Err(e) = std::fs::write(&p, report) {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return ExitCode::from(3);
+            }
+        }
+        None => print!("{report}"),
+    }
+    let by = &results.summary.by_outcome;
+    eprintln!(
+        "llmtest: {} passed, {} failed, {} infrastructure errors, {} skipped; results in {}",
+        by.get("pass").unwrap_or(&0),
+        results.summary.total - by.get("pass").unwrap_or(&0) - by.get("infra_error").unwrap_or(&0) - by.get("skipped").unwrap_or(&0),
+        by.get("infra_error").unwrap_or(&0),
+        by.get("skipped").unwrap_or(&0),
+        plan.project.results.join("results.json").display()
+    );
+    ExitCode::from(results.summary.exit_code())
+}
+
+fn schema(root: &std::path::Path, write: bool, check: bool) -> ExitCode {
+    let files = [("schemas/suite.schema.json", llmtest_spec::suite_schema()), ("schemas/llmtest.schema.json", llmtest_spec::config_schema())];
+    if !write && !check {
+        for (name, s) in &files {
+            println!("// {name}\n{s}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let mut stale = false;
+    for (name, s) in &files {
+        let p = root.join(name);
+        if write {
+            if let Err(e) = std::fs::create_dir_all(p.parent().expect("has parent")).and_then(|_| std::fs::write(&p, s)) {
+                eprintln!("error: cannot write {name}: {e}");
+                return ExitCode::from(3);
+            }
+            eprintln!("wrote {name}");
+        } else if std::fs::read_to_string(&p).ok().as_deref() != Some(s.as_str()) {
+            eprintln!("{name} is stale: run `llmtest schema --write`");
+            stale = true;
+        }
+    }
+    if stale { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn doctor(root: &std::path::Path) {
+    println!("llmtest {}", env!("CARGO_PKG_VERSION"));
+    println!("project root: {}", root.display());
+    match llmtest_spec::Project::load(root) {
+        Ok(p) => println!("llmtest.yaml: {} model(s), {} profile(s)", p.models.len(), p.profiles.len()),
+        Err(d) => println!("llmtest.yaml: invalid\n{d}"),
+    }
+    #[cfg(feature = "onnx")]
+    println!("{}", llmtest_onnx::doctor());
+    #[cfg(not(feature = "onnx"))]
+    println!("onnx: not compiled in (feature `onnx`)");
+}

@@ -1,0 +1,444 @@
+//! Planning (suites × cases × models → sorted work items) and execution (one shared
+//! runtime, bounded concurrency per model, each item run once and shared by whoever waits
+//! for it: a harness trial, a snapshot trial, the CLI).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+use tokio::sync::{OnceCell, Semaphore};
+
+use llmtest_backend::{
+    Backend, BackendContext, BackendError, BackendFactory, InfraError, InfraKind, RecordBackend, ReplayBackend, Request, Response,
+};
+use llmtest_grade::{grade_sample, pass_at_k, split_reasoning, Grader, GraderRegistry, Outcome, Sample};
+use llmtest_spec::{AssertionSpec, Case, Diagnostic, Diagnostics, Profile, Project, ReasoningPolicy, RunMode, Suite};
+
+use crate::results::{CaseResult, ModelInfo, SampleResult};
+
+/// One case on one model.
+#[derive(Clone, Debug)]
+pub struct Work {
+    pub suite: Arc<Suite>,
+    pub case: usize,
+    pub model: String,
+}
+
+impl Work {
+    pub fn case(&self) -> &Case {
+        &self.suite.cases[self.case]
+    }
+    /// The trial name: `suite::case::model`. Substring filters select a suite, a case or a model.
+    pub fn name(&self) -> String {
+        format!("{}::{}::{}", self.suite.name, self.case().id, self.model)
+    }
+}
+
+/// What will run: suites loaded, models chosen, work sorted by name.
+pub struct Plan {
+    pub project: Project,
+    pub profile: Profile,
+    pub suites: Vec<Arc<Suite>>,
+    pub work: Vec<Work>,
+}
+
+/// Options that shape a plan.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Suite files or directories (default: the config's).
+    pub paths: Vec<PathBuf>,
+    pub profile: Option<String>,
+    /// Run these models instead of the profile's.
+    pub models: Vec<String>,
+    /// Force a mode (the `record` command).
+    pub mode: Option<RunMode>,
+}
+
+impl Plan {
+    /// Loads and validates everything; all problems are returned together.
+    pub fn load(root: &Path, registry: &GraderRegistry, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
+        let project = Project::load(root)?;
+        let mut profile = project.profile(opts.profile.as_deref()).map_err(|e| one(root, e))?;
+        if let Some(m) = opts.mode {
+            profile.mode = m;
+        }
+        if !opts.models.is_empty() {
+            let mut diags = Diagnostics::default();
+            for m in &opts.models {
+                if !project.models.contains_key(m) {
+                    let known: Vec<&str> = project.models.keys().map(String::as_str).collect();
+                    diags.push(
+                        Diagnostic::new(llmtest_spec::Loc::new(llmtest_spec::CONFIG_FILE, 0, 0), format!("unknown model `{m}`"))
+                            .with_hint(llmtest_spec::unknown_name_hint(m, known.iter().copied())),
+                    );
+                }
+            }
+            if !diags.is_empty() {
+                return Err(diags);
+            }
+            profile.models = opts.models.clone();
+        }
+        let files = project.discover(&opts.paths)?;
+        let suites: Vec<Arc<Suite>> = llmtest_spec::load_suites(&project, &files, registry)?.into_iter().map(Arc::new).collect();
+        let mut work = Vec::new();
+        for s in &suites {
+            for m in models_for(&project, &profile, s, !opts.models.is_empty()) {
+                for i in 0..s.cases.len() {
+                    work.push(Work { suite: s.clone(), case: i, model: m.clone() });
+                }
+            }
+        }
+        work.sort_by_cached_key(Work::name);
+        Ok(Plan { project, profile, suites, work })
+    }
+}
+
+fn one(root: &Path, msg: String) -> Diagnostics {
+    let _ = root;
+    Diagnostics(vec![Diagnostic::new(llmtest_spec::Loc::new(llmtest_spec::CONFIG_FILE, 0, 0), msg)])
+}
+
+/// The models a suite runs on: the ones it names (that the profile has, or that were asked
+/// for explicitly), else every profile model that is not `opt_in`.
+fn models_for(project: &Project, profile: &Profile, suite: &Suite, explicit: bool) -> Vec<String> {
+    match &suite.models {
+        Some(named) => named.iter().filter(|m| profile.models.contains(m)).cloned().collect(),
+        None => profile
+            .models
+            .iter()
+            .filter(|m| explicit || !project.models.get(*m).is_some_and(|c| c.opt_in))
+            .cloned()
+            .collect(),
+    }
+}
+
+enum Slot {
+    Ready { backend: Arc<dyn Backend>, sem: Arc<Semaphore> },
+    /// Missing credential: trials are skipped (ignored) with this reason.
+    Skipped(String),
+    /// The backend cannot run here: every trial is an infrastructure error.
+    Unavailable(String),
+}
+
+/// Executes work items. Create once per process; share across threads.
+pub struct Engine {
+    rt: tokio::runtime::Runtime,
+    project: Project,
+    mode: RunMode,
+    registry: Arc<GraderRegistry>,
+    slots: BTreeMap<String, Slot>,
+    cells: Mutex<HashMap<String, Arc<OnceCell<Arc<CaseResult>>>>>,
+}
+
+impl Engine {
+    /// Creates the backends of `models` (only those: a filtered run starts no other server).
+    /// A model whose options are invalid is a config error (exit 2), returned with the others.
+    pub fn new(
+        plan: &Plan,
+        models: &[String],
+        factories: &BTreeMap<String, Arc<dyn BackendFactory>>,
+        registry: Arc<GraderRegistry>,
+    ) -> Result<Engine, Diagnostics> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
+            .thread_name("llmtest")
+            .build()
+            .map_err(|e| one(&plan.project.root, format!("cannot start the async runtime: {e}")))?;
+        let ctx = BackendContext { root: plan.project.root.clone(), cassettes: plan.project.root.join(&plan.project.cassettes) };
+        let mut slots = BTreeMap::new();
+        let mut diags = Diagnostics::default();
+        for name in models {
+            let Some(cfg) = plan.project.models.get(name) else { continue };
+            let offline = factories.get(&cfg.backend).is_some_and(|f| f.offline());
+            let mode = if offline { RunMode::Live } else { plan.profile.mode };
+            let slot = match mode {
+                RunMode::Replay => match ReplayBackend::open(&ctx.cassettes, &plan.project.cassettes, name) {
+                    Ok(b) => Slot::Ready { backend: Arc::new(b), sem: Arc::new(Semaphore::new(cfg.max_concurrency.max(16))) },
+                    Err(e) => Slot::Unavailable(e),
+                },
+                RunMode::Live | RunMode::Record => match factories.get(&cfg.backend) {
+                    None => {
+                        let known: Vec<&str> = factories.keys().map(String::as_str).collect();
+                        diags.push(
+                            Diagnostic::new(cfg.loc.clone(), format!("model `{name}`: unknown backend `{}`", cfg.backend))
+                                .with_hint(llmtest_spec::unknown_name_hint(&cfg.backend, known.iter().copied())),
+                        );
+                        continue;
+                    }
+                    Some(f) => {
+                        let _guard = rt.enter();
+                        match f.create(cfg, &ctx) {
+                            Ok(b) => {
+                                let b: Arc<dyn Backend> = if mode == RunMode::Record {
+                                    Arc::new(RecordBackend::new(b, &ctx.cassettes, name))
+                                } else {
+                                    b
+                                };
+                                Slot::Ready { backend: b, sem: Arc::new(Semaphore::new(cfg.max_concurrency)) }
+                            }
+                            Err(BackendError::MissingCredential { var }) => {
+                                Slot::Skipped(format!("model `{name}` skipped: environment variable `{var}` is not set"))
+                            }
+                            Err(BackendError::Unavailable(m)) => Slot::Unavailable(format!("model `{name}` unavailable: {m}")),
+                            Err(BackendError::Config { message, hint }) => {
+                                let mut d = Diagnostic::new(cfg.loc.clone(), message);
+                                d.hint = hint;
+                                diags.push(d);
+                                continue;
+                            }
+                        }
+                    }
+                },
+            };
+            slots.insert(name.clone(), slot);
+        }
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        Ok(Engine { rt, project: plan.project.clone(), mode: plan.profile.mode, registry, slots, cells: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    pub fn mode(&self) -> RunMode {
+        self.mode
+    }
+
+    /// Why a model's trials are skipped, if they are.
+    pub fn skip_reason(&self, model: &str) -> Option<&str> {
+        match self.slots.get(model) {
+            Some(Slot::Skipped(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn cell(&self, w: &Work) -> Arc<OnceCell<Arc<CaseResult>>> {
+        self.cells.lock().expect("cells").entry(w.name()).or_default().clone()
+    }
+
+    /// Starts every item in the background; results are picked up with [`Engine::result`].
+    pub fn prefetch(self: &Arc<Self>, work: &[Work]) {
+        for w in work {
+            let me = self.clone();
+            let w = w.clone();
+            let cell = self.cell(&w);
+            self.rt.spawn(async move {
+                cell.get_or_init(|| async { Arc::new(me.execute(&w).await) }).await;
+            });
+        }
+    }
+
+    /// The result of one item, running it if nobody has yet (blocks the calling thread).
+    pub fn result(&self, w: &Work) -> Arc<CaseResult> {
+        let cell = self.cell(w);
+        self.rt.block_on(async { cell.get_or_init(|| async { Arc::new(self.execute(w).await) }).await.clone() })
+    }
+
+    /// Runs every item (bounded per model) and returns the results in plan order.
+    pub fn run_all(self: &Arc<Self>, work: &[Work]) -> Vec<Arc<CaseResult>> {
+        self.prefetch(work);
+        work.iter().map(|w| self.result(w)).collect()
+    }
+
+    /// Model descriptions for the results file.
+    pub fn model_infos(&self) -> Vec<ModelInfo> {
+        self.slots
+            .iter()
+            .map(|(name, slot)| {
+                let backend = self.project.models.get(name).map(|m| m.backend.clone()).unwrap_or_default();
+                let (unavailable, facts) = match slot {
+                    Slot::Ready { backend, .. } => (None, backend.facts()),
+                    Slot::Skipped(r) | Slot::Unavailable(r) => (Some(r.clone()), Map::new()),
+                };
+                ModelInfo { name: name.clone(), backend, unavailable, facts }
+            })
+            .collect()
+    }
+
+    /// Stops managed servers and flushes recordings. Call once at the end, also after failures.
+    pub fn shutdown(&self) {
+        self.rt.block_on(async {
+            for slot in self.slots.values() {
+                if let Slot::Ready { backend, .. } = slot {
+                    backend.shutdown().await;
+                }
+            }
+        });
+    }
+
+    async fn execute(&self, w: &Work) -> CaseResult {
+        let case = w.case();
+        let base = |outcome: Outcome| CaseResult {
+            suite: w.suite.name.clone(),
+            case: case.id.clone(),
+            model: w.model.clone(),
+            outcome,
+            score: 0.0,
+            weight: case.weight,
+            samples: Vec::new(),
+            pass_at_k: BTreeMap::new(),
+            error: None,
+            skipped: None,
+            usage: None,
+            timings: None,
+            facts: Map::new(),
+        };
+        let (backend, sem) = match self.slots.get(&w.model) {
+            Some(Slot::Ready { backend, sem }) => (backend.clone(), sem.clone()),
+            Some(Slot::Skipped(r)) => return CaseResult { skipped: Some(r.clone()), ..base(Outcome::Skipped) },
+            Some(Slot::Unavailable(r)) => {
+                return CaseResult { error: Some(InfraError::new(InfraKind::Unavailable, r.clone())), ..base(Outcome::InfraError) };
+            }
+            None => {
+                return CaseResult {
+                    error: Some(InfraError::new(InfraKind::Other, format!("model `{}` was not started", w.model))),
+                    ..base(Outcome::InfraError)
+                };
+            }
+        };
+        let model_params = self.project.models.get(&w.model).map(|m| m.params.clone()).unwrap_or_default();
+        let req = Request {
+            model: w.model.clone(),
+            suite: w.suite.name.clone(),
+            case_id: case.id.clone(),
+            prompt: case.prompt.clone(),
+            params: model_params.merged(&case.params),
+            n: case.samples,
+        };
+        let resp = {
+            let _permit = sem.acquire().await.expect("semaphore never closed");
+            backend.generate(&req).await
+        };
+        let resp = match resp {
+            Ok(r) if r.choices.len() == case.samples as usize => r,
+            Ok(r) => {
+                let e = InfraError::new(
+                    InfraKind::Stream,
+                    format!("backend returned {} generation(s), {} were asked for", r.choices.len(), case.samples),
+                );
+                return CaseResult { error: Some(e), ..base(Outcome::InfraError) };
+            }
+            Err(e) if e.kind == InfraKind::Skip => return CaseResult { skipped: Some(e.message), ..base(Outcome::Skipped) },
+            Err(e) => return CaseResult { error: Some(e), ..base(Outcome::InfraError) },
+        };
+        let graders: Result<Vec<(AssertionSpec, Arc<dyn Grader>)>, _> =
+            case.expect.iter().map(|a| self.registry.build(a).map(|g| (a.clone(), g))).collect();
+        let graders = match graders {
+            Ok(g) => g,
+            Err(e) => {
+                // Checked at load time; reaching this means a plugin changed its mind.
+                let e = InfraError::new(InfraKind::Other, format!("cannot build assertion: {}", e.message));
+                return CaseResult { error: Some(e), ..base(Outcome::InfraError) };
+            }
+        };
+        let suite = w.suite.clone();
+        let case_idx = w.case;
+        let model = w.model.clone();
+        let graded = tokio::task::spawn_blocking(move || grade_response(&suite, case_idx, &model, &resp, &graders)).await;
+        match graded {
+            Ok(r) => r,
+            Err(e) => {
+                let e = InfraError::new(InfraKind::Other, format!("grader panicked: {e}"));
+                CaseResult { error: Some(e), ..base(Outcome::InfraError) }
+            }
+        }
+    }
+}
+
+/// Grades every generation of a response: reasoning policy, assertions, case outcome, pass@k.
+pub(crate) fn grade_response(
+    suite: &Suite,
+    case_idx: usize,
+    model: &str,
+    resp: &Response,
+    graders: &[(AssertionSpec, Arc<dyn Grader>)],
+) -> CaseResult {
+    let case = &suite.cases[case_idx];
+    let mut samples = Vec::with_capacity(resp.choices.len());
+    for (i, ch) in resp.choices.iter().enumerate() {
+        let split = match suite.reasoning {
+            ReasoningPolicy::Strip => split_reasoning(&ch.text, ch.reasoning.as_deref(), ch.truncated()),
+            ReasoningPolicy::Keep => {
+                llmtest_grade::Split { answer: ch.text.clone(), reasoning: ch.reasoning.clone(), unterminated: false }
+            }
+        };
+        let sample = Sample {
+            suite: &suite.name,
+            model,
+            case,
+            index: i as u32,
+            output: &ch.text,
+            answer: &split.answer,
+            reasoning: split.reasoning.as_deref(),
+            tool_calls: &ch.tool_calls,
+        };
+        let v = grade_sample(graders, &sample, case.threshold, split.unterminated);
+        let extracted = v.assertions.iter().find_map(|a| a.extracted.clone());
+        let reasoning_status = if split.unterminated {
+            "unterminated"
+        } else if split.reasoning.is_some() {
+            "stripped"
+        } else {
+            "none"
+        };
+        samples.push(SampleResult {
+            index: i as u32,
+            outcome: v.outcome,
+            score: v.score,
+            answer: split.answer.clone(),
+            output: ch.text.clone(),
+            extracted,
+            reasoning_chars: split.reasoning.as_ref().map_or(0, |r| r.chars().count()),
+            reasoning: split.reasoning,
+            reasoning_status: reasoning_status.into(),
+            finish_reason: ch.finish_reason.clone(),
+            assertions: v.assertions,
+        });
+    }
+    let n = samples.len() as u64;
+    let c = samples.iter().filter(|s| s.outcome == Outcome::Pass).count() as u64;
+    let outcome = if c == n {
+        Outcome::Pass
+    } else {
+        samples
+            .iter()
+            .map(|s| s.outcome)
+            .filter(|o| *o != Outcome::Pass)
+            .max_by_key(|o| match o {
+                Outcome::InfraError => 4,
+                Outcome::CodeTimeout => 3,
+                Outcome::CodeError => 2,
+                Outcome::UnterminatedReasoning => 1,
+                _ => 0,
+            })
+            .unwrap_or(Outcome::Fail)
+    };
+    let mut pak = BTreeMap::new();
+    for k in &suite.pass_at_k {
+        if let Some(p) = pass_at_k(n, c, *k as u64) {
+            pak.insert(format!("pass@{k}"), p);
+        }
+    }
+    let score = if samples.is_empty() { 0.0 } else { samples.iter().map(|s| s.score).sum::<f64>() / n as f64 };
+    let mut facts = resp.facts.clone();
+    facts.retain(|_, v| !v.is_null());
+    CaseResult {
+        suite: suite.name.clone(),
+        case: case.id.clone(),
+        model: model.to_owned(),
+        outcome,
+        score,
+        weight: case.weight,
+        samples,
+        pass_at_k: pak,
+        error: None,
+        skipped: None,
+        usage: resp.usage.clone(),
+        timings: Some(resp.timings.clone()),
+        facts: facts.into_iter().collect::<Map<String, Value>>(),
+    }
+}

@@ -1,0 +1,182 @@
+//! The `cargo test` harness: one libtest-mimic trial per case × model, plus one snapshot
+//! trial per suite × model. Requests for all selected trials start at once on one shared
+//! runtime (bounded per model by `max_concurrency`, independent of `--test-threads`); each
+//! trial then waits for its own result and grades it. Works with `cargo nextest run`
+//! (a process per test: that process runs just its own item).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+use llmtest_grade::Outcome;
+use llmtest_spec::SnapshotMode;
+
+use crate::engine::{Engine, Plan, PlanOptions, Work};
+use crate::results::CaseResult;
+use crate::{snapshot, Llmtest};
+
+type EngineCell = Arc<OnceLock<Arc<Engine>>>;
+
+pub(crate) fn run(lt: &Llmtest) -> ExitCode {
+    let args = Arguments::from_args();
+    let root = lt.root_dir();
+    let registry = Arc::new(lt.grader_registry(&root));
+    let plan = match Plan::load(&root, &registry, &PlanOptions::default()) {
+        Ok(p) => p,
+        Err(d) => {
+            eprintln!("{d}");
+            return ExitCode::from(2);
+        }
+    };
+    let cell: EngineCell = Arc::new(OnceLock::new());
+    let snapshots_dir = plan.project.root.join(&plan.project.snapshots);
+    let allow_known = plan.profile.allow_known_failures;
+
+    let mut trials = Vec::with_capacity(plan.work.len() + plan.suites.len());
+    let mut needs: BTreeMap<String, Vec<Work>> = BTreeMap::new();
+    for w in &plan.work {
+        let name = w.name();
+        needs.insert(name.clone(), vec![w.clone()]);
+        let (cell, w, dir) = (cell.clone(), w.clone(), snapshots_dir.clone());
+        trials.push(Trial::ignorable_test(name, move || case_trial(&cell, &w, allow_known, &dir)));
+    }
+    let mut groups: BTreeMap<(String, String), Vec<Work>> = BTreeMap::new();
+    for w in &plan.work {
+        if w.suite.snapshot != SnapshotMode::Off {
+            groups.entry((w.suite.name.clone(), w.model.clone())).or_default().push(w.clone());
+        }
+    }
+    for ((suite, model), works) in groups {
+        let name = format!("{suite}::{model}::snapshot");
+        needs.insert(name.clone(), works.clone());
+        let (cell, dir) = (cell.clone(), snapshots_dir.clone());
+        trials.push(Trial::ignorable_test(name, move || snapshot_trial(&cell, &suite, &model, &works, &dir)));
+    }
+    trials.sort_by(|a, b| a.name().cmp(b.name()));
+
+    if args.list {
+        return libtest_mimic::run(&args, trials).exit_code();
+    }
+    let selected: Vec<&Trial> = trials.iter().filter(|t| !args.is_filtered_out(t) && !args.is_ignored(t)).collect();
+    if selected.is_empty() && (args.filter.is_some() || !args.skip.is_empty()) {
+        // A filter that matches nothing is more likely a typo than an intent.
+        eprintln!("llmtest: no trial matches the filter; `--list` shows the {} trial names", trials.len());
+    }
+    let mut work: Vec<Work> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for t in &selected {
+        for w in needs.get(t.name()).into_iter().flatten() {
+            if seen.insert(w.name()) {
+                work.push(w.clone());
+            }
+        }
+    }
+    let models: Vec<String> = work.iter().map(|w| w.model.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let engine = match Engine::new(&plan, &models, &lt.backend_factories(), registry) {
+        Ok(e) => Arc::new(e),
+        Err(d) => {
+            eprintln!("{d}");
+            return ExitCode::from(2);
+        }
+    };
+    for m in &models {
+        if let Some(r) = engine.skip_reason(m) {
+            eprintln!("llmtest: {r}");
+        }
+    }
+    engine.prefetch(&work);
+    let _ = cell.set(engine.clone());
+    let conclusion = libtest_mimic::run(&args, trials);
+    engine.shutdown();
+    conclusion.exit_code()
+}
+
+fn engine(cell: &EngineCell) -> Result<&Arc<Engine>, Failed> {
+    cell.get().ok_or_else(|| Failed::from("llmtest engine was not started"))
+}
+
+fn case_trial(cell: &EngineCell, w: &Work, allow_known: bool, snapshots: &std::path::Path) -> Result<Completion, Failed> {
+    let engine = engine(cell)?;
+    if let Some(r) = engine.skip_reason(&w.model) {
+        return Ok(Completion::ignored_with(r));
+    }
+    let r = engine.result(w);
+    match r.outcome {
+        Outcome::Pass => Ok(Completion::Completed),
+        Outcome::Skipped => Ok(Completion::ignored_with(r.skipped.clone().unwrap_or_default())),
+        Outcome::InfraError => {
+            let e = r.error.as_ref().map(ToString::to_string).unwrap_or_default();
+            Err(Failed::from(format!("infrastructure error, not a wrong answer: {e}")))
+        }
+        other => {
+            if allow_known {
+                let recorded = snapshot::recorded_outcomes(snapshots, &w.suite.name, &w.model);
+                if recorded.as_ref().and_then(|m| m.get(&r.case)) == Some(&other) {
+                    return Ok(Completion::Completed);
+                }
+            }
+            Err(Failed::from(failure_message(&r)))
+        }
+    }
+}
+
+fn snapshot_trial(cell: &EngineCell, suite: &str, model: &str, works: &[Work], dir: &std::path::Path) -> Result<Completion, Failed> {
+    let engine = engine(cell)?;
+    if let Some(r) = engine.skip_reason(model) {
+        return Ok(Completion::ignored_with(r));
+    }
+    let mut results: Vec<Arc<CaseResult>> = works.iter().map(|w| engine.result(w)).collect();
+    // Cases skipped by design (no credentials, an answers file covering some cases) are not
+    // part of the snapshot; infrastructure errors make it uncheckable.
+    results.retain(|r| r.outcome != Outcome::Skipped);
+    if results.is_empty() {
+        return Ok(Completion::ignored_with("every case was skipped"));
+    }
+    let infra: Vec<&Arc<CaseResult>> = results.iter().filter(|r| r.outcome == Outcome::InfraError).collect();
+    if !infra.is_empty() {
+        let first = infra[0].error.as_ref().map(ToString::to_string).unwrap_or_default();
+        return Err(Failed::from(format!(
+            "snapshot not checked: {} of {} case(s) could not be run (infrastructure, not the model); first: {}: {first}",
+            infra.len(),
+            results.len(),
+            infra[0].case
+        )));
+    }
+    let mode = works.first().map(|w| w.suite.snapshot).unwrap_or_default();
+    let refs: Vec<&CaseResult> = results.iter().map(|r| r.as_ref()).collect();
+    let doc = snapshot::build(suite, model, mode, &refs);
+    match std::panic::catch_unwind(|| snapshot::assert(dir, &doc)) {
+        Ok(()) => Ok(Completion::Completed),
+        Err(_) => Err(Failed::from(format!(
+            "snapshot `{}` does not match these results (diff above); review with `cargo insta review`",
+            snapshot::path(std::path::Path::new(&engine.project().snapshots), suite, model).display()
+        ))),
+    }
+}
+
+/// What a failed trial prints: the answer, and what each assertion expected and found.
+pub(crate) fn failure_message(r: &CaseResult) -> String {
+    let mut out = format!("outcome: {} (score {:.2})", r.outcome, r.score);
+    if r.outcome == Outcome::UnterminatedReasoning {
+        out.push_str(" — the model ran out of tokens while still thinking; raise max_tokens or check the model");
+    }
+    for s in &r.samples {
+        if s.outcome == Outcome::Pass && r.samples.len() > 1 {
+            continue;
+        }
+        if r.samples.len() > 1 {
+            out.push_str(&format!("\nsample {}: {}", s.index, s.outcome));
+        }
+        out.push_str(&format!("\n  answer: {}", llmtest_grade::text::excerpt(&s.answer)));
+        if s.reasoning_chars > 0 {
+            out.push_str(&format!("\n  reasoning: {} ({} chars, removed before grading)", s.reasoning_status, s.reasoning_chars));
+        }
+        for a in &s.assertions {
+            let mark = if a.pass { "✓" } else { "✗" };
+            out.push_str(&format!("\n  {mark} {}: expected {}; found {}", a.kind, a.expected, a.found));
+        }
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! The results schema (`--format json`), versioned. One [`CaseResult`] per case × model, one
+//! [`SampleResult`] per generation. Documented field by field in `docs/results-schema.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use llmtest_backend::{InfraError, Timings, Usage};
+use llmtest_grade::{AssertionResult, Outcome};
+
+/// Bumped on any incompatible change of the JSON results.
+pub const RESULTS_SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RunResults {
+    pub schema_version: u32,
+    pub llmtest_version: String,
+    pub profile: String,
+    /// `live`, `replay` or `record`.
+    pub mode: String,
+    pub models: Vec<ModelInfo>,
+    pub cases: Vec<CaseResult>,
+    pub summary: Summary,
+}
+
+/// A model as it ran.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ModelInfo {
+    pub name: String,
+    pub backend: String,
+    /// Set when the model did not run at all (missing credential, backend unavailable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+    /// Facts from the backend (server start-up time, peak memory, GPU, execution provider).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub facts: Map<String, Value>,
+}
+
+/// One case on one model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CaseResult {
+    pub suite: String,
+    pub case: String,
+    pub model: String,
+    pub outcome: Outcome,
+    /// Mean of the samples' scores.
+    pub score: f64,
+    /// The case's weight in its suite's score.
+    pub weight: f64,
+    pub samples: Vec<SampleResult>,
+    /// pass@k for the suite's requested k (when the case has enough samples).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pass_at_k: BTreeMap<String, f64>,
+    /// The infrastructure error, when the outcome is `infra_error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<InfraError>,
+    /// Why the case was skipped, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+    /// Per-request facts from the backend (replica, execution provider, …).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub facts: Map<String, Value>,
+}
+
+/// One generation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SampleResult {
+    pub index: u32,
+    pub outcome: Outcome,
+    pub score: f64,
+    /// The graded text (reasoning removed).
+    pub answer: String,
+    /// The text exactly as produced.
+    pub output: String,
+    /// The first value an assertion extracted (the number read, the final math answer, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extracted: Option<String>,
+    /// The reasoning text, kept for review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    pub reasoning_chars: usize,
+    /// `none`, `stripped` or `unterminated`.
+    pub reasoning_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    pub assertions: Vec<AssertionResult>,
+}
+
+/// Counts by outcome and per model × suite pass rates.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Summary {
+    pub total: usize,
+    pub by_outcome: BTreeMap<String, usize>,
+    /// `model` → `suite` → cell.
+    pub matrix: BTreeMap<String, BTreeMap<String, Cell>>,
+}
+
+/// One model × suite cell of the matrix.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Cell {
+    pub passed: usize,
+    pub failed: usize,
+    pub infra: usize,
+    pub skipped: usize,
+    /// Weighted mean score over the graded cases.
+    pub score: f64,
+    /// Median time to first token over live (not replayed) requests, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms_p50: Option<f64>,
+    /// Median output tokens/s over live requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s_p50: Option<f64>,
+}
+
+impl Summary {
+    pub fn from_cases(cases: &[CaseResult]) -> Summary {
+        let mut s = Summary { total: cases.len(), ..Summary::default() };
+        let mut weights: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+        let mut lat: BTreeMap<(String, String), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+        for c in cases {
+            *s.by_outcome.entry(c.outcome.as_str().to_owned()).or_default() += 1;
+            let cell = s.matrix.entry(c.model.clone()).or_default().entry(c.suite.clone()).or_default();
+            match c.outcome {
+                Outcome::Pass => cell.passed += 1,
+                Outcome::InfraError => cell.infra += 1,
+                Outcome::Skipped => cell.skipped += 1,
+                _ => cell.failed += 1,
+            }
+            let key = (c.model.clone(), c.suite.clone());
+            if c.outcome.is_model_failure() || c.outcome == Outcome::Pass {
+                let w = weights.entry(key.clone()).or_default();
+                w.0 += c.weight * c.score;
+                w.1 += c.weight;
+            }
+            if let Some(t) = c.timings.as_ref().filter(|t| !t.replayed) {
+                let l = lat.entry(key).or_default();
+                l.0.extend(t.ttft_ms);
+                l.1.extend(t.tokens_per_s);
+            }
+        }
+        for ((m, su), (ws, w)) in weights {
+            if let Some(cell) = s.matrix.get_mut(&m).and_then(|x| x.get_mut(&su)) {
+                cell.score = if w > 0.0 { ws / w } else { 0.0 };
+            }
+        }
+        for ((m, su), (ttft, tps)) in lat {
+            if let Some(cell) = s.matrix.get_mut(&m).and_then(|x| x.get_mut(&su)) {
+                cell.ttft_ms_p50 = median(ttft);
+                cell.tokens_per_s_p50 = median(tps);
+            }
+        }
+        s
+    }
+
+    /// Documented exit code: 0 all passed, 1 some case failed, 3 infrastructure errors
+    /// (which take precedence: the results are incomplete). 2 (invalid input) is decided
+    /// before anything runs.
+    pub fn exit_code(&self) -> u8 {
+        let n = |k: &str| self.by_outcome.get(k).copied().unwrap_or(0);
+        if n("infra_error") > 0 {
+            3
+        } else if n("fail") + n("unterminated_reasoning") + n("code_timeout") + n("code_error") > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+}
