@@ -515,7 +515,9 @@ fn match_scale(c: &[char], i: usize) -> Option<(usize, i32)> {
 /// Folds full-width forms, Unicode minus signs and spaces, and strips markdown emphasis and
 /// the LaTeX that wraps numbers, so the scanner sees plain text. Long input is cut to its
 /// first and last [`MAX_CHARS`]/2 characters.
-pub(crate) fn normalize(s: &str) -> String {
+/// Cuts input to [`MAX_CHARS`] (first and last halves) and folds full-width forms, Unicode
+/// minus signs and spaces to ASCII. `$` is dropped where it delimits LaTeX math.
+pub(crate) fn fold(s: &str) -> String {
     let count = s.chars().count();
     let s: String = if count > MAX_CHARS {
         let head: String = s.chars().take(MAX_CHARS / 2).collect();
@@ -541,6 +543,11 @@ pub(crate) fn normalize(s: &str) -> String {
         };
         out.push(mapped);
     }
+    out
+}
+
+pub(crate) fn normalize(s: &str) -> String {
+    let mut out = fold(s);
     const REPLACE: &[(&str, &str)] = &[
         ("\\left", ""),
         ("\\(", " "),
@@ -609,7 +616,6 @@ struct Cand {
 }
 
 const DATE_SUFFIX: &[&str] = &["年", "月", "日", "号", "季度", "财年", "周", "时"];
-const CN_DIGITS: &str = "零〇一二两三四五六七八九壹贰叁肆伍陆柒捌玖";
 
 fn cn_digit(ch: char) -> Option<i128> {
     Some(match ch {

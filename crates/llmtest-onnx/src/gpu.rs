@@ -4,8 +4,6 @@
 //! panics when the library is missing), memory with NVML (cudarc has no NVML). Memory
 //! figures are the whole device's, as `nvidia-smi` shows them: other processes count too.
 
-use serde_json::{Map, Value};
-
 /// One line saying what GPU there is, or why none is usable.
 pub(crate) fn describe(device: i32) -> String {
     imp::describe(device)
@@ -17,6 +15,9 @@ pub(crate) use imp::{check_cuda, MemoryWatch};
 /// Stand-in when built without `cuda`: no facts, nothing to watch.
 #[cfg(not(feature = "cuda"))]
 pub(crate) struct MemoryWatch;
+
+#[cfg(not(feature = "cuda"))]
+use serde_json::{Map, Value};
 
 #[cfg(not(feature = "cuda"))]
 impl MemoryWatch {

@@ -270,6 +270,7 @@ impl OpenAiBackend {
                 err.message.push_str("; no time left to retry within `request_timeout_s`");
                 return Err(err.with_retries(retries));
             }
+            eprintln!("DEBUG retry: {err}");
             tokio::time::sleep(delay).await;
             retries += 1;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);

@@ -320,10 +320,7 @@ impl Call<'_> {
         let v: Value = serde_json::from_slice(&buf).map_err(|e| {
             Failure::new(InfraKind::Stream, format!("response from {} is not valid JSON ({e})", self.replica)).status(status).body(&text, self.key)
         })?;
-        let mut a = parse_whole(&v, self.endpoint).map_err(|m| {
-            let kind = if v.get("error").is_some() { InfraKind::Server } else { InfraKind::Stream };
-            Failure::new(kind, format!("{m} (from {})", self.replica)).status(status).body(&text, self.key)
-        })?;
+        let mut a = parse_whole(&v, self.endpoint).map_err(|m| Failure::new(InfraKind::Stream, format!("{m} (from {})", self.replica)).status(status).body(&text, self.key))?;
         a.total_ms = total_ms;
         Ok(a)
     }
@@ -366,10 +363,7 @@ impl Call<'_> {
             }
             parser.feed(&chunk, &mut events).map_err(|e| fail(Failure::new(InfraKind::Stream, format!("stream from {}: {e}", self.replica)), &tail))?;
             for ev in events.drain(..) {
-                st.on_event(&ev, at, t0).map_err(|m| {
-                    let kind = if m.starts_with("server reported") { InfraKind::Server } else { InfraKind::Stream };
-                    Failure::new(kind, format!("{m} (stream from {})", self.replica)).status(status).body(&scrub(&ev.data, self.key), self.key)
-                })?;
+                st.on_event(&ev, at, t0).map_err(|m| Failure::new(InfraKind::Stream, format!("{m} (stream from {})", self.replica)).status(status).body(&ev.data, self.key))?;
                 if st.done {
                     st.end = Some(at);
                     break;

@@ -83,7 +83,7 @@
 //! |---|---|---|---|
 //! | `vllm` | `http://127.0.0.1:8000/v1` | — | native |
 //! | `sglang` | `http://127.0.0.1:30000/v1` | — | native |
-//! | `llamacpp` | `http://127.0.0.1:8080/v1` | — | sequential (llama-server gives one choice) |
+//! | `llamacpp` | `http://127.0.0.1:8080/v1` | — | sequential (older builds refuse `n` > 1, newer ones report usage per choice) |
 //! | `ollama` | `http://127.0.0.1:11434/v1` | — | sequential |
 //! | `dashscope` | `https://dashscope.aliyuncs.com/compatible-mode/v1` | `DASHSCOPE_API_KEY` | sequential |
 //! | `siliconflow` | `https://api.siliconflow.cn/v1` | `SILICONFLOW_API_KEY` | sequential |

@@ -76,7 +76,8 @@ impl Provider {
         match self {
             Provider::Vllm => p("http://127.0.0.1:8000/v1", None, NMode::Native),
             Provider::Sglang => p("http://127.0.0.1:30000/v1", None, NMode::Native),
-            // llama-server answers `n` > 1 with one choice only.
+            // Older llama-server builds refuse `n` > 1; current ones accept it but report
+            // each choice's usage separately, so the totals would be wrong.
             Provider::Llamacpp => p("http://127.0.0.1:8080/v1", None, NMode::Sequential),
             Provider::Ollama => p("http://127.0.0.1:11434/v1", None, NMode::Sequential),
             Provider::Dashscope => p("https://dashscope.aliyuncs.com/compatible-mode/v1", Some("DASHSCOPE_API_KEY"), NMode::Sequential),

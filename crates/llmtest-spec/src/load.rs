@@ -110,7 +110,12 @@ impl Project {
                 );
             }
         }
-        if diags.is_empty() { Ok(project) } else { Err(diags) }
+        if diags.is_empty() {
+            Ok(project)
+        } else {
+            diags.sort();
+            Err(diags)
+        }
     }
 
     /// The profile to run: `name`, else `LLMTEST_PROFILE`, else the config's default, else
@@ -330,7 +335,11 @@ struct SuiteCtx<'a> {
 
 impl SuiteCtx<'_> {
     fn err(&mut self, l: Loc, msg: impl Into<String>, hint: Option<String>) {
-        let mut d = Diagnostic::new(l, msg).with_source(self.src);
+        let same_file = l.file == self.rel;
+        let mut d = Diagnostic::new(l, msg);
+        if same_file {
+            d = d.with_source(self.src);
+        }
         d.hint = hint;
         self.diags.push(d);
     }
@@ -373,8 +382,16 @@ impl SuiteCtx<'_> {
         let mut cases = Vec::new();
         let mut ids: HashMap<String, Loc> = HashMap::new();
         for c in &f.cases {
+            // Ids are checked on the definitions, so a duplicate is found even when one of the
+            // two cases has other errors.
+            let l = loc(rel, &c.id);
+            if let Some(first) = ids.get(&c.id.value) {
+                let hint = format!("first defined at {first}; case ids must be unique in a suite");
+                self.err(l, format!("duplicate case id `{}`", c.id.value), Some(hint));
+            } else {
+                ids.insert(c.id.value.clone(), l);
+            }
             if let Some(case) = self.case(c, &f, &default_expect) {
-                self.unique(&mut ids, &case);
                 cases.push(case);
             }
         }

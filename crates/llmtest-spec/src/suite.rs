@@ -135,7 +135,7 @@ pub struct CasesFrom {
     /// Template for the prompt.
     #[schemars(with = "String")]
     pub prompt: Spanned<String>,
-    /// Extra variables computed per row, each a template (e.g. `target: "{{ answer.split('####')[1] | trim }}"`).
+    /// Extra variables computed per row, each a template (e.g. `target: "{{ (answer | split('####'))[1] | trim }}"`).
     #[serde(default)]
     pub vars: Map<String, Value>,
     /// Assertions for every imported case; string values are templates over the row's variables.

@@ -84,6 +84,12 @@ enum Cmd {
     },
     /// What this machine offers: ONNX Runtime library, GPU, Python.
     Doctor,
+    /// Run the suites as the `cargo test` harness does (libtest arguments after `--`:
+    /// `--list`, `--exact NAME`, `--skip F`, `--ignored`, filters).
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
@@ -130,6 +136,17 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
         Cmd::Doctor => {
             doctor(&root);
             ExitCode::SUCCESS
+        }
+        Cmd::Test { args } => {
+            use clap::Parser as _;
+            let argv = std::iter::once("llmtest-test".to_string()).chain(args);
+            match libtest_mimic::Arguments::try_parse_from(argv) {
+                Ok(a) => crate::harness::run(&lt, a),
+                Err(e) => {
+                    let _ = e.print();
+                    ExitCode::from(2)
+                }
+            }
         }
     }
 }

@@ -19,8 +19,7 @@ use crate::{snapshot, Llmtest};
 
 type EngineCell = Arc<OnceLock<Arc<Engine>>>;
 
-pub(crate) fn run(lt: &Llmtest) -> ExitCode {
-    let args = Arguments::from_args();
+pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
     let root = lt.root_dir();
     let registry = Arc::new(lt.grader_registry(&root));
     let plan = match Plan::load(&root, &registry, &PlanOptions::default()) {

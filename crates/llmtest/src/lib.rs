@@ -85,7 +85,7 @@ impl Llmtest {
 
     /// Runs the suites as a libtest-compatible test binary.
     pub fn harness(self) -> ExitCode {
-        harness::run(&self)
+        harness::run(&self, libtest_mimic::Arguments::from_args())
     }
 
     /// Runs the `llmtest` command line with the process's arguments.

@@ -75,18 +75,25 @@ pub(crate) fn build(suite: &str, model: &str, mode: SnapshotMode, cases: &[&Case
             passed += 1;
         }
         let first = c.samples.first();
+        let case_extracted = first.and_then(|s| s.extracted.clone());
         out.push(SnapCase {
             id: c.case.clone(),
             outcome: c.outcome,
             score: round4(c.score),
-            extracted: first.and_then(|s| s.extracted.clone()),
+            extracted: case_extracted.clone(),
             answer: if mode == SnapshotMode::Output { first.map(|s| s.answer.clone()) } else { None },
             reasoning: first.map(|s| s.reasoning_status.clone()).unwrap_or_else(|| "none".into()),
             assertions: first
                 .map(|s| {
                     s.assertions
                         .iter()
-                        .map(|a| SnapAssertion { kind: a.kind.clone(), pass: a.pass, extracted: a.extracted.clone(), outcome: a.outcome })
+                        .map(|a| SnapAssertion {
+                            kind: a.kind.clone(),
+                            pass: a.pass,
+                            // The case line already shows the first extracted value.
+                            extracted: a.extracted.clone().filter(|e| Some(e) != case_extracted.as_ref()),
+                            outcome: a.outcome,
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),

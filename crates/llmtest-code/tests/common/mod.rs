@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use llmtest_grade::{Grade, Grader, GraderContext, GraderFactory, Sample};
+use llmtest_grade::{Grade, Grader, GraderContext, Sample};
 use llmtest_spec::{Case, GenParams, Loc, Message, Prompt, Role};
 
 pub fn grader(params: Value) -> Arc<dyn Grader> {

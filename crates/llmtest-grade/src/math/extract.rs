@@ -1,0 +1,152 @@
+//! Finding the final answer in a worked solution.
+//!
+//! In order, the first that is present wins:
+//! 1. the last `\boxed{…}` / `\fbox{…}` (nested braces kept);
+//! 2. the last `最终答案` / `答案是` / `答案为` / `答案：` / `答：`;
+//! 3. the last `the answer is` / `the final answer is`;
+//! 4. the last `Final answer:` / `Answer:`;
+//! 5. the last GSM8K `####`;
+//! 6. fallback: the last line (its last sentence that has a digit or math in it); the
+//!    parser then keeps the last stretch of math in it, so `She has 18 apples left.` gives 18.
+
+/// Where the answer was found, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Boxed,
+    Marker,
+    Hashes,
+    LastLine,
+}
+
+impl Source {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Source::Boxed => "from \\boxed{}",
+            Source::Marker => "after the answer marker",
+            Source::Hashes => "after ####",
+            Source::LastLine => "from the last line",
+        }
+    }
+}
+
+const CN_MARKERS: &[&str] = &["最终答案是", "最终答案为", "最终答案", "答案是", "答案为", "答案应为", "答案:", "答案", "答:"];
+const EN_MARKERS: &[&str] = &["the final answer is", "the answer is", "answer is"];
+const LABEL_MARKERS: &[&str] = &["final answer:", "final answer", "answer:"];
+
+/// The final answer's text and where it came from.
+pub(crate) fn final_answer(answer: &str) -> (String, Source) {
+    if let Some(b) = last_boxed(answer) {
+        return (b, Source::Boxed);
+    }
+    let lower = answer.to_lowercase();
+    // lowercasing keeps byte offsets only for ASCII; map through char indices to be safe
+    for group in [CN_MARKERS, EN_MARKERS, LABEL_MARKERS] {
+        if let Some(t) = after_last_marker(answer, &lower, group) {
+            return (t, Source::Marker);
+        }
+    }
+    if let Some(i) = answer.rfind("####") {
+        let t = clip(&answer[i + 4..]);
+        if !t.is_empty() {
+            return (t, Source::Hashes);
+        }
+    }
+    (last_line(answer), Source::LastLine)
+}
+
+fn after_last_marker(answer: &str, lower: &str, markers: &[&str]) -> Option<String> {
+    if lower.len() != answer.len() {
+        // non-ASCII case folding changed lengths: search the original (markers are
+        // lowercase ASCII or Chinese, so only the English ones can miss)
+        return markers.iter().filter_map(|m| answer.rfind(m).map(|i| (i, m))).max_by_key(|(i, _)| *i).and_then(|(i, m)| {
+            let t = clip(&answer[i + m.len()..]);
+            (!t.is_empty()).then_some(t)
+        });
+    }
+    let (i, m) = markers.iter().filter_map(|m| lower.rfind(m).map(|i| (i, m))).max_by_key(|(i, m)| (*i, m.len()))?;
+    let t = clip(&answer[i + m.len()..]);
+    (!t.is_empty()).then_some(t)
+}
+
+/// The text after a marker, up to the end of its line and sentence.
+fn clip(s: &str) -> String {
+    let s = s.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '：' | '*' | '是' | '为' | '='));
+    let s = s.strip_prefix("is ").unwrap_or(s);
+    let mut line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
+    if let Some(b) = last_boxed(&line) {
+        return b;
+    }
+    if let Some(i) = line.find('。') {
+        line.truncate(i);
+    }
+    // a sentence ends at ". " (not a decimal point)
+    if let Some(i) = line.find(". ") {
+        line.truncate(i);
+    }
+    trim_end(&line)
+}
+
+fn trim_end(s: &str) -> String {
+    s.trim().trim_end_matches(['.', '。', '*', '!', '！', ';', '；', ',', '，']).trim().to_owned()
+}
+
+/// The content of the last `\boxed{…}` or `\fbox{…}`.
+pub(crate) fn last_boxed(s: &str) -> Option<String> {
+    let i = s.rfind("\\boxed").into_iter().chain(s.rfind("\\fbox")).max()?;
+    let rest = &s[i..];
+    let rest = rest.strip_prefix("\\boxed").or_else(|| rest.strip_prefix("\\fbox"))?;
+    let rest = rest.trim_start();
+    if let Some(body) = rest.strip_prefix('{') {
+        let mut depth = 1usize;
+        let mut prev = ' ';
+        for (k, ch) in body.char_indices() {
+            match ch {
+                '{' if prev != '\\' => depth += 1,
+                '}' if prev != '\\' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(body[..k].trim().to_owned());
+                    }
+                }
+                _ => {}
+            }
+            prev = ch;
+        }
+        Some(body.trim().to_owned())
+    } else {
+        let t: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '$').collect();
+        (!t.is_empty()).then_some(t)
+    }
+}
+
+fn last_line(s: &str) -> String {
+    let Some(line) = s.lines().rev().find(|l| l.chars().any(|c| c.is_ascii_digit() || "\\πx√∞".contains(c))) else {
+        return trim_end(s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(""));
+    };
+    // the last sentence with something mathematical in it
+    let sentences: Vec<&str> = line.split(['。', '！', '？']).flat_map(|p| p.split(". ")).collect();
+    let pick = sentences.iter().rev().find(|p| p.chars().any(|c| c.is_ascii_digit() || "\\π√∞".contains(c))).copied().unwrap_or(line);
+    trim_end(pick)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_and_forms() {
+        assert_eq!(final_answer("so \\boxed{\\dfrac{2}{4}} and \\boxed{\\frac{1}{2}}").0, "\\frac{1}{2}");
+        assert_eq!(final_answer("\\boxed{\\{2, 3\\}}").0, "\\{2, 3\\}");
+        assert_eq!(final_answer("x \\fbox{5}").0, "5");
+        assert_eq!(final_answer("\\boxed 7 done").0, "7");
+        assert_eq!(final_answer("计算得 5。\n答案：x=2 或 x=3。").0, "x=2 或 x=3");
+        assert_eq!(final_answer("最终答案是 142").0, "142");
+        assert_eq!(final_answer("Thus the answer is 18. Nice.").0, "18");
+        assert_eq!(final_answer("Final Answer: $1,234$").0, "$1,234$");
+        assert_eq!(final_answer("blah\n#### 72").0, "72");
+        assert_eq!(final_answer("She sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = 18 dollars.").0, "She makes 9 * 2 = 18 dollars");
+        assert_eq!(final_answer("**Answer:** 3.5").0, "3.5");
+        assert_eq!(final_answer("").0, "");
+        assert_eq!(final_answer("\\boxed{unclosed").0, "unclosed");
+    }
+}
