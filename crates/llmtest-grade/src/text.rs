@@ -255,3 +255,120 @@ pub fn excerpt(s: &str) -> String {
     let head: String = t.chars().take(MAX).collect();
     format!("{head:?}… ({} chars)", t.chars().count())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use llmtest_spec::{AssertionSpec, Case, GenParams, Loc, Prompt};
+    use serde_json::json;
+
+    use crate::{grade_sample, GraderContext, GraderRegistry, Outcome, Sample};
+
+    fn case() -> Case {
+        Case {
+            id: "c".into(),
+            prompt: Prompt::Completion("p".into()),
+            vars: Default::default(),
+            expect: vec![],
+            weight: 1.0,
+            threshold: None,
+            samples: 1,
+            tags: vec![],
+            params: GenParams::default(),
+            loc: Loc::new(PathBuf::from("s.yaml"), 1, 1),
+        }
+    }
+
+    fn spec(v: serde_json::Value) -> AssertionSpec {
+        llmtest_spec::parse_assertion(&v, Loc::default()).unwrap()
+    }
+
+    /// Grades `answer` with one assertion; returns (pass, found).
+    fn run(v: serde_json::Value, answer: &str) -> (bool, String) {
+        let reg = GraderRegistry::with_builtins(GraderContext::default());
+        let a = spec(v);
+        let g = reg.build(&a).unwrap();
+        let c = case();
+        let s = Sample { suite: "s", model: "m", case: &c, index: 0, output: answer, answer, reasoning: None, tool_calls: &[] };
+        let verdict = grade_sample(&[(a, g)], &s, None, false);
+        (verdict.outcome == Outcome::Pass, verdict.assertions[0].found.clone())
+    }
+
+    #[test]
+    fn equals_ignores_surrounding_whitespace_only() {
+        assert!(run(json!({"type": "equals", "value": "142"}), " 142\n").0);
+        assert!(!run(json!({"type": "equals", "value": "142"}), "142.").0);
+        assert!(run(json!({"type": "equals", "value": 142}), "142").0, "a YAML number compares as text");
+    }
+
+    #[test]
+    fn contains_family() {
+        assert!(run(json!({"type": "contains", "value": "58,159,881"}), "收入为58,159,881千元").0);
+        assert!(!run(json!({"type": "contains", "value": "Yuan"}), "yuan").0);
+        assert!(run(json!({"type": "icontains", "value": "Yuan"}), "58 YUAN").0);
+        assert!(run(json!({"type": "contains-any", "value": ["x=2", "x = 2"]}), "so x = 2").0);
+        assert!(!run(json!({"type": "contains-any", "value": ["a", "b"]}), "c").0);
+        let (pass, found) = run(json!({"type": "contains-all", "value": ["2", "3", "9"]}), "x=2 or x=3");
+        assert!(!pass);
+        assert!(found.contains("missing \"9\""), "{found}");
+        assert!(run(json!({"type": "icontains-all", "value": ["MAX", "min"]}), "max at 0, MIN at 2").0);
+        assert!(run(json!({"type": "starts-with", "value": "58"}), "  58,159,881").0);
+        assert!(!run(json!({"type": "starts-with", "value": "58"}), "It is 58").0);
+    }
+
+    #[test]
+    fn negation_both_spellings() {
+        assert!(run(json!({"type": "not-contains", "value": "53,529,941"}), "58,159,881").0);
+        assert!(!run(json!({"not": {"type": "contains", "value": "58"}}), "58,159,881").0);
+    }
+
+    #[test]
+    fn regex_with_flags_and_bad_pattern_rejected() {
+        assert!(run(json!({"type": "regex", "value": "^x\\s*=\\s*2"}), "x = 2 or 3").0);
+        assert!(run(json!({"type": "regex", "value": "ANSWER", "ignore_case": true}), "answer: 4").0);
+        let reg = GraderRegistry::with_builtins(GraderContext::default());
+        let err = reg.build(&spec(json!({"type": "regex", "value": "(unclosed"}))).err().unwrap();
+        assert!(err.message.starts_with("invalid regex"), "{}", err.message);
+    }
+
+    #[test]
+    fn json_assertions() {
+        assert!(run(json!({"type": "is-json"}), "{\"a\": 1}").0);
+        assert!(run(json!({"type": "is-json"}), "Here:\n```json\n{\"a\": [1, 2]}\n```").0);
+        assert!(!run(json!({"type": "is-json"}), "{a: 1}").0);
+        let schema = json!({"type": "object", "required": ["revenue"], "properties": {"revenue": {"type": "number"}}});
+        assert!(run(json!({"type": "json-schema", "value": schema}), "{\"revenue\": 58159881}").0);
+        let (pass, found) = run(json!({"type": "json-schema", "value": schema}), "{\"revenue\": \"58159881\"}");
+        assert!(!pass && found.contains("/revenue"), "{found}");
+        assert!(run(json!({"type": "json-path", "path": "$.roots[1]", "value": 3}), "{\"roots\": [2, 3.0]}").0);
+        let (pass, found) = run(json!({"type": "json-path", "path": "$.x", "value": 1}), "{\"y\": 1}");
+        assert!(!pass && found.contains("nothing at"), "{found}");
+    }
+
+    #[test]
+    fn unknown_params_get_a_hint() {
+        let reg = GraderRegistry::with_builtins(GraderContext::default());
+        let err = reg.build(&spec(json!({"type": "contains", "valeu": "x"}))).err().unwrap();
+        assert_eq!(err.message, "unknown key `valeu`");
+        assert_eq!(err.hint.as_deref(), Some("did you mean `value`?"));
+        let err = reg.build(&spec(json!({"type": "nope"}))).err().unwrap();
+        assert!(err.hint.unwrap().contains("expected one of"));
+    }
+
+    #[test]
+    fn weighted_score_and_threshold() {
+        let reg = GraderRegistry::with_builtins(GraderContext::default());
+        let a1 = spec(json!({"type": "contains", "value": "a", "weight": 3}));
+        let a2 = spec(json!({"type": "contains", "value": "z", "weight": 1}));
+        let graders = vec![(a1.clone(), reg.build(&a1).unwrap()), (a2.clone(), reg.build(&a2).unwrap())];
+        let c = case();
+        let s = Sample { suite: "s", model: "m", case: &c, index: 0, output: "abc", answer: "abc", reasoning: None, tool_calls: &[] };
+        let v = grade_sample(&graders, &s, None, false);
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert!((v.score - 0.75).abs() < 1e-12);
+        assert_eq!(grade_sample(&graders, &s, Some(0.7), false).outcome, Outcome::Pass);
+        assert_eq!(grade_sample(&graders, &s, Some(0.8), false).outcome, Outcome::Fail);
+        assert_eq!(grade_sample(&graders, &s, None, true).outcome, Outcome::UnterminatedReasoning);
+    }
+}

@@ -63,7 +63,7 @@ fn default_max_tokens() -> u32 {
 }
 
 /// `extra_body` keys this backend understands; others are refused rather than ignored.
-const EXTRA_KEYS: &[&str] = &["chat_template_kwargs", "min_p", "repetition_penalty", "top_k"];
+const EXTRA_KEYS: &[&str] = &["chat_template_kwargs", "ignore_eos", "min_p", "repetition_penalty", "top_k"];
 
 pub(crate) struct OnnxFactory;
 
@@ -172,6 +172,11 @@ fn sampling(params: &GenParams, defaults: &GenDefaults, max_tokens: u32) -> Resu
         presence_penalty: params.presence_penalty.unwrap_or(0.0),
         frequency_penalty: params.frequency_penalty.unwrap_or(0.0),
         repetition_penalty: num("repetition_penalty")?.or(defaults.repetition_penalty).unwrap_or(1.0),
+        ignore_eos: match params.extra_body.get("ignore_eos") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(client(format!("extra_body `ignore_eos` must be true or false, not {v}"))),
+        },
         record_logits: false,
     })
 }

@@ -172,7 +172,7 @@ mod tests {
         let t = ChatTemplate::new(src, String::new(), String::new()).unwrap();
         let mut kw = Map::new();
         kw.insert("enable_thinking".into(), Value::Bool(false));
-        assert_eq!(t.render(&[msg(Role::User, "  abc ")], None, &kw).unwrap(), "nothink true");
+        assert_eq!(t.render(&[msg(Role::User, "  abc ")], None, &kw).unwrap(), "nothink True", "booleans print as Jinja2 prints them");
     }
 
     #[test]

@@ -49,7 +49,7 @@
 //!   after loading, peak) from cudarc and NVML.
 //!
 //! Not supported: constrained decoding (`response_format` is recorded as not enforced),
-//! `extra_body` keys other than `repetition_penalty`, `min_p`, `top_k` and
+//! `extra_body` keys other than `repetition_penalty`, `min_p`, `top_k`, `ignore_eos` and
 //! `chat_template_kwargs` (refused, not ignored).
 
 mod backend;

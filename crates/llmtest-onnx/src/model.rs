@@ -370,7 +370,7 @@ impl OnnxModel {
                 }
                 let tok = samplers[row].pick(row_logits);
                 next[row] = tok;
-                if self.inner.eos.contains(&tok) {
+                if !sampling.ignore_eos && self.inner.eos.contains(&tok) {
                     finish[row] = Some("stop");
                     continue;
                 }

@@ -223,3 +223,49 @@ fn available_providers() -> Vec<String> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_wheel(venv: &Path, files: &[&str]) {
+        let capi = venv.join("lib/python3.12/site-packages/onnxruntime/capi");
+        std::fs::create_dir_all(&capi).unwrap();
+        for f in files {
+            std::fs::write(capi.join(f), b"").unwrap();
+        }
+    }
+
+    #[test]
+    fn finds_the_versioned_library_of_a_venv() {
+        let root = tempfile::tempdir().unwrap();
+        fake_wheel(&root.path().join(".venv-onnx"), &["libonnxruntime_providers_shared.so", "libonnxruntime.so.1.31.1"]);
+        let found = find_library(root.path(), None, None, None).unwrap();
+        assert_eq!(found.path.file_name().unwrap(), "libonnxruntime.so.1.31.1");
+        assert_eq!(found.how, "python environment .venv-onnx");
+    }
+
+    #[test]
+    fn ort_dylib_path_wins_and_a_wrong_one_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        fake_wheel(&root.path().join(".venv"), &["libonnxruntime.so.1.31.1"]);
+        let lib = root.path().join("custom.so");
+        std::fs::write(&lib, b"").unwrap();
+        let found = find_library(root.path(), Some(lib.to_str().unwrap()), None, None).unwrap();
+        assert_eq!((found.path, found.how.as_str()), (lib, "ORT_DYLIB_PATH"));
+        let err = find_library(root.path(), Some("/nonexistent/libonnxruntime.so"), None, None).unwrap_err();
+        assert_eq!(err.tried, ["ORT_DYLIB_PATH=/nonexistent/libonnxruntime.so: no such file"]);
+    }
+
+    #[test]
+    fn says_everything_it_tried() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(".venv/lib/python3.12/site-packages")).unwrap();
+        let venv = tempfile::tempdir().unwrap();
+        let err = find_library(root.path(), Some(""), Some(venv.path().to_str().unwrap()), Some("/nonexistent/python3")).unwrap_err();
+        let msg = err.message();
+        for part in ["ORT_DYLIB_PATH: not set", ".venv: no onnxruntime package", ".venv-onnx: no such directory", "VIRTUAL_ENV: no onnxruntime package", "/nonexistent/python3: cannot run it"] {
+            assert!(msg.contains(part), "{part:?} missing from {msg}");
+        }
+    }
+}

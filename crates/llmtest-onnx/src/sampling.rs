@@ -31,6 +31,8 @@ pub struct Sampling {
     /// transformers': divide positive (multiply negative) logits of tokens seen in the prompt
     /// or the output (`1`: off).
     pub repetition_penalty: f64,
+    /// Keep generating past end-of-sequence tokens (vLLM's `ignore_eos`; for benchmarks).
+    pub ignore_eos: bool,
     /// Keep the logits each token of sequence 0 was chosen from ([`crate::Generation::logits`]).
     pub record_logits: bool,
 }
@@ -49,6 +51,7 @@ impl Sampling {
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             repetition_penalty: 1.0,
+            ignore_eos: false,
             record_logits: false,
         }
     }

@@ -43,7 +43,9 @@ impl Replica {
         let mut b = reqwest::Client::builder()
             .connect_timeout(r.connect_timeout)
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the 5 s keep-alive of uvicorn (vLLM, SGLang) and cpp-httplib (llama-server):
+            // a connection the server is about to close is not reused.
+            .pool_idle_timeout(Duration::from_secs(4))
             .pool_max_idle_per_host(256)
             .user_agent(concat!("llmtest/", env!("CARGO_PKG_VERSION")));
         if loopback {
@@ -263,6 +265,8 @@ impl OpenAiBackend {
                 Some(d) => d.min(self.r.retry_after_max),
                 // A dead replica with a live one beside it: go there now.
                 None if failure.replica_down && other_replica_up => Duration::ZERO,
+                // A kept-alive connection the server had just closed: a new one will do.
+                None if err.kind == InfraKind::Connection && !failure.replica_down && retries == 0 => Duration::ZERO,
                 None => self.backoff(retries),
             };
             if Instant::now() + delay >= deadline {
@@ -270,7 +274,6 @@ impl OpenAiBackend {
                 err.message.push_str("; no time left to retry within `request_timeout_s`");
                 return Err(err.with_retries(retries));
             }
-            eprintln!("DEBUG retry: {err}");
             tokio::time::sleep(delay).await;
             retries += 1;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);

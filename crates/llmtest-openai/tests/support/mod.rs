@@ -91,12 +91,29 @@ pub type Script = Arc<dyn Fn(usize, &Hit) -> Reply + Send + Sync>;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub hits: Arc<Mutex<Vec<Hit>>>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, hits: Arc<Mutex<Vec<Hit>>>, script: Script) {
+    // Bounded: at most 10 000 connections per server.
+    for _ in 0..10_000 {
+        let Ok((sock, _)) = listener.accept().await else { break };
+        let (h, script) = (hits.clone(), script.clone());
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(60), serve(sock, h, script)).await;
+        });
     }
 }
 
@@ -107,18 +124,32 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(script);
+        let task = tokio::spawn(accept_loop(listener, hits.clone(), script));
+        TestServer { addr, hits, task: Some(task), stop: None }
+    }
+
+    /// As `start`, on a thread and runtime of its own, so that the server's timers and
+    /// writes do not wait for the client's tasks (for timing measurements).
+    pub fn start_isolated(script: impl Fn(usize, &Hit) -> Reply + Send + Sync + 'static) -> TestServer {
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let script: Script = Arc::new(script);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let h = hits.clone();
-        let task = tokio::spawn(async move {
-            // Bounded: at most 10 000 connections per server.
-            for _ in 0..10_000 {
-                let Ok((sock, _)) = listener.accept().await else { break };
-                let (h, script) = (h.clone(), script.clone());
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(60), serve(sock, h, script)).await;
-                });
-            }
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                tokio::select! {
+                    _ = accept_loop(listener, h, script) => {}
+                    _ = stop_rx => {}
+                    _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+                }
+            });
         });
-        TestServer { addr, hits, task }
+        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        TestServer { addr, hits, task: None, stop: Some(stop_tx) }
     }
 
     pub fn base_url(&self) -> String {
