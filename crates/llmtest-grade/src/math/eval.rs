@@ -1,0 +1,192 @@
+//! Exact arithmetic (big rationals) where the value is rational, `f64` everywhere else.
+
+use num_bigint::BigInt;
+use num_integer::Roots;
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+use super::parse::Node;
+
+/// Exponents and results beyond these bounds are left to floating point (`9^9^9`).
+const MAX_EXP: u32 = 512;
+const MAX_BITS: u64 = 8_192;
+
+/// The exact value when the node is a rational number.
+pub(crate) fn exact(n: &Node) -> Option<BigRational> {
+    Some(match n {
+        Node::Num(r, _) => r.clone(),
+        Node::Neg(a) => -exact(a)?,
+        Node::Add(v) => {
+            let mut s = BigRational::zero();
+            for x in v {
+                s += exact(x)?;
+            }
+            s
+        }
+        Node::Mul(v) => {
+            let mut p = BigRational::one();
+            for x in v {
+                p *= exact(x)?;
+                if bits(&p) > MAX_BITS {
+                    return None;
+                }
+            }
+            p
+        }
+        Node::Div(a, b) => {
+            let d = exact(b)?;
+            if d.is_zero() {
+                return None;
+            }
+            exact(a)? / d
+        }
+        Node::Percent(a) => exact(a)? / BigRational::from_integer(BigInt::from(100)),
+        Node::Pow(b, e) => {
+            let e = exact(e)?;
+            let b = exact(b)?;
+            if e.is_integer() {
+                let k = e.to_integer().to_i64()?;
+                let m = k.unsigned_abs();
+                if m > MAX_EXP as u64 || bits(&b).saturating_mul(m) > MAX_BITS {
+                    return None;
+                }
+                if b.is_zero() && k < 0 {
+                    return None;
+                }
+                let p = num_traits::pow(b, m as usize);
+                if k < 0 { p.recip() } else { p }
+            } else if e == BigRational::new(BigInt::one(), BigInt::from(2)) {
+                sqrt_exact(&b)?
+            } else {
+                return None;
+            }
+        }
+        Node::Func(f, a) if f == "sqrt" => sqrt_exact(&exact(a)?)?,
+        Node::Func(f, a) if f == "abs" => exact(a)?.abs(),
+        Node::Fact(a) => {
+            let v = exact(a)?;
+            if !v.is_integer() || v.is_negative() {
+                return None;
+            }
+            let k = v.to_integer().to_u32()?;
+            if k > 100 {
+                return None;
+            }
+            let mut p = BigInt::one();
+            for i in 2..=k {
+                p *= i;
+            }
+            BigRational::from_integer(p)
+        }
+        _ => return None,
+    })
+}
+
+fn bits(r: &BigRational) -> u64 {
+    r.numer().bits() + r.denom().bits()
+}
+
+fn sqrt_exact(r: &BigRational) -> Option<BigRational> {
+    if r.is_negative() {
+        return None;
+    }
+    let n = r.numer().sqrt();
+    let d = r.denom().sqrt();
+    (&n * &n == *r.numer() && &d * &d == *r.denom()).then(|| BigRational::new(n, d))
+}
+
+pub(crate) fn to_f64(r: &BigRational) -> f64 {
+    r.to_f64().unwrap_or(f64::NAN)
+}
+
+/// The value in floating point, variables taken from `env`.
+pub(crate) fn numeric(n: &Node, env: &[(String, f64)]) -> Option<f64> {
+    Some(match n {
+        Node::Num(r, _) => to_f64(r),
+        Node::Pi => std::f64::consts::PI,
+        Node::E => std::f64::consts::E,
+        Node::Inf => f64::INFINITY,
+        Node::Var(v) => env.iter().find(|(k, _)| k == v)?.1,
+        Node::Neg(a) => -numeric(a, env)?,
+        Node::Add(v) => v.iter().map(|x| numeric(x, env)).sum::<Option<f64>>()?,
+        Node::Mul(v) => v.iter().map(|x| numeric(x, env)).product::<Option<f64>>()?,
+        Node::Div(a, b) => numeric(a, env)? / numeric(b, env)?,
+        Node::Pow(b, e) => numeric(b, env)?.powf(numeric(e, env)?),
+        Node::Percent(a) => numeric(a, env)? / 100.0,
+        Node::Fact(a) => {
+            let v = numeric(a, env)?;
+            if v < 0.0 || v.fract() != 0.0 || v > 170.0 {
+                return None;
+            }
+            (1..=v as u32).map(f64::from).product()
+        }
+        Node::Func(f, a) => {
+            if f == "binom" {
+                let Node::Tuple(p) = &**a else { return None };
+                let (n, k) = (numeric(p.first()?, env)?, numeric(p.get(1)?, env)?);
+                if n.fract() != 0.0 || k.fract() != 0.0 || k < 0.0 || k > n || n > 1000.0 {
+                    return None;
+                }
+                let mut r = 1.0;
+                for i in 0..k as u32 {
+                    r = r * (n - f64::from(i)) / f64::from(i + 1);
+                }
+                return Some(r);
+            }
+            let x = numeric(a, env)?;
+            match f.as_str() {
+                "sin" => x.sin(),
+                "cos" => x.cos(),
+                "tan" => x.tan(),
+                "cot" => 1.0 / x.tan(),
+                "sec" => 1.0 / x.cos(),
+                "csc" => 1.0 / x.sin(),
+                "arcsin" => x.asin(),
+                "arccos" => x.acos(),
+                "arctan" => x.atan(),
+                "ln" | "log" => x.ln(),
+                "lg" => x.log10(),
+                "exp" => x.exp(),
+                "sqrt" => x.sqrt(),
+                "abs" => x.abs(),
+                "sinh" => x.sinh(),
+                "cosh" => x.cosh(),
+                "tanh" => x.tanh(),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Variable names in the node, sorted and deduplicated.
+pub(crate) fn vars(n: &Node, out: &mut Vec<String>) {
+    match n {
+        Node::Var(v) => {
+            if !out.contains(v) {
+                out.push(v.clone());
+            }
+        }
+        Node::Neg(a) | Node::Percent(a) | Node::Fact(a) | Node::Func(_, a) | Node::Labelled(_, a) => vars(a, out),
+        Node::Div(a, b) | Node::Pow(a, b) | Node::PlusMinus(a, b) | Node::Eq(a, b) | Node::Interval(_, a, b, _) => {
+            vars(a, out);
+            vars(b, out);
+        }
+        Node::Add(v) | Node::Mul(v) | Node::Tuple(v) | Node::Set(v) | Node::Union(v) | Node::List(v) => v.iter().for_each(|x| vars(x, out)),
+        Node::Num(..) | Node::Pi | Node::E | Node::Inf | Node::Text(_) => {}
+    }
+    out.sort();
+}
+
+/// Deterministic evaluation points for the variables: values in [0.3, 2.7] that avoid
+/// the small integers where distinct expressions often coincide.
+pub(crate) fn points(vars: &[String], count: usize) -> Vec<Vec<(String, f64)>> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        0.3 + (state % 1_000_000) as f64 / 1_000_000.0 * 2.4
+    };
+    (0..count).map(|_| vars.iter().map(|v| (v.clone(), next())).collect()).collect()
+}
