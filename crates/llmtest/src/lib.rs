@@ -90,7 +90,16 @@ impl Llmtest {
 
     /// Runs the `llmtest` command line with the process's arguments.
     pub fn cli(self) -> ExitCode {
-        cli::main(&self, std::env::args_os().collect())
+        self.cli_from(std::env::args_os())
+    }
+
+    /// Runs the `llmtest` command line with these arguments (the first is the program name).
+    pub fn cli_from<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString>,
+    {
+        cli::main(&self, args.into_iter().map(Into::into).collect())
     }
 
     pub(crate) fn root_dir(&self) -> PathBuf {

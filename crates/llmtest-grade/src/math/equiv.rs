@@ -1,0 +1,309 @@
+//! When two parsed answers mean the same thing.
+
+use num_rational::BigRational;
+use num_traits::{Signed, Zero};
+
+use super::eval::{exact, numeric, points, to_f64, vars};
+use super::parse::{clean_label, is_var, Node};
+
+/// Comparison options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Opts {
+    /// Accept a decimal equal to the exact value at the precision shown.
+    pub(crate) decimals: bool,
+}
+
+/// Is `ans` an acceptable answer for `gold`?
+pub(crate) fn equivalent(gold: &Node, ans: &Node, o: Opts) -> bool {
+    let g = expand(gold);
+    let a = expand(ans);
+    eq(&g, &a, o, 0)
+}
+
+/// `a ± b` → two answers; `x = a ± b` → `x = a+b, x = a-b`.
+fn expand(n: &Node) -> Node {
+    match n {
+        Node::PlusMinus(a, b) => Node::List(vec![Node::Add(vec![(**a).clone(), (**b).clone()]), Node::Add(vec![(**a).clone(), Node::Neg(b.clone())])]),
+        Node::Eq(l, r) if matches!(**r, Node::PlusMinus(..)) => match expand(r) {
+            Node::List(v) => Node::List(v.into_iter().map(|x| Node::Eq(l.clone(), Box::new(x))).collect()),
+            other => Node::Eq(l.clone(), Box::new(other)),
+        },
+        Node::List(v) => flatten(v.iter().map(expand).collect(), true),
+        Node::Set(v) => flatten(v.iter().map(expand).collect(), false),
+        Node::Labelled(l, x) => Node::Labelled(l.clone(), Box::new(expand(x))),
+        other => other.clone(),
+    }
+}
+
+fn flatten(v: Vec<Node>, list: bool) -> Node {
+    let mut out = Vec::new();
+    for x in v {
+        match x {
+            Node::List(inner) => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    if list { Node::List(out) } else { Node::Set(out) }
+}
+
+fn items(n: &Node) -> Option<&[Node]> {
+    match n {
+        Node::List(v) | Node::Set(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn base_name(v: &str) -> &str {
+    v.split('_').next().unwrap_or(v)
+}
+
+fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
+    if depth > 16 {
+        return false;
+    }
+    let d = depth + 1;
+    match (g, a) {
+        (Node::Labelled(gl, gi), Node::Labelled(al, ai)) => labels_match(gl, al) && eq(gi, ai, o, d),
+        (Node::Labelled(_, gi), _) => eq(gi, a, o, d),
+        (_, Node::Labelled(_, ai)) => eq(g, ai, o, d),
+        _ => {
+            if let (Some(gi), Some(ai)) = (items(g), items(a)) {
+                return matching(gi, ai, o, d);
+            }
+            if let Some(gi) = items(g) {
+                return match (gi, a) {
+                    ([one], _) => eq(one, a, o, d),
+                    (_, Node::Tuple(ai)) => ordered(gi, ai, o, d),
+                    _ => false,
+                };
+            }
+            if let Some(ai) = items(a) {
+                return match (g, ai) {
+                    (_, [one]) => eq(g, one, o, d),
+                    (Node::Tuple(gi), _) => ordered(gi, ai, o, d),
+                    _ => false,
+                };
+            }
+            structural(g, a, o, d)
+        }
+    }
+}
+
+fn labels_match(g: &str, a: &str) -> bool {
+    let (g, a) = (clean_label(g), clean_label(a));
+    g.is_empty() || a.is_empty() || g.contains(&a) || a.contains(&g)
+}
+
+fn ordered(g: &[Node], a: &[Node], o: Opts, d: usize) -> bool {
+    g.len() == a.len() && g.iter().zip(a).all(|(x, y)| eq(x, y, o, d))
+}
+
+/// Unordered one-to-one matching (small collections; backtracking is bounded by size).
+fn matching(g: &[Node], a: &[Node], o: Opts, d: usize) -> bool {
+    if g.len() != a.len() || g.len() > 32 {
+        return false;
+    }
+    let n = g.len();
+    let table: Vec<Vec<bool>> = g.iter().map(|x| a.iter().map(|y| eq(x, y, o, d)).collect()).collect();
+    let mut used = vec![false; n];
+    fn assign(i: usize, t: &[Vec<bool>], used: &mut [bool], budget: &mut u32) -> bool {
+        if i == t.len() {
+            return true;
+        }
+        for j in 0..t.len() {
+            if *budget == 0 {
+                return false;
+            }
+            *budget -= 1;
+            if t[i][j] && !used[j] {
+                used[j] = true;
+                if assign(i + 1, t, used, budget) {
+                    return true;
+                }
+                used[j] = false;
+            }
+        }
+        false
+    }
+    let mut budget = 100_000;
+    assign(0, &table, &mut used, &mut budget)
+}
+
+fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
+    match (g, a) {
+        (Node::Text(x), Node::Text(y)) => norm_text(x) == norm_text(y),
+        (Node::Text(_), _) | (_, Node::Text(_)) => false,
+        (Node::Tuple(x), Node::Tuple(y)) => ordered(x, y, o, d),
+        (Node::Interval(gl, glo, ghi, gr), Node::Interval(al, alo, ahi, ar)) => gl == al && gr == ar && eq(glo, alo, o, d) && eq(ghi, ahi, o, d),
+        (Node::Interval(false, lo, hi, false), Node::Tuple(t)) | (Node::Tuple(t), Node::Interval(false, lo, hi, false)) if t.len() == 2 => {
+            eq(lo, &t[0], o, d) && eq(hi, &t[1], o, d)
+        }
+        (Node::Union(x), Node::Union(y)) => matching(x, y, o, d),
+        (Node::Eq(gl, gr), Node::Eq(al, ar)) => {
+            if let (Node::Var(x), Node::Var(y)) = (&**gl, &**al) {
+                if base_name(x) == base_name(y) {
+                    return eq(gr, ar, o, d);
+                }
+                if !has_var(gr, x) && !has_var(ar, y) {
+                    return false;
+                }
+            }
+            same_relation(gl, gr, al, ar)
+        }
+        (Node::Eq(gl, gr), _) => {
+            if is_var(gl) || !has_any_var(gl) && !has_any_var(gr) {
+                eq(gr, a, o, d)
+            } else if is_var(gr) {
+                eq(gl, a, o, d)
+            } else {
+                false
+            }
+        }
+        (_, Node::Eq(al, ar)) => {
+            if is_var(al) || !has_any_var(al) && !has_any_var(ar) {
+                eq(g, ar, o, d)
+            } else if is_var(ar) {
+                eq(g, al, o, d)
+            } else {
+                false
+            }
+        }
+        (Node::Tuple(_) | Node::Interval(..) | Node::Union(_), _) | (_, Node::Tuple(_) | Node::Interval(..) | Node::Union(_)) => false,
+        _ => scalar(g, a, o),
+    }
+}
+
+fn norm_text(s: &str) -> String {
+    s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
+}
+
+fn has_var(n: &Node, v: &str) -> bool {
+    let mut vs = Vec::new();
+    vars(n, &mut vs);
+    vs.iter().any(|x| x == v)
+}
+
+fn has_any_var(n: &Node) -> bool {
+    let mut vs = Vec::new();
+    vars(n, &mut vs);
+    !vs.is_empty()
+}
+
+/// Scalars, with `25%` ≡ `0.25` and (leniently) `25%` ≡ `25`.
+fn scalar(g: &Node, a: &Node, o: Opts) -> bool {
+    let strip = |n: &Node| match n {
+        Node::Percent(x) => Some((**x).clone()),
+        _ => None,
+    };
+    if value_eq(g, a, o) {
+        return true;
+    }
+    if let Some(a2) = strip(a)
+        && value_eq(g, &a2, o)
+    {
+        return true;
+    }
+    if let Some(g2) = strip(g)
+        && value_eq(&g2, a, o)
+    {
+        return true;
+    }
+    false
+}
+
+fn value_eq(g: &Node, a: &Node, o: Opts) -> bool {
+    let mut vs = Vec::new();
+    vars(g, &mut vs);
+    vars(a, &mut vs);
+    if vs.is_empty() {
+        if let (Some(x), Some(y)) = (exact(g), exact(a)) {
+            return x == y || (o.decimals && (decimal_match(a, &x) || decimal_match(g, &y)));
+        }
+        let (Some(x), Some(y)) = (numeric(g, &[]), numeric(a, &[])) else { return false };
+        if close(x, y) {
+            return true;
+        }
+        return o.decimals && (decimal_match_f(a, x) || decimal_match_f(g, y));
+    }
+    let mut ok = 0;
+    for env in points(&vs, 8) {
+        let (Some(x), Some(y)) = (numeric(g, &env), numeric(a, &env)) else { return false };
+        if !x.is_finite() || !y.is_finite() {
+            continue;
+        }
+        if !close(x, y) {
+            return false;
+        }
+        ok += 1;
+    }
+    ok >= 3
+}
+
+fn close(x: f64, y: f64) -> bool {
+    if x.is_infinite() || y.is_infinite() {
+        return x == y;
+    }
+    (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+}
+
+/// A decimal literal (possibly negated) and its decimal places.
+fn decimal(n: &Node) -> Option<(f64, u32, usize)> {
+    match n {
+        Node::Num(r, Some(p)) => {
+            let sig = r.numer().abs().to_string().trim_start_matches('0').len();
+            Some((to_f64(r), *p, sig))
+        }
+        Node::Neg(x) => decimal(x).map(|(v, p, s)| (-v, p, s)),
+        _ => None,
+    }
+}
+
+/// `0.1667` for 1/6: the decimal equals the exact value rounded to the places shown. At
+/// least two significant digits must be shown (`0.2` is not 1/6).
+fn decimal_match(n: &Node, target: &BigRational) -> bool {
+    decimal_match_f(n, to_f64(target))
+}
+
+fn decimal_match_f(n: &Node, target: f64) -> bool {
+    let Some((v, places, sig)) = decimal(n) else { return false };
+    if sig < 2 || places > 15 || !target.is_finite() || target.is_zero() {
+        return false;
+    }
+    let half = 0.5 * 10f64.powi(-(places as i32));
+    (v - target).abs() <= half * (1.0 + 1e-9)
+}
+
+/// Two equations describe the same relation: `lhs − rhs` proportional at random points.
+fn same_relation(gl: &Node, gr: &Node, al: &Node, ar: &Node) -> bool {
+    let f = Node::Add(vec![gl.clone(), Node::Neg(Box::new(gr.clone()))]);
+    let h = Node::Add(vec![al.clone(), Node::Neg(Box::new(ar.clone()))]);
+    let mut vs = Vec::new();
+    vars(&f, &mut vs);
+    vars(&h, &mut vs);
+    if vs.is_empty() {
+        return false;
+    }
+    let mut ratio: Option<f64> = None;
+    let mut ok = 0;
+    for env in points(&vs, 8) {
+        let (Some(x), Some(y)) = (numeric(&f, &env), numeric(&h, &env)) else { return false };
+        if !x.is_finite() || !y.is_finite() {
+            continue;
+        }
+        if x.abs() < 1e-12 && y.abs() < 1e-12 {
+            ok += 1;
+            continue;
+        }
+        if y.abs() < 1e-12 {
+            return false;
+        }
+        let r = x / y;
+        match ratio {
+            None => ratio = Some(r),
+            Some(q) if close(q, r) => {}
+            Some(_) => return false,
+        }
+        ok += 1;
+    }
+    ok >= 3 && ratio.is_some_and(|r| r != 0.0)
+}
