@@ -158,10 +158,20 @@ pub fn extract(answer: &str, syntax: &Syntax, func: Option<&str>) -> Option<Extr
     if starts_code(first) || syntax.starts.is_empty() {
         return Some(Extracted { code: answer.to_string(), how: "bare code".into() });
     }
+    // Leading lines that read like sentences ("Sure! Here is the code:") are dropped; the
+    // first line that does not is where the code starts.
+    let prose = |l: &str| {
+        let t = l.trim();
+        t.is_empty()
+            || (t.split_whitespace().count() >= 3
+                && t.ends_with(['.', ':', '!', '?'])
+                && !t.contains(['=', '(', '[', '{', ';']))
+    };
     let mut offset = 0;
     for line in answer.split_inclusive('\n') {
-        if starts_code(line) {
-            return Some(Extracted { code: answer[offset..].to_string(), how: "bare code after leading prose".into() });
+        if !prose(line) {
+            let how = if offset == 0 { "bare text" } else { "bare code after leading prose" };
+            return Some(Extracted { code: answer[offset..].to_string(), how: how.into() });
         }
         offset += line.len();
     }
@@ -273,6 +283,8 @@ mod tests {
         let body = "    return sorted(set(x))\n";
         assert_eq!(extract(body, &py(), Some("f")).unwrap().code, body);
         assert!(extract("  \n", &py(), None).is_none());
+        let a = "BIG = [0] * 10\ndef f():\n    return BIG\n";
+        assert_eq!(extract(a, &py(), Some("f")).unwrap().code, a);
     }
 
     #[test]

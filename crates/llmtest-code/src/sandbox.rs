@@ -379,12 +379,20 @@ fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Op
     let pid = child.id() as i32;
     let reaped = Arc::new(AtomicBool::new(false));
     let exceeded = Arc::new(AtomicBool::new(false));
+    let pidns = f.pidns;
     let kill_group = {
         let reaped = reaped.clone();
         move || {
             if !reaped.load(Ordering::SeqCst) {
-                // SAFETY: plain syscall; the group id is the child's pid (process_group(0)).
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                // SAFETY: plain syscalls. With a PID namespace the relay kills the program and
+                // reaps it; without, the group (the child's pid, process_group(0)) is killed.
+                unsafe {
+                    if pidns {
+                        libc::kill(pid, libc::SIGTERM);
+                    } else {
+                        libc::kill(-pid, libc::SIGKILL);
+                    }
+                }
             }
         }
     };
@@ -441,7 +449,14 @@ fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Op
             Err(_) => {
                 timed_out = true;
                 kill_group();
-                rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("waiter thread vanished")))
+                match rx.recv_timeout(Duration::from_secs(5)) {
+                    Ok(st) => st,
+                    Err(_) => {
+                        // The relay did not finish the job: kill the whole group.
+                        unsafe { libc::kill(-pid, libc::SIGKILL) };
+                        rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("waiter thread vanished")))
+                    }
+                }
             }
         };
         // Everything in the group is dead once the PID-1 program exits (PID namespace);
@@ -471,6 +486,20 @@ fn spawn_error(program: &str, e: &std::io::Error, f: Features) -> String {
             "cannot start `{program}`: permission denied for the sandbox user (programs run as an unprivileged uid: the interpreter must be readable and executable by all users)"
         ),
         _ => format!("cannot start `{program}` in the sandbox: {e}"),
+    }
+}
+
+/// The program's pid, in the relay process (see `child_setup`).
+static RELAY_CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn relay_sigterm(_: libc::c_int) {
+    let child = RELAY_CHILD.load(Ordering::SeqCst);
+    unsafe {
+        if child > 0 {
+            libc::kill(child, libc::SIGKILL);
+        } else {
+            libc::_exit(128 + libc::SIGTERM);
+        }
     }
 }
 
@@ -529,13 +558,22 @@ fn child_setup(p: &ChildPlan) -> std::io::Result<()> {
         }
         if f.pidns {
             // The caller stays outside the new PID namespace; its next child is PID 1 there.
-            // This process becomes a small init-like relay: it waits for that child and exits
-            // the same way, so the parent sees the program's own status.
+            // This process becomes a small relay: it waits for that child and exits the same
+            // way, so the parent sees the program's own status. SIGTERM to the relay kills
+            // the program (PID 1, so its whole namespace) and the relay then reaps it, which
+            // leaves no zombie for the system's init to collect.
+            let handler = relay_sigterm as extern "C" fn(libc::c_int);
+            libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
             let child = libc::fork();
             if child < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            if child == 0 {
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
+            }
             if child > 0 {
+                RELAY_CHILD.store(child, Ordering::SeqCst);
                 // Close the descriptors the parent waits on (the exec-error pipe), keeping
                 // stdio: the parent's spawn returns as soon as the program itself execs.
                 if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {

@@ -10,6 +10,7 @@
 //! ```
 
 mod grader;
+pub mod math;
 pub mod number;
 mod reasoning;
 mod registry;

@@ -62,6 +62,12 @@ struct Params {
     tolerance: Option<Tolerance>,
     #[serde(default)]
     pick: Pick,
+    #[serde(default = "yes")]
+    rounded: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -101,13 +107,14 @@ pub struct NumberGrader {
     rel: f64,
     abs: f64,
     pick: Pick,
+    rounded: bool,
     expected: String,
 }
 
 impl NumberGrader {
     /// Builds the grader from an assertion's parameters (see the module docs).
     pub fn from_params(p: &Map<String, Value>) -> Result<NumberGrader, CheckError> {
-        let Params { value, unit, tolerance, pick } = parse_params(p)?;
+        let Params { value, unit, tolerance, pick, rounded } = parse_params(p)?;
         let text = match value {
             GoldValue::N(n) => n.to_string(),
             GoldValue::S(s) => s,
@@ -131,7 +138,7 @@ impl NumberGrader {
             }
         }
         let expected = format!("{}{}{}", gold.display(), unit_text, tolerance_text(rel, abs, &unit_text));
-        Ok(NumberGrader { gold, unit: parsed, unit_text, rel, abs, pick, expected })
+        Ok(NumberGrader { gold, unit: parsed, unit_text, rel, abs, pick, rounded, expected })
     }
 
     /// Grades an answer (reasoning already removed).
@@ -148,11 +155,11 @@ impl NumberGrader {
         }
         let chosen: Vec<&Cand> = match self.pick {
             Pick::Any => usable.clone(),
-            Pick::First => vec![*usable.iter().find(|c| !c.year_like).unwrap_or(&usable[0])],
-            Pick::Last => vec![*usable.iter().rev().find(|c| !c.year_like).unwrap_or(&usable[usable.len() - 1])],
+            Pick::First => vec![*usable.iter().find(|c| !c.minor).unwrap_or(&usable[0])],
+            Pick::Last => vec![*usable.iter().rev().find(|c| !c.minor).unwrap_or(&usable[usable.len() - 1])],
         };
         let readings: Vec<(Dec, &Cand)> = chosen.iter().map(|c| (self.convert(c), *c)).collect();
-        let hit = readings.iter().find(|(v, _)| self.within(v));
+        let hit = readings.iter().find(|(v, c)| self.within(v) || self.rounded_ok(v, c));
         let (pass, (value, cand)) = match hit {
             Some(r) => (true, r),
             None => (false, &readings[0]),
@@ -183,14 +190,32 @@ impl NumberGrader {
         }
     }
 
-    /// The candidate's value in the gold's unit.
-    fn convert(&self, c: &Cand) -> Dec {
-        let scale = match (c.scale, &c.base) {
+    /// The candidate's scale (power of ten of its unit).
+    fn scale_of(&self, c: &Cand) -> i32 {
+        match (c.scale, &c.base) {
             (Some(s), _) => s,
             (None, Some(_)) => 0,
             (None, None) => self.unit.scale,
-        };
-        c.value.shift(scale - self.unit.scale)
+        }
+    }
+
+    /// The candidate's value in the gold's unit.
+    fn convert(&self, c: &Cand) -> Dec {
+        let v = c.value.shift(self.scale_of(c) - self.unit.scale);
+        // "下降3.17%" states −3.17%
+        if c.decrease && v.m > 0 && self.gold.m < 0 { v.neg() } else { v }
+    }
+
+    /// A rounded answer (`581.6亿`, `1.49万`) equals the gold rounded to the digits shown,
+    /// when it shows at least three significant digits.
+    fn rounded_ok(&self, v: &Dec, c: &Cand) -> bool {
+        let Some((last, sig)) = c.shown else { return false };
+        if !self.rounded || sig < 3 {
+            return false;
+        }
+        let exp = last + self.scale_of(c) - self.unit.scale;
+        let half = 0.5 * 10f64.powi(exp);
+        (v.to_f64() - self.gold.to_f64()).abs() <= half * (1.0 + 1e-9)
     }
 
     fn within(&self, v: &Dec) -> bool {
@@ -537,8 +562,14 @@ pub(crate) fn fold(s: &str) -> String {
             '\u{3000}' | '\u{A0}' | '\u{2009}' | '\u{202F}' | '\u{2002}' | '\u{2003}' => ' ',
             '\u{2212}' | '\u{2012}' | '\u{FE63}' | '\u{2013}' => '-',
             '\u{FFE5}' => '¥',
+            // traditional forms of the characters numbers and units use
+            '億' => '亿',
+            '萬' => '万',
+            '幣' => '币',
+            '兩' => '两',
+            '貳' => '贰',
+            '陸' => '陆',
             '\u{00D7}' | '\u{2715}' | '\u{2716}' => '×',
-            '。' => '。',
             _ => ch,
         };
         out.push(mapped);
@@ -611,9 +642,20 @@ struct Cand {
     scale: Option<i32>,
     /// An explicit currency or percent sign; `None` for a bare number.
     base: Option<Base>,
-    /// Looks like a year (`2024` with no unit); picked only when nothing else is there.
-    year_like: bool,
+    /// A year (`2024` with no unit) or an operand of a calculation (`A − B = C`): picked
+    /// only when nothing else is there.
+    minor: bool,
+    /// (power of ten of the last digit shown, significant digits shown), for rounded answers.
+    shown: Option<(i32, usize)>,
+    /// Preceded by a word saying the amount went down (`下降`, `decreased by`).
+    decrease: bool,
 }
+
+/// Measure words and units: a number followed by one counts something of that kind.
+const MEASURE_WORDS: &[&str] = &[
+    "平方千米", "平方公里", "平方米", "千克", "公斤", "千米", "公里", "小时", "分钟", "台", "个", "件", "人", "名", "位", "次", "天", "岁", "米", "吨", "克", "斤",
+    "辆", "套", "家", "户", "只", "本", "张", "条", "股", "份", "倍", "项", "座", "所", "亩", "升", "箱", "瓶", "秒", "篇", "款", "部", "架", "艘", "头",
+];
 
 const DATE_SUFFIX: &[&str] = &["年", "月", "日", "号", "季度", "财年", "周", "时"];
 
@@ -751,6 +793,12 @@ fn suffix(c: &[char], i: usize, gold: &Unit) -> (usize, Option<i32>, Option<Base
     {
         return (k + word.chars().count(), scale, Some(gold.base.clone()));
     }
+    // a count of something else (`3,530台` when the gold is a percentage)
+    for w in MEASURE_WORDS {
+        if starts_with(c, k, w) {
+            return (k + w.chars().count(), scale, Some(Base::Other((*w).to_owned())));
+        }
+    }
     (end, scale, None)
 }
 
@@ -812,6 +860,32 @@ fn prefix(c: &[char], start: usize) -> Prefix {
     }
     p.start = i;
     p
+}
+
+/// An operand of a calculation: next to an arithmetic operator, or followed by `=`.
+fn operand(c: &[char], start: usize, end: usize) -> bool {
+    let next = skip_spaces(c, end, 2);
+    let after = c.get(next).copied();
+    if matches!(after, Some('+' | '-' | '*' | '/' | '×' | '÷' | '=' | '≈')) || ["乘以", "除以", "减去", "加上"].iter().any(|w| starts_with(c, next, w)) {
+        return true;
+    }
+    let mut k = start;
+    while k > 0 && c[k - 1] == ' ' {
+        k -= 1;
+    }
+    if k > 0 && matches!(c[k - 1], '+' | '-' | '*' | '/' | '×' | '÷') {
+        return true;
+    }
+    ["乘以", "除以", "减去", "加上", "减", "除"].iter().any(|w| k >= w.chars().count() && starts_with(c, k - w.chars().count(), w))
+}
+
+const DECREASE: &[&str] = &["下降", "减少", "降低", "下滑", "亏损", "下跌", "decrease", "decreased by", "declined by", "fell by", "dropped by", "down by", "loss of"];
+
+fn decrease_before(c: &[char], start: usize) -> bool {
+    let from = start.saturating_sub(16);
+    let before: String = c[from..start].iter().collect::<String>().to_lowercase();
+    let before = before.trim_end_matches([' ', '了', '约', '为', '近', '超']);
+    DECREASE.iter().any(|w| before.ends_with(w))
 }
 
 fn date_follows(c: &[char], i: usize, gold: &Unit) -> bool {
@@ -881,6 +955,7 @@ fn arabic(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
     let mut value = Dec { m, e: exp - frac.len() as i32 }.norm();
     let digits_end = end;
     let (mut uend, scale, mut base) = suffix(c, end, gold);
+    let mut mixed = false;
     // Chinese mixed grouping: 5亿8159万9881, 581亿6000万; the value stays in units of the
     // first scale word
     if let Some(s) = scale
@@ -914,6 +989,7 @@ fn arabic(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
             }
         }
         value = total.shift(-s);
+        mixed = true;
     }
     let pre = prefix(c, start);
     let mut negative = pre.negative;
@@ -958,7 +1034,11 @@ fn arabic(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
         && exp == 0
         && int.len() == 4
         && (1900..=2100).contains(&int.parse::<i32>().unwrap_or(0));
-    (uend, Some(Cand { text, value, scale, base, year_like }))
+    let minor = year_like || operand(c, pre.start, uend);
+    let sig = format!("{int}{frac}").trim_start_matches('0').len();
+    let shown = (!mixed).then_some((exp - frac.len() as i32, sig));
+    let decrease = decrease_before(c, pre.start);
+    (uend, Some(Cand { text, value, scale, base, minor, shown, decrease }))
 }
 
 fn add_dec(a: Dec, b: Dec) -> Dec {
@@ -1087,7 +1167,10 @@ fn chinese(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
     // small one without a unit is bare and read in the gold's unit
     let big = c[start..end].iter().any(|&ch| ch == '万' || ch == '亿');
     let scale = if scale.is_some() || big { Some(0) } else { None };
-    (uend, Some(Cand { text, value, scale, base, year_like: false }))
+    let n = value.norm();
+    let shown = Some((n.e - scale.unwrap_or(0), n.m.unsigned_abs().to_string().len()));
+    let decrease = decrease_before(c, pre.start);
+    (uend, Some(Cand { text, value, scale, base, minor: operand(c, pre.start, uend), shown, decrease }))
 }
 
 #[cfg(test)]
@@ -1233,6 +1316,38 @@ mod tests {
         fail(&g, "三分之一");
         let years = grader(serde_json::json!({"value": 2024}));
         pass(&years, "2024");
+    }
+
+    #[test]
+    fn rounded_answers() {
+        let g = grader(serde_json::json!({"value": 14884, "unit": "人/平方千米"}));
+        pass(&g, "约1.49万人/平方千米"); // 0.1% off, but 14,884 rounds to 1.49万
+        pass(&g, "1.488万人/平方千米");
+        fail(&g, "约1.5万人/平方千米"); // two significant digits are not enough
+        fail(&g, "1.47万人/平方千米");
+        let pct = grader(serde_json::json!({"value": 28.61, "unit": "%", "tolerance": {"abs": 0}}));
+        pass(&pct, "28.6%");
+        fail(&pct, "28.5%");
+        let strict = grader(serde_json::json!({"value": 28.61, "unit": "%", "tolerance": {"abs": 0}, "rounded": false}));
+        fail(&strict, "28.6%");
+        pass(&strict, "28.61%");
+    }
+
+    #[test]
+    fn calculations_counts_and_decreases() {
+        let g = grader(serde_json::json!({"value": 871156.2, "unit": "万元"}));
+        pass(&g, "境内收入 = 1,283,456.7 − 412,300.5 = 871,156.2万元");
+        pass(&g, "1,283,456.7万元减去412,300.5万元，得871,156.2万元");
+        let pct = grader(serde_json::json!({"value": 28.61, "unit": "%"}));
+        pass(&pct, "增长了3,530台，即28.61%");
+        pass(&pct, "(15,870-12,340)/12,340 ≈ 28.61%");
+        let neg = grader(serde_json::json!({"value": -3.17, "unit": "%"}));
+        pass(&neg, "欧洲收入同比下降3.17%。");
+        pass(&neg, "revenue decreased by 3.17%");
+        fail(&neg, "欧洲收入同比增长3.17%。");
+        let people = grader(serde_json::json!({"value": 95.3, "unit": "万人"}));
+        pass(&people, "953,000人");
+        fail(&people, "95.3人");
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl GraderRegistry {
         for f in crate::text::factories() {
             r.register(f);
         }
-        for f in [crate::number::factory()] {
+        for f in [crate::number::factory(), crate::math::factory()] {
             r.register(f);
         }
         r

@@ -63,7 +63,7 @@ fn main() {
     }
     let rust = median(rates);
     println!("model: fixtures/models/tiny-qwen2, prompt {} tokens, {tokens} new tokens, {threads} thread(s), median of {runs} runs, CPU", ids.len());
-    println!("llmtest-onnx (Rust, IoBinding)     {rust:>9.1} tokens/s   ttft {:.2} ms", median(ttfts));
+    println!("llmtest-onnx (Rust, IoBinding)     {rust:>9.1} tokens/s   ttft {:.2} ms   ({:.1} µs per token)", median(ttfts), 1e6 / rust);
 
     let Some(py) = python(&root) else {
         println!("python side skipped: no .venv/bin/python or .venv-onnx/bin/python (set LLMTEST_PYTHON)");
@@ -73,7 +73,16 @@ fn main() {
     let id_list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     for (label, extra) in [("onnxruntime Python, session.run", None), ("onnxruntime Python, io_binding", Some("--io-binding"))] {
         let mut cmd = Command::new(&py);
-        cmd.arg(&script).arg("--model").arg(&dir).args(["--ids", &id_list, "--tokens", &tokens.to_string(), "--threads", &threads.to_string(), "--runs", &runs.to_string()]);
+        cmd.arg(&script).arg("--model").arg(&dir).args([
+            "--ids",
+            &id_list,
+            "--tokens",
+            &tokens.to_string(),
+            "--threads",
+            &threads.to_string(),
+            "--runs",
+            &runs.to_string(),
+        ]);
         if let Some(x) = extra {
             cmd.arg(x);
         }
@@ -90,6 +99,9 @@ fn main() {
             v["ttft_ms"].as_f64().unwrap(),
             v["onnxruntime"].as_str().unwrap_or("?")
         );
+        if let Some(us) = v["run_us_per_token"].as_f64() {
+            println!("  of its {:.1} µs per token, {us:.1} µs inside session.run (numpy conversions included)", 1e6 / rate);
+        }
         println!("  ratio rust / python: {:.2}x", rust / rate);
         assert!(same, "the Python loop generated different tokens");
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use llmtest_backend::{parse_options, Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request, Response, Timings, Usage};
+use llmtest_backend::{Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request, Response, Timings, Usage, parse_options};
 use llmtest_spec::{GenParams, ModelConfig, Prompt};
 
 use crate::chat::parse_tool_calls;

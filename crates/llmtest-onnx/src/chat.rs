@@ -190,7 +190,9 @@ mod tests {
 
     #[test]
     fn parses_hermes_tool_calls() {
-        let (text, calls) = parse_tool_calls("Let me check.\n<tool_call>\n{\"name\": \"weather\", \"arguments\": {\"city\": \"Beijing\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"time\", \"arguments\": \"{}\"}\n</tool_call>");
+        let (text, calls) = parse_tool_calls(
+            "Let me check.\n<tool_call>\n{\"name\": \"weather\", \"arguments\": {\"city\": \"Beijing\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"time\", \"arguments\": \"{}\"}\n</tool_call>",
+        );
         assert_eq!(text, "Let me check.");
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0].name, "weather");

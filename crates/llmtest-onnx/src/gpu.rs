@@ -10,7 +10,7 @@ pub(crate) fn describe(device: i32) -> String {
 }
 
 #[cfg(feature = "cuda")]
-pub(crate) use imp::{check_cuda, MemoryWatch};
+pub(crate) use imp::{MemoryWatch, check_cuda};
 
 /// Stand-in when built without `cuda`: no facts, nothing to watch.
 #[cfg(not(feature = "cuda"))]
@@ -88,7 +88,8 @@ mod imp {
             Ok(d) => {
                 let nvml = Nvml::init().ok();
                 let driver = nvml.as_ref().and_then(|n| n.sys_driver_version().ok()).map(|v| format!("driver {v}, ")).unwrap_or_default();
-                let used = used_bytes(nvml.as_ref(), ordinal).map(|u| format!(", {} MiB used", u >> 20)).unwrap_or_else(|| ", memory use unknown (no NVML)".into());
+                let used =
+                    used_bytes(nvml.as_ref(), ordinal).map(|u| format!(", {} MiB used", u >> 20)).unwrap_or_else(|| ", memory use unknown (no NVML)".into());
                 format!("gpu {ordinal}: {} ({driver}{}), {} MiB total{used}", d.name, d.driver, d.total >> 20)
             }
             Err(e) => format!("gpu: none usable ({e})"),

@@ -7,8 +7,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{DynValue, Tensor, TensorElementType};
 use rand::RngExt;
 use serde_json::{Map, Value};
@@ -66,7 +66,15 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { providers: vec![Provider::Cpu], require_gpu: false, threads: None, sessions: 1, device_id: 0, file: "model.onnx".into(), root: PathBuf::from(".") }
+        LoadOptions {
+            providers: vec![Provider::Cpu],
+            require_gpu: false,
+            threads: None,
+            sessions: 1,
+            device_id: 0,
+            file: "model.onnx".into(),
+            root: PathBuf::from("."),
+        }
     }
 }
 
@@ -110,7 +118,7 @@ pub struct Generation {
     pub prompt_tokens: Vec<usize>,
     /// From the call to the first sampled token (prefill, including waiting for a session).
     pub ttft: Duration,
-    /// Time of each decode step after the first token, relative to the first token.
+    /// When each later token of sequence 0 was chosen, relative to the first token.
     pub step_times: Vec<Duration>,
     /// From the call to the end.
     pub total: Duration,
@@ -193,7 +201,8 @@ impl OnnxModel {
         if opts.require_gpu && !opts.providers.iter().any(|p| p.is_gpu()) {
             return Err(BackendError::config("`require_gpu: true` but `providers` lists no GPU provider (tensorrt, cuda)"));
         }
-        let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| BackendError::config(format!("cannot load {}: {e}", dir.join("tokenizer.json").display())))?;
+        let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| BackendError::config(format!("cannot load {}: {e}", dir.join("tokenizer.json").display())))?;
         let tok_cfg = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or(Value::Null);
         let gen_cfg = read_json(&dir.join("generation_config.json"))?.unwrap_or(Value::Null);
         let config = read_json(&dir.join("config.json"))?.unwrap_or(Value::Null);
@@ -360,6 +369,7 @@ impl OnnxModel {
         let mut first_at = start;
         for produced in 0..max_new {
             let mut next = vec![self.inner.pad; b];
+            let before = out[0].len();
             for row in 0..b {
                 if finish[row].is_some() {
                     continue;
@@ -383,13 +393,16 @@ impl OnnxModel {
                     }
                 }
             }
+            // Like a stream: the first token (whatever it is), then one entry per visible token
+            // of sequence 0 (an end-of-sequence token is not one).
             let now = Instant::now();
             match ttft {
                 None => {
                     ttft = Some(now - start);
                     first_at = now;
                 }
-                Some(_) => step_times.push(now - first_at),
+                Some(_) if out[0].len() > before => step_times.push(now - first_at),
+                Some(_) => {}
             }
             if finish.iter().all(Option::is_some) || produced + 1 == max_new {
                 break;

@@ -174,11 +174,7 @@ fn init(root: &Path) -> Result<Runtime, String> {
     let venv = std::env::var("VIRTUAL_ENV").ok();
     let found = find_library(root, dylib.as_deref(), venv.as_deref(), Some("python3")).map_err(|e| e.message())?;
     let builder = ort::init_from(&found.path).map_err(|e| format!("cannot load onnx runtime from {} (found via {}): {e}", found.path.display(), found.how))?;
-    let env = builder
-        .with_name("llmtest")
-        .with_telemetry(false)
-        .build()
-        .map_err(|e| format!("cannot create the onnx runtime environment: {e}"))?;
+    let env = builder.with_name("llmtest").with_telemetry(false).build().map_err(|e| format!("cannot create the onnx runtime environment: {e}"))?;
     let version = version_string(&found.path);
     let providers = available_providers();
     Ok(Runtime { found, version, providers, env })
@@ -213,9 +209,7 @@ fn available_providers() -> Vec<String> {
             (api.ReleaseStatus)(status.0);
             return Vec::new();
         }
-        let out = (0..n as usize)
-            .map(|i| std::ffi::CStr::from_ptr(*list.add(i)).to_string_lossy().into_owned())
-            .collect();
+        let out = (0..n as usize).map(|i| std::ffi::CStr::from_ptr(*list.add(i)).to_string_lossy().into_owned()).collect();
         let status = (api.ReleaseAvailableProviders)(list, n);
         if !status.0.is_null() {
             (api.ReleaseStatus)(status.0);
@@ -264,7 +258,13 @@ mod tests {
         let venv = tempfile::tempdir().unwrap();
         let err = find_library(root.path(), Some(""), Some(venv.path().to_str().unwrap()), Some("/nonexistent/python3")).unwrap_err();
         let msg = err.message();
-        for part in ["ORT_DYLIB_PATH: not set", ".venv: no onnxruntime package", ".venv-onnx: no such directory", "VIRTUAL_ENV: no onnxruntime package", "/nonexistent/python3: cannot run it"] {
+        for part in [
+            "ORT_DYLIB_PATH: not set",
+            ".venv: no onnxruntime package",
+            ".venv-onnx: no such directory",
+            "VIRTUAL_ENV: no onnxruntime package",
+            "/nonexistent/python3: cannot run it",
+        ] {
             assert!(msg.contains(part), "{part:?} missing from {msg}");
         }
     }

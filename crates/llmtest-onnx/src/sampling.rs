@@ -245,11 +245,11 @@ mod tests {
         // token 0 leads by 1.0; after it was generated, a presence penalty of 2 flips the choice
         let cfg = Sampling { presence_penalty: 2.0, ..Sampling::greedy(5) };
         let mut s = Sampler::new(&cfg, 0, 0, &[]);
-        assert_eq!(s.pick(&mut vec![2.0, 1.0]), 0);
-        assert_eq!(s.pick(&mut vec![2.0, 1.0]), 1);
+        assert_eq!(s.pick(&mut [2.0, 1.0]), 0);
+        assert_eq!(s.pick(&mut [2.0, 1.0]), 1);
         // repetition penalty sees the prompt
         let cfg = Sampling { repetition_penalty: 4.0, ..Sampling::greedy(5) };
         let mut s = Sampler::new(&cfg, 0, 0, &[0]);
-        assert_eq!(s.pick(&mut vec![2.0, 1.0]), 1);
+        assert_eq!(s.pick(&mut [2.0, 1.0]), 1);
     }
 }

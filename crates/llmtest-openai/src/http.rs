@@ -333,15 +333,9 @@ impl Call<'_> {
         // The last bytes received, for the excerpt of a broken stream.
         let mut tail: Vec<u8> = Vec::new();
         let fail = |f: Failure, tail: &[u8]| f.status(status).body(&String::from_utf8_lossy(tail), self.key);
-        loop {
+        while !st.done {
             let chunk = match tokio::time::timeout(self.wait_for(), resp.chunk()).await {
-                Err(_) => {
-                    let what = if st.done { "after [DONE]" } else { "stream stalled" };
-                    if st.done {
-                        break;
-                    }
-                    return Err(fail(self.timeout_failure(what), &tail));
-                }
+                Err(_) => return Err(fail(self.timeout_failure("stream stalled"), &tail)),
                 Ok(Err(e)) => {
                     return Err(fail(Failure::new(InfraKind::Stream, format!("stream from {} broken after {total} bytes: {}", self.replica, scrub(&chain(&e), self.key))), &tail));
                 }
@@ -357,18 +351,27 @@ impl Call<'_> {
             if tail.len() > 2 * EXCERPT {
                 tail.drain(..tail.len() - EXCERPT);
             }
-            if st.done {
-                // Only the end of the chunked body may follow `[DONE]`.
-                continue;
-            }
             parser.feed(&chunk, &mut events).map_err(|e| fail(Failure::new(InfraKind::Stream, format!("stream from {}: {e}", self.replica)), &tail))?;
             for ev in events.drain(..) {
-                st.on_event(&ev, at, t0).map_err(|m| Failure::new(InfraKind::Stream, format!("{m} (stream from {})", self.replica)).status(status).body(&ev.data, self.key))?;
+                st.on_event(&ev, at).map_err(|m| Failure::new(InfraKind::Stream, format!("{m} (stream from {})", self.replica)).status(status).body(&ev.data, self.key))?;
                 if st.done {
                     st.end = Some(at);
                     break;
                 }
             }
+        }
+        if st.done {
+            // Only the end of the chunked body may follow `[DONE]`; reading it lets the
+            // connection go back to the pool. A server that keeps the body open is not waited
+            // for: the connection is dropped instead.
+            let drain = async {
+                for _ in 0..64 {
+                    if !matches!(resp.chunk().await, Ok(Some(_))) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(250), drain).await;
         }
         if !st.done {
             if parser.has_partial() {
@@ -527,7 +530,7 @@ impl StreamState {
         }
     }
 
-    fn on_event(&mut self, ev: &Event, at: Instant, _t0: Instant) -> Result<(), String> {
+    fn on_event(&mut self, ev: &Event, at: Instant) -> Result<(), String> {
         let data = ev.data.trim();
         if data == "[DONE]" {
             self.done = true;
@@ -742,7 +745,7 @@ mod tests {
             "[DONE]",
         ];
         for (i, c) in chunks.iter().enumerate() {
-            s.on_event(&ev(c), t0 + Duration::from_millis(10 * i as u64), t0).unwrap();
+            s.on_event(&ev(c), t0 + Duration::from_millis(10 * i as u64)).unwrap();
         }
         assert!(s.done);
         s.end = Some(t0 + Duration::from_millis(60));
@@ -763,12 +766,12 @@ mod tests {
     fn malformed_and_error_chunks_are_errors() {
         let t0 = Instant::now();
         let mut s = StreamState::new(Endpoint::Chat);
-        assert!(s.on_event(&ev("{\"choices\": [ {"), t0, t0).unwrap_err().starts_with("malformed chunk"));
-        let e = s.on_event(&ev(r#"{"error":{"message":"out of memory"}}"#), t0, t0).unwrap_err();
+        assert!(s.on_event(&ev("{\"choices\": [ {"), t0).unwrap_err().starts_with("malformed chunk"));
+        let e = s.on_event(&ev(r#"{"error":{"message":"out of memory"}}"#), t0).unwrap_err();
         assert!(e.contains("out of memory"), "{e}");
-        let e = s.on_event(&Event { event: "error".into(), data: "boom".into() }, t0, t0).unwrap_err();
+        let e = s.on_event(&Event { event: "error".into(), data: "boom".into() }, t0).unwrap_err();
         assert!(e.contains("boom"));
-        assert!(s.on_event(&ev(r#"{"id":"x"}"#), t0, t0).is_err());
+        assert!(s.on_event(&ev(r#"{"id":"x"}"#), t0).is_err());
     }
 
     #[test]
@@ -777,11 +780,11 @@ mod tests {
         let s = StreamState::new(Endpoint::Chat);
         assert!(s.finish(t0).is_err());
         let mut s = StreamState::new(Endpoint::Chat);
-        s.on_event(&ev(r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#), t0, t0).unwrap();
+        s.on_event(&ev(r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#), t0).unwrap();
         assert!(s.finish(t0).unwrap_err().contains("no output"));
         // An empty answer the model chose to give (finish_reason stop) is an answer.
         let mut s = StreamState::new(Endpoint::Chat);
-        s.on_event(&ev(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#), t0, t0).unwrap();
+        s.on_event(&ev(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#), t0).unwrap();
         assert_eq!(s.finish(t0).unwrap().choices[0].1.text, "");
     }
 

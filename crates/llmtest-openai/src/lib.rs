@@ -38,8 +38,9 @@
 //!     backend: openai
 //!     provider: llamacpp
 //!     server:
-//!       command: [ci/cache/llama-server/bin/llama-server, -m, fixtures/models/tiny-qwen2/model.gguf,
-//!                 --host, "{host}", --port, "{port}", -c, "2048", -np, "4", --jinja, --no-webui]
+//!       command: ["${LLMTEST_LLAMA_SERVER:-ci/cache/llama-server/bin/llama-server}",
+//!                 -m, fixtures/models/tiny-qwen2/model.gguf, --host, "{host}", --port, "{port}",
+//!                 -c, "2048", -np, "4", --jinja, --no-webui]
 //! ```
 //!
 //! # Options
@@ -95,8 +96,8 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `command` | required | program and arguments; `{port}` becomes a free loopback port and `{host}` `127.0.0.1`. A program path with a `/` is relative to the project root; the server runs in the project root |
-//! | `env` | `{}` | extra environment variables for the server |
+//! | `command` | required | program and arguments; `{port}` becomes a free loopback port and `{host}` `127.0.0.1`; `${NAME}` and `${NAME:-default}` are read from the environment. A program path with a `/` is relative to the project root; the server runs in the project root |
+//! | `env` | `{}` | extra environment variables for the server (`${NAME:-default}` expanded) |
 //! | `ready_timeout_s` | 300 | how long to wait for the first real completion |
 //! | `ready_check` | `chat` | what the readiness check sends: a one-token `chat` or `completions` request |
 //! | `stop_timeout_s` | 10 | grace between SIGTERM and SIGKILL at the end |

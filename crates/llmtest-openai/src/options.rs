@@ -208,6 +208,34 @@ fn secs(model: &str, key: &str, v: Option<f64>, default: f64) -> Result<Duration
     Ok(Duration::from_secs_f64(s))
 }
 
+/// Expands `${NAME}` and `${NAME:-default}` (so a command can say
+/// `${LLMTEST_LLAMA_SERVER:-ci/cache/llama-server/bin/llama-server}`).
+fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        if !is_env_name(name) {
+            return Err(format!("`${{{inner}}}` does not name an environment variable"));
+        }
+        match (env(name).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(format!("environment variable `{name}` is not set (use `${{{name}:-default}}` for a fallback)")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -225,7 +253,9 @@ pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn
     let server = match opts.server {
         None => None,
         Some(s) => {
-            let Some(program) = s.command.first() else {
+            let command = s.command.iter().map(|a| expand_env(a, env)).collect::<Result<Vec<_>, _>>().map_err(|m| cfg(format!("`server.command`: {m}")))?;
+            let server_env = s.env.iter().map(|(k, v)| Ok((k.clone(), expand_env(v, env)?))).collect::<Result<Vec<_>, String>>().map_err(|m| cfg(format!("`server.env`: {m}")))?;
+            let Some(program) = command.first() else {
                 return Err(cfg("`server.command` is empty".into()));
             };
             // A relative program path with a slash is relative to the project root, like
@@ -233,8 +263,8 @@ pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn
             let program = if program.contains('/') && Path::new(program).is_relative() { root.join(program) } else { PathBuf::from(program) };
             Some(ResolvedServer {
                 program,
-                args: s.command[1..].to_vec(),
-                env: s.env.into_iter().collect(),
+                args: command[1..].to_vec(),
+                env: server_env,
                 cwd: root.to_path_buf(),
                 ready_timeout: secs(name, "server.ready_timeout_s", s.ready_timeout_s, 300.0)?,
                 stop_timeout: secs(name, "server.stop_timeout_s", s.stop_timeout_s, 10.0)?,
@@ -432,6 +462,19 @@ mod tests {
         assert!(res(json!({"server": {"command": ["srv", "--port", "8080"]}}), &[]).is_err());
         assert!(res(json!({"server": {"command": ["srv", "--port", "8080"]}, "base_url": "http://127.0.0.1:8080/v1"}), &[]).is_ok());
         assert!(res(json!({"base_url": "http://127.0.0.1:{port}/v1"}), &[]).is_err());
+    }
+
+    #[test]
+    fn server_command_expands_environment_variables() {
+        let cmd = json!({"server": {"command": ["${SRV:-bin/default}", "--port", "{port}", "-m", "${MODEL_DIR}/m.gguf"], "env": {"X": "${HOME_X:-1}"}}});
+        let s = res(cmd.clone(), &[("MODEL_DIR", "/models")]).unwrap().server.unwrap();
+        assert_eq!(s.program, Path::new("/proj/bin/default"));
+        assert_eq!(s.args[2..], ["-m", "/models/m.gguf"]);
+        assert_eq!(s.env, [("X".to_string(), "1".to_string())]);
+        let s = res(cmd.clone(), &[("MODEL_DIR", "/m"), ("SRV", "/opt/llama-server")]).unwrap().server.unwrap();
+        assert_eq!(s.program, Path::new("/opt/llama-server"));
+        let Err(BackendError::Config { message, .. }) = res(cmd, &[]) else { panic!() };
+        assert!(message.contains("MODEL_DIR"), "{message}");
     }
 
     #[test]

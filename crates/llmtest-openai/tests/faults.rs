@@ -494,3 +494,16 @@ async fn params_and_extra_body_reach_the_server() {
     assert_eq!(body["stream_options"]["include_usage"], true);
     assert_eq!(s.hits()[0].authorization, None, "no key configured, none sent");
 }
+
+#[tokio::test]
+async fn a_body_left_open_after_done_is_not_waited_for() {
+    let s = TestServer::start(|_, _| {
+        let Reply::Sse { pieces, .. } = ok_stream("done") else { unreachable!() };
+        Reply::Sse { pieces, end: End::Stall(Duration::from_secs(10)) }
+    })
+    .await;
+    let t = Instant::now();
+    let r = backend(&s.base_url(), json!({"read_timeout_s": 5})).generate(&chat("hi", 1)).await.unwrap();
+    assert_eq!(r.choices[0].text, "done");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}

@@ -4,7 +4,6 @@
 import json
 import os
 import sys
-import traceback
 
 _SPEC = json.load(open("llmtest_spec.json", encoding="utf-8"))
 _OUT = open("llmtest_result.jsonl", "w", encoding="utf-8")
@@ -16,6 +15,8 @@ def _emit(obj):
 
 
 def _last_line(e):
+    import traceback  # only on errors: it costs a third of the harness's start-up
+
     lines = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()
     return lines[-1] if lines else type(e).__name__
 

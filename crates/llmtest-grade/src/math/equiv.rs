@@ -80,6 +80,8 @@ fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
             if let Some(ai) = items(a) {
                 return match (g, ai) {
                     (_, [one]) => eq(g, one, o, d),
+                    // the same answer stated more than once (`0.125，即 12.5%`)
+                    (_, many) if !matches!(g, Node::Tuple(_)) && many.iter().all(|x| eq(g, x, o, d)) => true,
                     (Node::Tuple(gi), _) => ordered(gi, ai, o, d),
                     _ => false,
                 };
@@ -141,7 +143,9 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
         (Node::Union(x), Node::Union(y)) => matching(x, y, o, d),
         (Node::Eq(gl, gr), Node::Eq(al, ar)) => {
             if let (Node::Var(x), Node::Var(y)) = (&**gl, &**al) {
-                if base_name(x) == base_name(y) {
+                // y = 2x+1 and f(x) = 2x+1 define the same function
+                let function_like = |v: &str| v == "y" || v.contains('(');
+                if base_name(x) == base_name(y) || (function_like(x) && function_like(y)) {
                     return eq(gr, ar, o, d);
                 }
                 if !has_var(gr, x) && !has_var(ar, y) {
@@ -259,14 +263,14 @@ fn decimal(n: &Node) -> Option<(f64, u32, usize)> {
 }
 
 /// `0.1667` for 1/6: the decimal equals the exact value rounded to the places shown. At
-/// least two significant digits must be shown (`0.2` is not 1/6).
+/// least three significant digits must be shown (`0.17` is not 1/6).
 fn decimal_match(n: &Node, target: &BigRational) -> bool {
     decimal_match_f(n, to_f64(target))
 }
 
 fn decimal_match_f(n: &Node, target: f64) -> bool {
     let Some((v, places, sig)) = decimal(n) else { return false };
-    if sig < 2 || places > 15 || !target.is_finite() || target.is_zero() {
+    if sig < 3 || places > 15 || !target.is_finite() || target.is_zero() {
         return false;
     }
     let half = 0.5 * 10f64.powi(-(places as i32));

@@ -1,7 +1,6 @@
 //! Exact arithmetic (big rationals) where the value is rational, `f64` everywhere else.
 
 use num_bigint::BigInt;
-use num_integer::Roots;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
@@ -178,8 +177,9 @@ pub(crate) fn vars(n: &Node, out: &mut Vec<String>) {
     out.sort();
 }
 
-/// Deterministic evaluation points for the variables: values in [0.3, 2.7] that avoid
-/// the small integers where distinct expressions often coincide.
+/// Deterministic evaluation points for the variables: magnitudes in [0.3, 2.7], half of the
+/// points negative (so `\sqrt{x^2}` is not `x`), away from the small integers where distinct
+/// expressions often coincide. Points where a side is undefined (`\ln x` at x < 0) are skipped.
 pub(crate) fn points(vars: &[String], count: usize) -> Vec<Vec<(String, f64)>> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
@@ -188,5 +188,5 @@ pub(crate) fn points(vars: &[String], count: usize) -> Vec<Vec<(String, f64)>> {
         state ^= state << 17;
         0.3 + (state % 1_000_000) as f64 / 1_000_000.0 * 2.4
     };
-    (0..count).map(|_| vars.iter().map(|v| (v.clone(), next())).collect()).collect()
+    (0..count).map(|k| vars.iter().map(|v| (v.clone(), if k % 2 == 1 { -next() } else { next() })).collect()).collect()
 }

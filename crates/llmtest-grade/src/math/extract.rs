@@ -35,7 +35,10 @@ const LABEL_MARKERS: &[&str] = &["final answer:", "final answer", "answer:"];
 
 /// The final answer's text and where it came from.
 pub(crate) fn final_answer(answer: &str) -> (String, Source) {
-    if let Some(b) = last_boxed(answer) {
+    // full-width forms folded first, so `答案：` and `答案:` are one marker
+    let folded = crate::number::fold(answer);
+    let answer = folded.as_str();
+    if let Some(b) = boxed_answer(answer) {
         return (b, Source::Boxed);
     }
     let lower = answer.to_lowercase();
@@ -87,15 +90,58 @@ fn clip(s: &str) -> String {
 }
 
 fn trim_end(s: &str) -> String {
-    s.trim().trim_end_matches(['.', '。', '*', '!', '！', ';', '；', ',', '，']).trim().to_owned()
+    s.trim().trim_end_matches(['.', '。', '*', '！', ';', '；', ',', '，']).trim().to_owned()
+}
+
+/// The last boxed answer; boxes on the same line joined by a short connector (`\boxed{x=2}
+/// 和 \boxed{x=3}`) are one answer.
+fn boxed_answer(s: &str) -> Option<String> {
+    let mut parts = vec![];
+    let mut end = s.len();
+    loop {
+        let Some((start, body, after)) = boxed_before(s, end) else { break };
+        if let Some((_, next_start)) = parts.last().map(|(b, st): &(String, usize)| (b.clone(), *st)) {
+            let between = &s[after..next_start];
+            let joined = between.chars().count() <= 24
+                && !between.contains('\n')
+                && ["和", "或", ",", "，", "、", "and", "or", ";"].iter().any(|w| between.contains(w));
+            if !joined {
+                break;
+            }
+        }
+        parts.push((body, start));
+        if parts.len() >= 16 {
+            break;
+        }
+        end = start;
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    parts.reverse();
+    Some(parts.into_iter().map(|(b, _)| b).collect::<Vec<_>>().join(", "))
+}
+
+/// The last box starting before `end`: (start, content, end of the box).
+fn boxed_before(s: &str, end: usize) -> Option<(usize, String, usize)> {
+    let hay = &s[..end];
+    let i = hay.rfind("\\boxed").into_iter().chain(hay.rfind("\\fbox")).max()?;
+    let (body, len) = boxed_at(&s[i..])?;
+    Some((i, body, i + len))
 }
 
 /// The content of the last `\boxed{…}` or `\fbox{…}`.
 pub(crate) fn last_boxed(s: &str) -> Option<String> {
     let i = s.rfind("\\boxed").into_iter().chain(s.rfind("\\fbox")).max()?;
-    let rest = &s[i..];
+    boxed_at(&s[i..]).map(|(b, _)| b)
+}
+
+/// The box at the start of `rest`: (content, bytes the box takes).
+fn boxed_at(rest: &str) -> Option<(String, usize)> {
+    let total = rest.len();
     let rest = rest.strip_prefix("\\boxed").or_else(|| rest.strip_prefix("\\fbox"))?;
     let rest = rest.trim_start();
+    let offset = total - rest.len();
     if let Some(body) = rest.strip_prefix('{') {
         let mut depth = 1usize;
         let mut prev = ' ';
@@ -105,17 +151,18 @@ pub(crate) fn last_boxed(s: &str) -> Option<String> {
                 '}' if prev != '\\' => {
                     depth -= 1;
                     if depth == 0 {
-                        return Some(body[..k].trim().to_owned());
+                        return Some((body[..k].trim().to_owned(), offset + 1 + k + 1));
                     }
                 }
                 _ => {}
             }
             prev = ch;
         }
-        Some(body.trim().to_owned())
+        Some((body.trim().to_owned(), total))
     } else {
         let t: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '$').collect();
-        (!t.is_empty()).then_some(t)
+        let len = offset + t.len();
+        (!t.is_empty()).then_some((t, len))
     }
 }
 
@@ -135,14 +182,17 @@ mod tests {
 
     #[test]
     fn order_and_forms() {
-        assert_eq!(final_answer("so \\boxed{\\dfrac{2}{4}} and \\boxed{\\frac{1}{2}}").0, "\\frac{1}{2}");
+        assert_eq!(final_answer("so \\boxed{\\dfrac{2}{4}} and \\boxed{\\frac{1}{2}}").0, "\\dfrac{2}{4}, \\frac{1}{2}");
+        assert_eq!(final_answer("\\boxed{1}\n\nthen \\boxed{2}").0, "2");
+        assert_eq!(final_answer("\\boxed{x = 2} \\text{ 和 } \\boxed{x = 3}").0, "x = 2, x = 3");
         assert_eq!(final_answer("\\boxed{\\{2, 3\\}}").0, "\\{2, 3\\}");
         assert_eq!(final_answer("x \\fbox{5}").0, "5");
         assert_eq!(final_answer("\\boxed 7 done").0, "7");
         assert_eq!(final_answer("计算得 5。\n答案：x=2 或 x=3。").0, "x=2 或 x=3");
         assert_eq!(final_answer("最终答案是 142").0, "142");
         assert_eq!(final_answer("Thus the answer is 18. Nice.").0, "18");
-        assert_eq!(final_answer("Final Answer: $1,234$").0, "$1,234$");
+        assert_eq!(final_answer("Final Answer: $1,234$").0, "1,234");
+        assert_eq!(final_answer("答：共需要 8 天。").0, "共需要 8 天");
         assert_eq!(final_answer("blah\n#### 72").0, "72");
         assert_eq!(final_answer("She sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = 18 dollars.").0, "She makes 9 * 2 = 18 dollars");
         assert_eq!(final_answer("**Answer:** 3.5").0, "3.5");

@@ -146,14 +146,22 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
     if text.chars().count() > MAX_INPUT {
         text = text.chars().rev().take(MAX_INPUT).collect::<Vec<_>>().into_iter().rev().collect();
     }
+    text = unwrap_text_commands(&text);
     for (from, to) in REPLACE {
         if text.contains(from) {
             text = text.replace(from, to);
         }
     }
-    let toks = split_frac_digits(lex(&text));
+    let mut toks = split_frac_digits(lex(&text));
     if toks.is_empty() {
         return None;
+    }
+    // "(x-2)(x-3)=0，所以 x=2 或 x=3": the conclusion is what follows the last "so"
+    if let Some(k) = toks.iter().rposition(|t| matches!(t, Tok::Word(w) if is_conclusion(w)))
+        && k > 0
+        && toks[k + 1..].iter().any(|t| matches!(t, Tok::Num(_) | Tok::Ident(_)))
+    {
+        toks.drain(..k);
     }
     let mut items = Vec::new();
     for part in split_top(&toks, |t| matches!(t, Tok::Sep | Tok::Comma)) {
@@ -169,6 +177,61 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
         1 => items.pop(),
         _ => Some(Node::List(items)),
     }
+}
+
+/// `\text{ cm}` → ` cm `: the words inside text commands are words, not a group.
+fn unwrap_text_commands(s: &str) -> String {
+    const CMDS: &[&str] = &["\\textbf{", "\\textrm{", "\\text{", "\\mathrm{", "\\mathbf{", "\\mbox{", "\\operatorname{"];
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    'scan: while let Some(i) = rest.find('\\') {
+        for cmd in CMDS {
+            if rest[i..].starts_with(cmd) {
+                out.push_str(&rest[..i]);
+                let body = &rest[i + cmd.len()..];
+                let mut depth = 1;
+                for (k, ch) in body.char_indices() {
+                    match ch {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                let inner = body[..k].trim();
+                                rest = &body[k + 1..];
+                                out.push(' ');
+                                if matches!(inner, "or" | "and") {
+                                    out.push_str(inner);
+                                } else if !inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphabetic() || matches!(c, ' ' | '/' | '.')) {
+                                    // a unit (`\text{ cm}^2`, `\mathrm{m/s}`): dropped with its exponent
+                                    for exp in ["^2", "^3", "^{2}", "^{3}"] {
+                                        if let Some(r) = rest.strip_prefix(exp) {
+                                            rest = r;
+                                            break;
+                                        }
+                                    }
+                                } else {
+                                    out.push_str(inner);
+                                }
+                                out.push(' ');
+                                continue 'scan;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                out.push(' ');
+                out.push_str(body);
+                return out;
+            }
+        }
+        out.push_str(&rest[..i + 1]);
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn lex(s: &str) -> Vec<Tok> {
@@ -289,6 +352,10 @@ fn split_frac_digits(toks: Vec<Tok>) -> Vec<Tok> {
     out
 }
 
+fn is_conclusion(w: &str) -> bool {
+    ["所以", "因此", "综上", "解得", "故"].iter().any(|c| w.starts_with(c)) || w == "即" || matches!(w.to_ascii_lowercase().as_str(), "so" | "thus" | "therefore" | "hence")
+}
+
 fn is_cjk(ch: char) -> bool {
     ('\u{4E00}'..='\u{9FFF}').contains(&ch) || ('\u{3400}'..='\u{4DBF}').contains(&ch)
 }
@@ -345,6 +412,24 @@ fn lex_number(c: &[char], start: usize) -> (usize, String) {
         while i < c.len() && c[i].is_ascii_digit() && s.len() < 800 {
             s.push(c[i]);
             i += 1;
+        }
+    }
+    // 1.5e3, 2E-4 (not 2e, which is 2·e)
+    if i < c.len() && (c[i] == 'e' || c[i] == 'E') {
+        let mut k = i + 1;
+        let mut exp = String::from("e");
+        if k < c.len() && (c[k] == '-' || c[k] == '+') {
+            exp.push(c[k]);
+            k += 1;
+        }
+        let start = k;
+        while k < c.len() && c[k].is_ascii_digit() && k - start < 4 {
+            exp.push(c[k]);
+            k += 1;
+        }
+        if k > start && !c.get(k).is_some_and(|ch| ch.is_ascii_alphanumeric()) {
+            s.push_str(&exp);
+            i = k;
         }
     }
     (i, s)
@@ -425,7 +510,20 @@ fn relation(toks: &[Tok]) -> Option<Node> {
         }
     }
     parts.push((op, &toks[start..]));
-    let exprs: Vec<(Option<char>, Node)> = parts.into_iter().filter(|(_, p)| !p.is_empty()).filter_map(|(o, p)| Parser::new(p).whole().map(|n| (o, n))).collect();
+    let exprs: Vec<(Option<char>, Node)> = parts
+        .into_iter()
+        .filter(|(_, p)| !p.is_empty())
+        .enumerate()
+        .filter_map(|(k, (o, p))| {
+            // `f(x) = …`: the left side names a function
+            if k == 0
+                && let Some(name) = function_name(p)
+            {
+                return Some((o, Node::Var(name)));
+            }
+            Parser::new(p).whole().map(|n| (o, n))
+        })
+        .collect();
     match exprs.as_slice() {
         [] => None,
         [(_, one)] => Some(one.clone()),
@@ -448,6 +546,20 @@ fn relation(toks: &[Tok]) -> Option<Node> {
         }
         _ => None,
     }
+}
+
+/// `f(x)`, `g(t)`, `f(x, y)`: a name applied to distinct plain variables.
+fn function_name(p: &[Tok]) -> Option<String> {
+    let [Tok::Ident(f), Tok::Open('('), args @ .., Tok::Close(')')] = p else { return None };
+    let mut names = Vec::new();
+    for (k, t) in args.iter().enumerate() {
+        match (k % 2, t) {
+            (0, Tok::Ident(v)) if v != f => names.push(v.as_str()),
+            (1, Tok::Comma) => {}
+            _ => return None,
+        }
+    }
+    (!names.is_empty()).then(|| format!("{f}({})", names.join(",")))
 }
 
 fn same_dir(a: char, b: char) -> bool {
@@ -768,10 +880,16 @@ fn bracketed(open: char, mut parts: Vec<Node>, close: char) -> Node {
 
 /// A decimal literal as an exact rational, remembering its decimal places.
 pub(crate) fn num(d: &str) -> Option<Node> {
-    let (int, frac) = d.split_once('.').unwrap_or((d, ""));
+    let (mant, exp) = match d.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (d, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
     let digits = format!("{int}{frac}");
     let n: BigInt = digits.parse().ok()?;
     let den = BigInt::from(10u32).pow(frac.len() as u32);
-    let places = (!frac.is_empty()).then_some(frac.len() as u32);
-    Some(Node::Num(BigRational::new(n, den), places))
+    let ten = BigRational::from_integer(BigInt::from(10u32));
+    let scale = if exp >= 0 { num_traits::pow(ten, exp as usize) } else { num_traits::pow(ten, exp.unsigned_abs() as usize).recip() };
+    let places = (!frac.is_empty() && exp == 0).then_some(frac.len() as u32);
+    Some(Node::Num(BigRational::new(n, den) * scale, places))
 }

@@ -1,0 +1,225 @@
+//! The `math` assertion: the final answer of a worked solution, compared by meaning.
+//!
+//! ```yaml
+//! - type: math
+//!   value: "\\frac{1}{2}"   # the gold answer, LaTeX or plain ("x=2 或 x=3", "(1, 2]", 142)
+//!   decimals: true          # optional; default true
+//! ```
+//!
+//! | parameter | default | meaning |
+//! |---|---|---|
+//! | `value` | required | the gold answer: a number, or a string in LaTeX or plain text |
+//! | `decimals` | `true` | accept a decimal that equals the exact value at the precision shown (`0.1667` for 1/6; at least three significant digits) |
+//!
+//! **Extraction** (see `extract.rs`): the last `\boxed{}`/`\fbox{}`, else the text after the last
+//! `最终答案`/`答案是`/`答案：`, else after `the answer is`, else after `Final answer:`/`Answer:`,
+//! else after GSM8K's `####`, else the last line's last sentence with math in it (the last
+//! stretch of math in it: `She has 18 apples left.` gives 18).
+//!
+//! **Parsing**: integers, decimals, `1,234` grouping, `\frac \dfrac \tfrac` (and `\frac12`),
+//! mixed numbers (`1\frac{1}{2}`), `\sqrt` and `\sqrt[n]`, powers, `\cdot \times`, implicit
+//! products (`2x`, `2\pi`), `\pi`, `e`, `\infty`, functions (`\sin`, `\ln`, …), `n!`, `\binom`,
+//! `%`, degrees (`30^\circ` reads as 30), `\left \right`, `\text{}` and trailing units dropped.
+//!
+//! **Equivalence**: exact big-rational arithmetic when both sides are rational; otherwise
+//! floating point (relative 1e-9), and for expressions in variables, agreement at eight
+//! fixed pseudo-random points (`x+x` ≡ `2x`, `x^2-2x+1` ≡ `(x-1)^2`). `25%` ≡ `0.25`, and a
+//! percentage also matches its bare number (`25%` ≡ `25`).
+//!
+//! **Structures**: answers separated by `,` `;` `或` `和` `and` `or` are an unordered
+//! collection (`x=2 或 x=3` ≡ `\{2,3\}` ≡ `x_1=3, x_2=2`; hedging with extra answers fails);
+//! `a \pm b` is two answers; intervals with open/closed ends and unions (`(-\infty, 1] \cup (2,
+//! \infty)`), simple inequalities as intervals (`x > 2` ≡ `(2, \infty)`); tuples/points are
+//! ordered; an equation `y = 2x+1` matches `2x+1`, and two equations match when they describe
+//! the same relation; labelled answers (`极大值点 x=0，极小值点 x=2`) are matched by label.
+
+mod equiv;
+mod eval;
+mod extract;
+mod parse;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use llmtest_spec::CheckError;
+
+use crate::grader::{parse_params, FnFactory, Grade, Grader, GraderContext, GraderFactory, Sample};
+use parse::Node;
+
+pub(crate) fn factory() -> Arc<dyn GraderFactory> {
+    Arc::new(FnFactory::new("math", |p: &Map<String, Value>, _: &GraderContext| {
+        let g = MathGrader::from_params(p)?;
+        Ok(Arc::new(g) as Arc<dyn Grader>)
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    value: Gold,
+    #[serde(default = "yes")]
+    decimals: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Gold {
+    N(serde_json::Number),
+    S(String),
+}
+
+/// A `math` grader built from its parameters.
+pub struct MathGrader {
+    gold: Node,
+    gold_text: String,
+    opts: equiv::Opts,
+}
+
+/// The result of comparing one answer, for tools that want more than a [`Grade`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MathVerdict {
+    pub pass: bool,
+    /// The extracted final answer as written.
+    pub extracted: String,
+    /// Its canonical form (`1/2`, `{2, 3}`), or `None` when nothing could be parsed.
+    pub canonical: Option<String>,
+}
+
+impl MathGrader {
+    /// Builds the grader from an assertion's parameters (see the module docs).
+    pub fn from_params(p: &Map<String, Value>) -> Result<MathGrader, CheckError> {
+        let Params { value, decimals } = parse_params(p)?;
+        let text = match value {
+            Gold::N(n) => n.to_string(),
+            Gold::S(s) => s,
+        };
+        MathGrader::new(&text, decimals)
+    }
+
+    /// A grader for one gold answer.
+    pub fn new(gold: &str, decimals: bool) -> Result<MathGrader, CheckError> {
+        let text = gold.trim();
+        // a gold written as a solution (`\boxed{…}`, `#### 18`) is reduced to its answer
+        let (inner, _) = extract::final_answer(text);
+        let src = if text.contains("\\boxed") || text.contains("####") { inner } else { text.to_owned() };
+        let node = parse::parse(&src).ok_or_else(|| CheckError::new(format!("cannot read the gold answer {text:?}")).with_hint("write it in LaTeX or plain text: `\\frac{1}{2}`, `x=2 或 x=3`, `(1, 2]`"))?;
+        Ok(MathGrader { gold: node, gold_text: text.to_owned(), opts: equiv::Opts { decimals } })
+    }
+
+    /// Judges one answer (reasoning already removed).
+    pub fn verdict(&self, answer: &str) -> MathVerdict {
+        let (text, _) = extract::final_answer(answer);
+        let node = parse::parse(&text);
+        let pass = node.as_ref().is_some_and(|n| equiv::equivalent(&self.gold, n, self.opts));
+        MathVerdict { pass, canonical: node.as_ref().map(show), extracted: text }
+    }
+
+    /// Grades an answer (reasoning already removed).
+    pub fn grade_answer(&self, answer: &str) -> Grade {
+        let (text, source) = extract::final_answer(answer);
+        let node = parse::parse(&text);
+        let expected = format!("{} (= {})", self.gold_text, show(&self.gold));
+        let Some(node) = node else {
+            let found = if text.trim().is_empty() { format!("no final answer in {}", crate::text::excerpt(answer)) } else { format!("{:?} {} (not readable as math)", short(&text), source.describe()) };
+            return Grade::binary(false, expected, found);
+        };
+        let pass = equiv::equivalent(&self.gold, &node, self.opts);
+        let canon = show(&node);
+        let found = format!("{:?} {} = {}{}", short(&text), source.describe(), canon, if pass { String::new() } else { format!(" ≢ {}", show(&self.gold)) });
+        Grade::binary(pass, expected, found).with_extracted(canon)
+    }
+}
+
+impl Grader for MathGrader {
+    fn grade(&self, sample: &Sample<'_>) -> Grade {
+        self.grade_answer(sample.answer)
+    }
+}
+
+fn short(s: &str) -> String {
+    const MAX: usize = 120;
+    if s.chars().count() <= MAX { s.to_owned() } else { format!("{}…", s.chars().take(MAX).collect::<String>()) }
+}
+
+/// A short canonical rendering: exact values reduced (`\dfrac{2}{4}` → `1/2`).
+fn show(n: &Node) -> String {
+    let mut vs = Vec::new();
+    eval::vars(n, &mut vs);
+    if vs.is_empty()
+        && !matches!(n, Node::Num(..))
+        && let Some(r) = eval::exact(n)
+    {
+        return rational(&r);
+    }
+    render(n, 0)
+}
+
+fn rational(r: &num_rational::BigRational) -> String {
+    if r.is_integer() { r.numer().to_string() } else { format!("{}/{}", r.numer(), r.denom()) }
+}
+
+fn render(n: &Node, depth: usize) -> String {
+    if depth > 40 {
+        return "…".into();
+    }
+    let d = depth + 1;
+    let atom = |x: &Node| {
+        let s = render(x, d);
+        if matches!(x, Node::Add(_) | Node::Neg(_) | Node::Div(..) | Node::Mul(_) | Node::PlusMinus(..)) { format!("({s})") } else { s }
+    };
+    let join = |v: &[Node], sep: &str| v.iter().map(|x| render(x, d)).collect::<Vec<_>>().join(sep);
+    match n {
+        Node::Num(r, Some(p)) => {
+            let v = eval::to_f64(r);
+            format!("{v:.*}", *p as usize)
+        }
+        Node::Num(r, None) => rational(r),
+        Node::Var(v) => v.clone(),
+        Node::Pi => "pi".into(),
+        Node::E => "e".into(),
+        Node::Inf => "oo".into(),
+        Node::Add(v) => {
+            let mut s = String::new();
+            for (i, x) in v.iter().enumerate() {
+                match x {
+                    Node::Neg(y) => {
+                        s.push('-');
+                        s.push_str(&atom(y));
+                    }
+                    _ => {
+                        if i > 0 {
+                            s.push('+');
+                        }
+                        s.push_str(&render(x, d));
+                    }
+                }
+            }
+            s
+        }
+        Node::Mul(v) => v.iter().map(atom).collect::<Vec<_>>().join("*"),
+        Node::Div(a, b) => format!("{}/{}", atom(a), atom(b)),
+        Node::Neg(a) => format!("-{}", atom(a)),
+        Node::Pow(a, b) => format!("{}^{}", atom(a), atom(b)),
+        Node::Func(f, a) => format!("{f}({})", render(a, d)),
+        Node::Percent(a) => format!("{}%", atom(a)),
+        Node::Fact(a) => format!("{}!", atom(a)),
+        Node::PlusMinus(a, b) => format!("{}±{}", render(a, d), atom(b)),
+        Node::Tuple(v) => format!("({})", join(v, ", ")),
+        Node::Interval(l, a, b, r) => format!("{}{}, {}{}", if *l { '[' } else { '(' }, render(a, d), render(b, d), if *r { ']' } else { ')' }),
+        Node::Set(v) => format!("{{{}}}", join(v, ", ")),
+        Node::Union(v) => join(v, " ∪ "),
+        Node::List(v) => join(v, ", "),
+        Node::Eq(a, b) => format!("{} = {}", render(a, d), render(b, d)),
+        Node::Labelled(l, x) => format!("{l}: {}", render(x, d)),
+        Node::Text(t) => format!("{t:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
