@@ -641,23 +641,3 @@ fn child_setup(p: &ChildPlan) -> std::io::Result<()> {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod timing_tmp {
-    use super::*;
-    #[test]
-    fn timing() {
-        let root = unsafe { libc::geteuid() } == 0;
-        let lim = Limits { wall: Duration::from_secs(10), cpu_s: 10, address_space: Some(1<<30), output: 1<<20, file_size: 1<<24, open_files: 64, processes: 32 };
-        for (n, m, p) in [(false,false,false),(true,false,false),(true,false,true),(true,true,true)] {
-            let f = Features { userns: !root && (n||m||p), netns: n, mntns: m, pidns: p, uid_drop: root };
-            let dir = tempfile::tempdir().unwrap();
-            std::os::unix::fs::chown(dir.path(), Some(UID_BASE+((std::process::id() & 0xFFFF) << 8)), None).unwrap();
-            for prog in [vec!["/bin/true".to_string()], vec!["python3".to_string(), "-c".into(), "pass".into()]] {
-                let t = Instant::now();
-                for _ in 0..20 { let o = run_with(f, 0, &prog, dir.path(), None, &lim).unwrap(); assert_eq!(o.exit, Exit::Code(0)); }
-                eprintln!("{n} {m} {p} {:?}: {:?}/run", prog[0], t.elapsed()/20);
-            }
-        }
-    }
-}

@@ -197,6 +197,11 @@ impl Engine {
         if !diags.is_empty() {
             return Err(diags);
         }
+        let live: Vec<Arc<dyn Backend>> =
+            slots.values().filter_map(|s| if let Slot::Ready { backend, .. } = s { Some(backend.clone()) } else { None }).collect();
+        if !live.is_empty() {
+            rt.spawn(stop_on_signal(live));
+        }
         Ok(Engine { rt, project: plan.project.clone(), mode: plan.profile.mode, registry, slots, cells: Mutex::new(HashMap::new()) })
     }
 
@@ -347,6 +352,24 @@ impl Engine {
             }
         }
     }
+}
+
+/// On Ctrl-C or SIGTERM, stop managed servers and flush recordings before exiting, so an
+/// interrupted run leaves no server behind.
+async fn stop_on_signal(backends: Vec<Arc<dyn Backend>>) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => return,
+    };
+    let code = tokio::select! {
+        r = tokio::signal::ctrl_c() => if r.is_ok() { 130 } else { return },
+        _ = term.recv() => 143,
+    };
+    eprintln!("llmtest: interrupted; stopping backends");
+    for b in &backends {
+        b.shutdown().await;
+    }
+    std::process::exit(code);
 }
 
 /// Grades every generation of a response: reasoning policy, assertions, case outcome, pass@k.

@@ -29,6 +29,11 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if std::env::var_os("INSTA_WORKSPACE_ROOT").is_none() {
+        // Snapshots belong to the project being tested, not to wherever llmtest was built.
+        // SAFETY: set before any thread of ours exists.
+        unsafe { std::env::set_var("INSTA_WORKSPACE_ROOT", &plan.project.root) };
+    }
     let cell: EngineCell = Arc::new(OnceLock::new());
     let snapshots_dir = plan.project.root.join(&plan.project.snapshots);
     let allow_known = plan.profile.allow_known_failures;
@@ -144,9 +149,10 @@ fn snapshot_trial(cell: &EngineCell, suite: &str, model: &str, works: &[Work], d
         )));
     }
     let mode = works.first().map(|w| w.suite.snapshot).unwrap_or_default();
+    let suite_file = works.first().map(|w| w.suite.file.clone()).unwrap_or_default();
     let refs: Vec<&CaseResult> = results.iter().map(|r| r.as_ref()).collect();
     let doc = snapshot::build(suite, model, mode, &refs);
-    match std::panic::catch_unwind(|| snapshot::assert(dir, &doc)) {
+    match std::panic::catch_unwind(|| snapshot::assert(dir, &suite_file, &doc)) {
         Ok(()) => Ok(Completion::Completed),
         Err(_) => Err(Failed::from(format!(
             "snapshot `{}` does not match these results (diff above); review with `cargo insta review`",

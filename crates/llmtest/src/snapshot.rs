@@ -115,8 +115,9 @@ pub(crate) fn path(dir: &Path, suite: &str, model: &str) -> PathBuf {
 }
 
 /// Asserts the snapshot with insta (panics with insta's diff when it differs).
-pub(crate) fn assert(dir: &Path, doc: &SnapshotDoc) {
+pub(crate) fn assert(dir: &Path, suite_file: &Path, doc: &SnapshotDoc) {
     let mut settings = insta::Settings::clone_current();
+    settings.set_input_file(suite_file);
     settings.set_snapshot_path(dir);
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
