@@ -37,6 +37,7 @@
 //! | `language` | `python` | `python`, `javascript`, `rust`, or any name with a `runner` (see [`RunnerDef`]) |
 //! | `runner` | built-in | your own compile/run commands |
 //! | `prompt` | completion suites: the case prompt | code the answer continues (HumanEval's `prompt`) |
+//! | `partial_credit` | true | score = fraction of tests passed; false: 1 or 0 (a per-problem pass rate) |
 //! | `timeout` | 10 | wall-clock seconds per program run (the whole process tree is killed) |
 //! | `cpu` | `ceil(timeout)` | CPU seconds |
 //! | `memory_mb` | 1024 | address space (or the runtime's heap flag) |
@@ -55,6 +56,7 @@ mod compare;
 pub mod extract;
 mod runner;
 pub mod sandbox;
+mod zygote;
 
 use std::sync::Arc;
 
@@ -101,6 +103,8 @@ struct Params {
     runner: Option<RunnerDef>,
     #[serde(default)]
     prompt: Option<String>,
+    #[serde(default)]
+    partial_credit: Option<bool>,
     // HumanEval style
     #[serde(default)]
     test: Option<String>,
@@ -199,6 +203,9 @@ pub struct CodeGrader {
     limits: Limits,
     compile_limits: Limits,
     memory_mb: u64,
+    partial_credit: bool,
+    /// Fork executions from a warm interpreter (built-in Python runner, harness styles).
+    warm: bool,
 }
 
 impl CodeGrader {
@@ -299,7 +306,11 @@ impl CodeGrader {
             processes: 256,
         };
         let syntax = Syntax::for_language(&language, &runner.fence_tags);
-        Ok(CodeGrader { language, runner, harness, syntax, style, prompt: p.prompt, limits, compile_limits, memory_mb })
+        let warm = harness == Harness::Python
+            && runner.compile.is_none()
+            && runner.run == ["python3", "{file}"]
+            && !matches!(style, Style::Io { .. });
+        Ok(CodeGrader { language, runner, harness, syntax, style, prompt: p.prompt, limits, compile_limits, memory_mb, partial_credit: p.partial_credit.unwrap_or(true), warm })
     }
 
     fn function_name(&self) -> Option<&str> {
@@ -381,7 +392,13 @@ impl Grader for CodeGrader {
         };
         let total = self.total();
         let pass = verdict.kind == "passed";
-        let score = if total == 0 { 0.0 } else { verdict.passed as f64 / total as f64 };
+        let score = if pass {
+            1.0
+        } else if !self.partial_credit || total == 0 {
+            0.0
+        } else {
+            verdict.passed as f64 / total as f64
+        };
         let mut found = verdict.found;
         let iso = isolation();
         let mut detail = json!({
@@ -439,18 +456,20 @@ fn secs(d: std::time::Duration) -> String {
 impl CodeGrader {
     fn execute(&self, program: &str) -> Result<Verdict, sandbox::SandboxError> {
         let slot = sandbox::acquire();
+        if self.warm {
+            let spec = self.harness_spec().to_string();
+            let files: [(&str, &[u8]); 2] = [("solution.py", program.as_bytes()), ("llmtest_spec.json", spec.as_bytes())];
+            if let Some((out, lines)) = zygote::run(&slot, &files, &self.limits)? {
+                return Ok(self.interpret(&out, &lines));
+            }
+        }
         let wd = sandbox::Workdir::new(&slot)?;
         let run_file = match (self.harness, &self.style) {
             (h, Style::HumanEval { .. } | Style::Call { .. }) => {
                 let (name, text) = h.file().expect("checked at build: a harness exists");
                 wd.write(name, text.as_bytes())?;
                 wd.write(h.solution_file(), program.as_bytes())?;
-                let spec = match &self.style {
-                    Style::HumanEval { test, entry_point } => json!({"style": "humaneval", "test": test, "entry_point": entry_point}),
-                    Style::Call { call, cases, .. } => json!({"style": "call", "call": call, "cases": cases}),
-                    Style::Io { .. } => unreachable!(),
-                };
-                wd.write("llmtest_spec.json", spec.to_string().as_bytes())?;
+                wd.write("llmtest_spec.json", self.harness_spec().to_string().as_bytes())?;
                 name.to_string()
             }
             (_, Style::Io { .. }) => {
@@ -478,6 +497,15 @@ impl CodeGrader {
                 let lines = read_results(&wd.path().join("llmtest_result.jsonl"));
                 Ok(self.interpret(&out, &lines))
             }
+        }
+    }
+
+    /// What the harness reads from `llmtest_spec.json`.
+    fn harness_spec(&self) -> Value {
+        match &self.style {
+            Style::HumanEval { test, entry_point } => json!({"style": "humaneval", "test": test, "entry_point": entry_point}),
+            Style::Call { call, cases, .. } => json!({"style": "call", "call": call, "cases": cases}),
+            Style::Io { .. } => Value::Null,
         }
     }
 
@@ -520,7 +548,11 @@ impl CodeGrader {
 
     fn interpret(&self, out: &Output, lines: &[Value]) -> Verdict {
         let done = lines.iter().any(|l| l.get("done") == Some(&Value::Bool(true)));
-        let status = lines.iter().find_map(|l| l.get("status").and_then(Value::as_str).filter(|s| *s != "finished").map(|s| (s, l)));
+        // Whole-program events; per-case lines (function I/O) carry a `case` key.
+        let status = lines
+            .iter()
+            .filter(|l| l.get("case").is_none())
+            .find_map(|l| l.get("status").and_then(Value::as_str).filter(|s| *s != "finished").map(|s| (s, l)));
         let stderr_tail = Some(tail(&out.stderr, 12));
         // Per-case results (function I/O).
         let mut passed = 0;
@@ -662,7 +694,7 @@ fn first_error(stderr: &[u8]) -> String {
     truncate(line.trim(), 300)
 }
 
-fn read_results(path: &std::path::Path) -> Vec<Value> {
+pub(crate) fn read_results(path: &std::path::Path) -> Vec<Value> {
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
     text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }

@@ -14,6 +14,10 @@
 //!
 //! What works is probed once per process ([`isolation`]); what does not is reported in every
 //! grade, never silently dropped.
+//!
+//! Python programs tested through the harness are forked from a warm interpreter per
+//! execution slot (see `zygote.rs`) when the PID namespace is available: same isolation,
+//! a fresh process and directory per execution, without paying Python's start-up each time.
 
 use std::ffi::CString;
 use std::io::Read;
@@ -118,7 +122,7 @@ pub fn isolation() -> &'static Isolation {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Features {
+pub(crate) struct Features {
     userns: bool,
     netns: bool,
     mntns: bool,
@@ -238,7 +242,7 @@ struct Slots {
 }
 
 pub(crate) struct Slot {
-    index: usize,
+    pub(crate) index: usize,
 }
 
 impl Drop for Slot {
@@ -272,14 +276,19 @@ pub(crate) fn acquire() -> Slot {
 /// A fresh working directory for one graded sample, owned by the slot's sandbox user.
 pub(crate) struct Workdir {
     dir: tempfile::TempDir,
-    owner: Option<u32>,
+    pub(crate) owner: Option<u32>,
 }
 
 impl Workdir {
     pub fn new(slot: &Slot) -> Result<Workdir, SandboxError> {
+        Self::new_in(slot, &std::env::temp_dir())
+    }
+
+    /// A fresh directory under `parent` (a warm interpreter's writable slot directory).
+    pub fn new_in(slot: &Slot, parent: &Path) -> Result<Workdir, SandboxError> {
         let dir = tempfile::Builder::new()
             .prefix("llmtest-code-")
-            .tempdir()
+            .tempdir_in(parent)
             .map_err(|e| SandboxError(format!("cannot create the sandbox directory: {e}")))?;
         let owner = isolation().uids.map(|(first, _)| first + slot.index as u32);
         let wd = Workdir { dir, owner };
@@ -326,19 +335,23 @@ struct ChildPlan {
     rlimits: Vec<(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t)>,
 }
 
-fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Option<&[u8]>, limits: &Limits) -> Result<Output, SandboxError> {
+/// A command that runs `argv` in `workdir` inside the sandbox. `limits.cpu_s == 0` leaves
+/// CPU time unlimited (a long-lived process whose children set their own).
+pub(crate) fn sandboxed_command(f: Features, slot: usize, argv: &[String], workdir: &Path, limits: &Limits) -> Result<Command, SandboxError> {
     let (program, args) = argv.split_first().ok_or_else(|| SandboxError("empty command".into()))?;
     let workdir_c = CString::new(workdir.as_os_str().as_bytes()).map_err(|_| SandboxError("sandbox path contains NUL".into()))?;
     let outer_uid = unsafe { libc::geteuid() };
     let outer_gid = unsafe { libc::getegid() };
     let uid = if f.uid_drop { UID_BASE + ((std::process::id() & 0xFFFF) << 8) + slot as u32 } else { outer_uid };
     let mut rlimits = vec![
-        (libc::RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),
         (libc::RLIMIT_FSIZE, limits.file_size, limits.file_size),
         (libc::RLIMIT_NOFILE, limits.open_files, limits.open_files),
         (libc::RLIMIT_NPROC, limits.processes, limits.processes),
         (libc::RLIMIT_CORE, 0, 0),
     ];
+    if limits.cpu_s > 0 {
+        rlimits.push((libc::RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1));
+    }
     if let Some(a) = limits.address_space {
         rlimits.push((libc::RLIMIT_AS, a, a));
     }
@@ -352,7 +365,6 @@ fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Op
         gid_map: format!("{outer_gid} {outer_gid} 1\n").into_bytes(),
         rlimits,
     };
-
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(workdir)
@@ -365,15 +377,23 @@ fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Op
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONHASHSEED", "0")
         .env("PYTHONIOENCODING", "utf-8")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .process_group(0);
     // SAFETY: the closure runs in the forked child and only makes system calls on data
     // prepared above (no allocation, no locks).
     unsafe {
         cmd.pre_exec(move || child_setup(&plan));
     }
+    Ok(cmd)
+}
+
+pub(crate) fn current_features() -> Features {
+    features_of(isolation())
+}
+
+fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Option<&[u8]>, limits: &Limits) -> Result<Output, SandboxError> {
+    let program = argv.first().map(String::as_str).unwrap_or("");
+    let mut cmd = sandboxed_command(f, slot, argv, workdir, limits)?;
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| SandboxError(spawn_error(program, &e, f)))?;
     let pid = child.id() as i32;
@@ -479,7 +499,7 @@ fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Op
     Ok(Output { exit, stdout: out, stderr: err, timed_out, output_exceeded: exceeded.load(Ordering::SeqCst), cpu_exceeded, wall })
 }
 
-fn spawn_error(program: &str, e: &std::io::Error, f: Features) -> String {
+pub(crate) fn spawn_error(program: &str, e: &std::io::Error, f: Features) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => format!("cannot start `{program}`: not found on the sandbox PATH ({SANDBOX_PATH}); give an absolute path in the runner"),
         std::io::ErrorKind::PermissionDenied if f.uid_drop => format!(

@@ -96,7 +96,10 @@ fn killing_the_parent_does_not_reach_the_grader() {
         return;
     }
     // Tries SIGKILL on its parent and on every process it can see; returns those it hit.
-    let code = "import os, signal\ndef f():\n    me = os.getpid()\n    targets = {os.getppid()} | {int(p) for p in os.listdir('/proc') if p.isdigit()}\n    hit = []\n    for pid in sorted(targets - {0, me}):\n        try:\n            os.kill(pid, signal.SIGKILL)\n            hit.append(pid)\n        except OSError:\n            pass\n    return hit\n";
+    // PID 1 is left out of the list: the system's init refuses (EPERM) and a namespace's
+    // init (the sandbox's own) ignores signals from inside, though kill() reports success;
+    // that it survived shows in the next grade working.
+    let code = "import os, signal\ndef f():\n    me = os.getpid()\n    targets = {os.getppid()} | {int(p) for p in os.listdir('/proc') if p.isdigit()}\n    hit = []\n    for pid in sorted(targets - {0, 1, me}):\n        try:\n            os.kill(pid, signal.SIGKILL)\n            hit.append(pid)\n        except OSError:\n            pass\n    return hit\n";
     let g = grade(call_f(json!([]), 5.0), code);
     assert!(g.pass, "the program could signal other processes: {}", g.found);
     // Its own process group (what `kill(0)` reaches) is just itself.

@@ -14,14 +14,17 @@ fn call_f(expect: serde_json::Value, timeout: f64) -> serde_json::Value {
     json!({"call": "f", "cases": [{"args": [], "expect": expect}], "timeout": timeout})
 }
 
-/// Processes still running as one of this test process's sandbox uids.
+/// Processes still running as one of this test process's sandbox uids, apart from the
+/// slots' warm interpreters.
 fn sandbox_processes() -> Vec<String> {
     let Some((first, last)) = llmtest_code::isolation().uids else { return Vec::new() };
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
         let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()).and_then(|u| u.parse::<u32>().ok());
-        if uid.is_some_and(|u| (first..=last).contains(&u)) {
+        // A slot's warm interpreter is PID 1 of its namespace and stays; its forks go.
+        let ns_init = status.lines().find_map(|l| l.strip_prefix("NSpid:")).and_then(|l| l.split_whitespace().last()) == Some("1");
+        if uid.is_some_and(|u| (first..=last).contains(&u)) && !ns_init {
             found.push(e.file_name().to_string_lossy().into_owned());
         }
     }

@@ -4,53 +4,16 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 
-use llmtest_grade::{Grade, Grader, GraderContext, GraderRegistry, Outcome};
-use llmtest_spec::{load_suites, Case, Project, Suite};
+use llmtest_grade::{Grade, Grader, Outcome};
+use llmtest_spec::{Case, Suite};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-fn registry() -> GraderRegistry {
-    let mut r = GraderRegistry::empty(GraderContext { root: root() });
-    for f in llmtest_code::factories() {
-        r.register(f);
-    }
-    r
-}
-
-fn load(file: &str) -> Suite {
-    let root = root();
-    let project = Project {
-        root: root.clone(),
-        suite_paths: vec![PathBuf::from("suites")],
-        snapshots: PathBuf::from("snapshots"),
-        cassettes: PathBuf::from("fixtures/cassettes"),
-        results: PathBuf::from("target/llmtest"),
-        models: BTreeMap::new(),
-        profiles: BTreeMap::new(),
-        default_profile: None,
-    };
-    let mut suites = load_suites(&project, &[PathBuf::from(file)], &registry()).unwrap_or_else(|d| panic!("{file}: {d}"));
-    suites.remove(0)
-}
-
-fn answers(name: &str) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(root().join("fixtures/outputs").join(name)).expect("answer set");
-    text.lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("json line");
-            (v["case"].as_str().unwrap().to_owned(), v["output"].as_str().unwrap().to_owned())
-        })
-        .collect()
-}
+use common::{answers, load, registry};
 
 /// Grades every case of `suite` with the answer set, many cases at once (the grader bounds
 /// the executions to the core count), optionally overriding the code assertion's params.

@@ -51,58 +51,74 @@ fn main() {
     let cfg = Sampling { ignore_eos: true, ..Sampling::greedy(tokens as u32) };
 
     model.generate(std::slice::from_ref(&ids), &Sampling { max_tokens: 16, ..cfg.clone() }).unwrap(); // warm-up
-    let mut rates = Vec::new();
-    let mut ttfts = Vec::new();
-    let mut rust_tokens = Vec::new();
+    let py = python(&root);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/tokens_per_s.py");
+    let id_list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let sides: [(&str, Option<&str>); 2] = [("onnxruntime Python, session.run", None), ("onnxruntime Python, io_binding", Some("--io-binding"))];
+
+    // Rounds interleave the three loops so that a change in machine load hits all of them.
+    let mut rust = Side::default();
+    let mut pys: Vec<Side> = sides.iter().map(|_| Side::default()).collect();
     for _ in 0..runs {
         let g = model.generate(std::slice::from_ref(&ids), &cfg).unwrap();
         let last = g.step_times.last().expect("more than one token").as_secs_f64();
-        rates.push(g.step_times.len() as f64 / last);
-        ttfts.push(g.ttft.as_secs_f64() * 1000.0);
-        rust_tokens = g.sequences[0].tokens.clone();
-    }
-    let rust = median(rates);
-    println!("model: fixtures/models/tiny-qwen2, prompt {} tokens, {tokens} new tokens, {threads} thread(s), median of {runs} runs, CPU", ids.len());
-    println!("llmtest-onnx (Rust, IoBinding)     {rust:>9.1} tokens/s   ttft {:.2} ms   ({:.1} µs per token)", median(ttfts), 1e6 / rust);
-
-    let Some(py) = python(&root) else {
-        println!("python side skipped: no .venv/bin/python or .venv-onnx/bin/python (set LLMTEST_PYTHON)");
-        return;
-    };
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/tokens_per_s.py");
-    let id_list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-    for (label, extra) in [("onnxruntime Python, session.run", None), ("onnxruntime Python, io_binding", Some("--io-binding"))] {
-        let mut cmd = Command::new(&py);
-        cmd.arg(&script).arg("--model").arg(&dir).args([
-            "--ids",
-            &id_list,
-            "--tokens",
-            &tokens.to_string(),
-            "--threads",
-            &threads.to_string(),
-            "--runs",
-            &runs.to_string(),
-        ]);
-        if let Some(x) = extra {
-            cmd.arg(x);
+        rust.rates.push(g.step_times.len() as f64 / last);
+        rust.ttfts.push(g.ttft.as_secs_f64() * 1000.0);
+        let rust_tokens = &g.sequences[0].tokens;
+        let Some(py) = &py else { continue };
+        for ((label, extra), side) in sides.iter().zip(&mut pys) {
+            let mut cmd = Command::new(py);
+            cmd.arg(&script).arg("--model").arg(&dir);
+            cmd.args(["--ids", &id_list, "--tokens", &tokens.to_string(), "--threads", &threads.to_string(), "--runs", "1"]);
+            cmd.args(extra.iter());
+            let out = cmd.output().expect("running python");
+            if !out.status.success() {
+                side.failed = Some(format!("{label}: failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")));
+                continue;
+            }
+            let v: Value = serde_json::from_slice(&out.stdout).expect("python prints json");
+            side.rates.push(v["tokens_per_s"].as_f64().unwrap());
+            side.ttfts.push(v["ttft_ms"].as_f64().unwrap());
+            side.run_us.extend(v["run_us_per_token"].as_f64());
+            side.version = v["onnxruntime"].as_str().unwrap_or("?").to_owned();
+            let got: Vec<u32> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+            assert_eq!(&got, rust_tokens, "{label} generated different tokens");
         }
-        let out = cmd.output().expect("running python");
-        if !out.status.success() {
-            println!("{label}: failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+    }
+    let r = median(rust.rates.clone());
+    println!(
+        "model: fixtures/models/tiny-qwen2, prompt {} tokens, {tokens} new tokens, {threads} thread(s), median of {runs} interleaved rounds, CPU",
+        ids.len()
+    );
+    println!("llmtest-onnx (Rust, IoBinding)     {r:>9.1} tokens/s   ttft {:.2} ms   {:.1} µs/token", median(rust.ttfts), 1e6 / r);
+    if py.is_none() {
+        println!("python side skipped: no .venv/bin/python or .venv-onnx/bin/python (set LLMTEST_PYTHON)");
+    }
+    for ((label, _), side) in sides.iter().zip(pys) {
+        if let Some(f) = side.failed {
+            println!("{f}");
             continue;
         }
-        let v: Value = serde_json::from_slice(&out.stdout).expect("python prints json");
-        let rate = v["tokens_per_s"].as_f64().unwrap();
-        let same = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect::<Vec<_>>() == rust_tokens;
-        println!(
-            "{label:<34} {rate:>9.1} tokens/s   ttft {:.2} ms   (onnxruntime {}, same tokens: {same})",
-            v["ttft_ms"].as_f64().unwrap(),
-            v["onnxruntime"].as_str().unwrap_or("?")
-        );
-        if let Some(us) = v["run_us_per_token"].as_f64() {
-            println!("  of its {:.1} µs per token, {us:.1} µs inside session.run (numpy conversions included)", 1e6 / rate);
+        if side.rates.is_empty() {
+            continue;
         }
-        println!("  ratio rust / python: {:.2}x", rust / rate);
-        assert!(same, "the Python loop generated different tokens");
+        let p = median(side.rates.clone());
+        let inside = if side.run_us.is_empty() { String::new() } else { format!(" ({:.1} inside session.run)", median(side.run_us)) };
+        println!(
+            "{label:<34} {p:>9.1} tokens/s   ttft {:.2} ms   {:.1} µs/token{inside}   [onnxruntime {}, same tokens]",
+            median(side.ttfts),
+            1e6 / p,
+            side.version
+        );
+        println!("  ratio rust / python: {:.2}x", r / p);
     }
+}
+
+#[derive(Default)]
+struct Side {
+    rates: Vec<f64>,
+    ttfts: Vec<f64>,
+    run_us: Vec<f64>,
+    version: String,
+    failed: Option<String>,
 }

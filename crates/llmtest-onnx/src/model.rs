@@ -506,7 +506,8 @@ fn cuda_ep(rt: &runtime::Runtime, device: i32) -> Result<ort::ep::ExecutionProvi
         return Err(format!("onnx runtime {} has no CUDAExecutionProvider (install onnxruntime-gpu)", rt.version));
     }
     crate::gpu::check_cuda()?;
-    Ok(ort::ep::CUDA::default().with_device_id(device).build())
+    // TF32 matmuls would move fp32 logits by ~1e-3: evaluate the model's own precision.
+    Ok(ort::ep::CUDA::default().with_device_id(device).with_tf32(false).build())
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -117,6 +117,14 @@ async fn stop_strings_and_token_limits() {
     assert_eq!(r.choices[0].finish_reason.as_deref(), Some("length"));
     assert!(r.choices[0].truncated());
 
+    // vLLM's ignore_eos: the scripted chain goes on past <|im_end|> (skipped in the text)
+    let mut extra = Map::new();
+    extra.insert("ignore_eos".into(), json!(true));
+    let r = b.generate(&chat("hi", GenParams { max_tokens: Some(12), extra_body: extra, ..GenParams::default() }, 1)).await.unwrap();
+    assert_eq!(texts(&r), [format!("{ANSWER}I am a")]); // 7 + <|im_end|> + <|endoftext|> + 3
+    assert_eq!(r.choices[0].finish_reason.as_deref(), Some("length"));
+    assert_eq!(r.usage.unwrap().completion_tokens, Some(12));
+
     // the option's default applies when the request sets none
     let Some(b) = backend(json!({"max_tokens": 2})) else { return };
     let r = b.generate(&chat("hi", GenParams::default(), 1)).await.unwrap();

@@ -58,9 +58,7 @@ fn main() {
         for (name, first, tokens, gap, conc) in scenarios {
             let script: Vec<(Duration, String)> = (0..tokens).map(|i| (Duration::from_millis(if i == 0 { first } else { gap }), format!("tok{i} "))).collect();
             let s = TestServer::start_isolated(move |_, _| Reply::chat_stream(&script.iter().map(|(d, t)| (*d, t.as_str())).collect::<Vec<_>>()));
-            let b = llmtest_openai::factory()
-                .create(&model("bench", conc, json!({"base_url": s.base_url(), "adaptive_concurrency": false})), &BackendContext::default())
-                .unwrap();
+            let b = llmtest_openai::factory().create(&model("bench", conc, json!({"base_url": s.base_url(), "adaptive_concurrency": false})), &BackendContext::default()).unwrap();
             // Warm-up: connections opened, allocator and caches warm.
             run(b.clone(), &s, conc * 4, conc, tokens).await;
             let (wall, ideal) = run(b, &s, n, conc, tokens).await;

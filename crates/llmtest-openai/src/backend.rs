@@ -1,6 +1,6 @@
 //! The backend: replicas, retries, limits, `n`, and the managed server's life.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,10 @@ struct Stats {
 pub struct OpenAiBackend {
     r: Resolved,
     ready: OnceCell<Result<Ready, String>>,
+    /// The managed server from the moment it is spawned (before it is ready), for `shutdown`.
+    spawned: Mutex<Option<Arc<Server>>>,
+    /// `shutdown` was called: no server is started after it.
+    closed: AtomicBool,
     /// Facts kept after the server stopped.
     server_facts: Mutex<Map<String, Value>>,
     limit: AdaptiveLimit,
@@ -101,6 +105,8 @@ impl OpenAiBackend {
             rate: RateLimit::new(r.rpm, r.tpm),
             r,
             ready,
+            spawned: Mutex::new(None),
+            closed: AtomicBool::new(false),
             server_facts: Mutex::new(Map::new()),
             next: AtomicUsize::new(0),
             stats: Stats::default(),
@@ -115,11 +121,20 @@ impl OpenAiBackend {
     /// Starts the managed server and waits for a real completion from it.
     async fn start_server(&self) -> Result<Ready, String> {
         let cfg = self.r.server.clone().expect("only called with a managed server");
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(format!("model `{}`: the backend was shut down", self.r.model_name));
+        }
         let port = if self.r.base_urls[0].contains("{port}") { Some(free_port().map_err(|e| format!("no free loopback port: {e}"))?) } else { None };
         let t0 = Instant::now();
         let spawn_cfg = cfg.clone();
         let server = tokio::task::spawn_blocking(move || Server::spawn(&spawn_cfg, port)).await.map_err(|e| format!("server start panicked: {e}"))??;
         let server = Arc::new(server);
+        *self.spawned.lock().unwrap() = Some(server.clone());
+        if self.closed.load(Ordering::SeqCst) {
+            let s = server.clone();
+            let _ = tokio::task::spawn_blocking(move || s.stop()).await;
+            return Err(format!("model `{}`: the backend was shut down", self.r.model_name));
+        }
         {
             let mut f = self.server_facts.lock().unwrap();
             f.insert("server_program".into(), json!(server.program));
@@ -158,7 +173,12 @@ impl OpenAiBackend {
                 })
                 .await
                 .unwrap_or_default();
-                let msg = format!("managed server `{}` for model `{}` {why}; its last output:\n{}", server.program, self.r.model_name, if tail.is_empty() { "(none)".into() } else { tail });
+                let msg = format!(
+                    "managed server `{}` for model `{}` {why}; its last output:\n{}",
+                    server.program,
+                    self.r.model_name,
+                    if tail.is_empty() { "(none)".into() } else { tail }
+                );
                 self.server_facts.lock().unwrap().insert("server_error".into(), json!(msg));
                 return Err(msg);
             }
@@ -215,8 +235,17 @@ impl OpenAiBackend {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut retries = 0u32;
         loop {
+            if self.closed.load(Ordering::SeqCst) {
+                // An interrupted run: sending more would keep a managed server busy while it
+                // is asked to stop.
+                return Err(InfraError::new(InfraKind::Unavailable, format!("model `{}`: the backend was shut down", self.r.model_name)).with_retries(retries));
+            }
             if let Err(wait) = self.rate.admit(deadline).await {
-                return Err(InfraError::new(InfraKind::RateLimited, format!("the model's `rpm`/`tpm` limit would delay this request by {:.0} s, past `request_timeout_s`", wait.as_secs_f64())).with_retries(retries));
+                return Err(InfraError::new(
+                    InfraKind::RateLimited,
+                    format!("the model's `rpm`/`tpm` limit would delay this request by {:.0} s, past `request_timeout_s`", wait.as_secs_f64()),
+                )
+                .with_retries(retries));
             }
             let Some(permit) = self.limit.acquire(deadline).await else {
                 return Err(InfraError::new(InfraKind::Timeout, "no concurrency slot freed up within `request_timeout_s`").with_retries(retries));
@@ -354,6 +383,9 @@ impl Backend for OpenAiBackend {
             facts.insert("provider".into(), json!(p.as_str()));
         }
         if let Some(m) = &first.served_model {
+            // llama-server and vLLM name the model by the path they loaded it from: keep the
+            // file name, not this machine's directories (facts end up in cassettes).
+            let m = if m.starts_with('/') { m.rsplit('/').find(|p| !p.is_empty()).unwrap_or(m) } else { m };
             facts.insert("served_model".into(), json!(m));
         }
         if let Some(fp) = &first.fingerprint {
@@ -404,9 +436,10 @@ impl Backend for OpenAiBackend {
     }
 
     async fn shutdown(&self) {
-        if let Some(Ok(ready)) = self.ready.get()
-            && let Some(s) = ready.server.clone()
-        {
+        self.closed.store(true, Ordering::SeqCst);
+        // Also a server still starting up (its readiness check in flight).
+        let spawned = self.spawned.lock().unwrap().clone();
+        if let Some(s) = spawned {
             let _ = tokio::task::spawn_blocking(move || s.stop()).await;
         }
     }

@@ -256,7 +256,10 @@ impl Call<'_> {
         let mut resp = match tokio::time::timeout(self.wait_for(), req.send()).await {
             Err(_) => return Err(self.timeout_failure("waiting for response headers")),
             Ok(Err(e)) => {
-                let mut f = Failure::new(InfraKind::Connection, format!("{} ({}): {}", if e.is_connect() { "connection failed" } else { "connection lost before a response" }, self.replica, scrub(&chain(&e), self.key)));
+                let mut f = Failure::new(
+                    InfraKind::Connection,
+                    format!("{} ({}): {}", if e.is_connect() { "connection failed" } else { "connection lost before a response" }, self.replica, scrub(&chain(&e), self.key)),
+                );
                 f.replica_down = e.is_connect();
                 return Err(f.retry());
             }
@@ -278,11 +281,7 @@ impl Call<'_> {
             return Err(f);
         }
         let is_sse = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
-        if self.stream && is_sse {
-            self.read_stream(resp, t0, status).await
-        } else {
-            self.read_whole(resp, t0, status).await
-        }
+        if self.stream && is_sse { self.read_stream(resp, t0, status).await } else { self.read_whole(resp, t0, status).await }
     }
 
     async fn read_excerpt(&self, resp: &mut reqwest::Response) -> String {
@@ -317,9 +316,8 @@ impl Call<'_> {
         }
         let total_ms = ms(t0.elapsed());
         let text = String::from_utf8_lossy(&buf);
-        let v: Value = serde_json::from_slice(&buf).map_err(|e| {
-            Failure::new(InfraKind::Stream, format!("response from {} is not valid JSON ({e})", self.replica)).status(status).body(&text, self.key)
-        })?;
+        let v: Value = serde_json::from_slice(&buf)
+            .map_err(|e| Failure::new(InfraKind::Stream, format!("response from {} is not valid JSON ({e})", self.replica)).status(status).body(&text, self.key))?;
         let mut a = parse_whole(&v, self.endpoint).map_err(|m| Failure::new(InfraKind::Stream, format!("{m} (from {})", self.replica)).status(status).body(&text, self.key))?;
         a.total_ms = total_ms;
         Ok(a)
@@ -809,7 +807,7 @@ mod tests {
 
     #[test]
     fn body_holds_params_n_stream_options_and_extra_body() {
-        use crate::options::{resolve, Options};
+        use crate::options::{Options, resolve};
         let m = llmtest_spec::ModelConfig {
             name: "m".into(),
             backend: "openai".into(),

@@ -202,7 +202,7 @@ pub(crate) struct ResolvedServer {
 
 fn secs(model: &str, key: &str, v: Option<f64>, default: f64) -> Result<Duration, BackendError> {
     let s = v.unwrap_or(default);
-    if !s.is_finite() || s < 0.0 || s > 7.0 * 86_400.0 {
+    if !s.is_finite() || !(0.0..=7.0 * 86_400.0).contains(&s) {
         return Err(BackendError::config(format!("model `{model}`: `{key}` must be a number of seconds between 0 and 604800, got {s}")));
     }
     Ok(Duration::from_secs_f64(s))
@@ -279,10 +279,12 @@ pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn
         _ if server.is_some() => vec!["http://127.0.0.1:{port}/v1".to_owned()],
         _ => match &preset {
             Some(p) => vec![p.base_url.to_owned()],
-            None => return Err(BackendError::Config {
-                message: format!("model `{name}`: no server to talk to"),
-                hint: Some("set `provider` (vllm, sglang, llamacpp, ollama, dashscope, siliconflow, deepseek, openai, openrouter), `base_url`, or `server`".into()),
-            }),
+            None => {
+                return Err(BackendError::Config {
+                    message: format!("model `{name}`: no server to talk to"),
+                    hint: Some("set `provider` (vllm, sglang, llamacpp, ollama, dashscope, siliconflow, deepseek, openai, openrouter), `base_url`, or `server`".into()),
+                });
+            }
         },
     };
     for u in &mut base_urls {

@@ -85,10 +85,7 @@ fn sample_rss(pgid: i32, page: u64) -> u64 {
 
 fn leader_hwm(pid: i32) -> u64 {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).map_or(0, |kb| kb * 1024)
 }
 
 /// A running server.
@@ -157,7 +154,10 @@ impl Server {
                 .name("llmtest-server".into())
                 .spawn(move || {
                     let mut cmd = Command::new(&program);
-                    cmd.args(&args).envs(env).current_dir(&cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+                    cmd.args(&args).envs(env).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+                    if !cwd.as_os_str().is_empty() {
+                        cmd.current_dir(&cwd);
+                    }
                     // SAFETY: between fork and exec only async-signal-safe calls: prctl, getppid.
                     unsafe {
                         let parent = libc::getpid();
@@ -190,17 +190,12 @@ impl Server {
                     let _ = pid_tx.send(Ok(pid));
                     // SAFETY: sysconf has no preconditions.
                     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-                    loop {
-                        match stop_rx.recv_timeout(SAMPLE_EVERY) {
-                            Err(mpsc::RecvTimeoutError::Timeout) => {
-                                peak_rss.fetch_max(sample_rss(pid, page), Ordering::Relaxed);
-                                if let Ok(Some(status)) = child.try_wait() {
-                                    *exited.lock().unwrap() = Some(status.to_string());
-                                    break;
-                                }
-                            }
-                            // A stop request, or the owner is gone.
-                            _ => break,
+                    // Until a stop request, or the owner is gone.
+                    while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(SAMPLE_EVERY) {
+                        peak_rss.fetch_max(sample_rss(pid, page), Ordering::Relaxed);
+                        if let Ok(Some(status)) = child.try_wait() {
+                            *exited.lock().unwrap() = Some(status.to_string());
+                            break;
                         }
                     }
                     peak_rss.fetch_max(leader_hwm(pid), Ordering::Relaxed);

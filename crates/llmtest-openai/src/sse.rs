@@ -40,16 +40,7 @@ pub(crate) struct SseParser {
 
 impl SseParser {
     pub fn new(max_line: usize, max_event: usize) -> Self {
-        SseParser {
-            line: Vec::new(),
-            event: String::new(),
-            data: String::new(),
-            has_data: false,
-            after_cr: false,
-            max_line,
-            max_event,
-            comments: 0,
-        }
+        SseParser { line: Vec::new(), event: String::new(), data: String::new(), has_data: false, after_cr: false, max_line, max_event, comments: 0 }
     }
 
     /// Parses `bytes`, appending every completed event to `out`.

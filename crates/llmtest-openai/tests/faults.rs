@@ -178,8 +178,9 @@ async fn stalled_stream_times_out_with_an_excerpt() {
 
 #[tokio::test]
 async fn malformed_chunk_is_a_stream_error() {
-    let s = TestServer::start(|_, _| {
-        Reply::Sse { pieces: vec![(Duration::ZERO, data(&json!({"choices": [{"index": 0, "delta": {"content": "ok"}}]}))), (Duration::ZERO, "data: {\"choices\": [{\"delta\"\n\n".into())], end: End::Finish }
+    let s = TestServer::start(|_, _| Reply::Sse {
+        pieces: vec![(Duration::ZERO, data(&json!({"choices": [{"index": 0, "delta": {"content": "ok"}}]}))), (Duration::ZERO, "data: {\"choices\": [{\"delta\"\n\n".into())],
+        end: End::Finish,
     })
     .await;
     let b = backend(&s.base_url(), json!({}));
@@ -191,11 +192,12 @@ async fn malformed_chunk_is_a_stream_error() {
 
 #[tokio::test]
 async fn mid_stream_error_is_a_stream_error() {
-    let s = TestServer::start(|_, _| {
-        Reply::Sse {
-            pieces: vec![(Duration::ZERO, data(&json!({"choices": [{"index": 0, "delta": {"content": "4"}}]}))), (Duration::ZERO, data(&json!({"error": {"message": "CUDA out of memory"}})))],
-            end: End::Finish,
-        }
+    let s = TestServer::start(|_, _| Reply::Sse {
+        pieces: vec![
+            (Duration::ZERO, data(&json!({"choices": [{"index": 0, "delta": {"content": "4"}}]}))),
+            (Duration::ZERO, data(&json!({"error": {"message": "CUDA out of memory"}}))),
+        ],
+        end: End::Finish,
     })
     .await;
     let b = backend(&s.base_url(), json!({}));
@@ -262,8 +264,8 @@ async fn reasoning_stream_fills_the_reasoning_channel() {
                 (30 * MS, chunk(json!({"role": "assistant", "reasoning_content": "Two plus"}))),
                 (10 * MS, chunk(json!({"reasoning_content": " two is four."}))),
                 (40 * MS, chunk(json!({"content": "4"}))),
-                (0 * MS, data(&json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))),
-                (0 * MS, "data: [DONE]\n\n".into()),
+                (Duration::ZERO, data(&json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))),
+                (Duration::ZERO, "data: [DONE]\n\n".into()),
             ],
             end: End::Finish,
         }
@@ -273,7 +275,9 @@ async fn reasoning_stream_fills_the_reasoning_channel() {
     let c = &r.choices[0];
     assert_eq!((c.text.as_str(), c.reasoning.as_deref(), c.finish_reason.as_deref()), ("4", Some("Two plus two is four."), Some("stop")));
     let (ttft, ttfa) = (r.timings.ttft_ms.unwrap(), r.timings.ttfa_ms.unwrap());
-    assert!(ttft >= 29.0 && ttfa >= ttft + 45.0, "ttft {ttft} ttfa {ttfa}");
+    // Scheduled 50 ms apart; the bound leaves room for a loaded machine (accuracy itself is
+    // checked in tests/timing.rs): what matters here is which chunk each figure comes from.
+    assert!(ttft >= 29.0 && ttfa >= ttft + 25.0, "ttft {ttft} ttfa {ttfa}");
     // No usage asked for: tokens were counted from the chunks.
     let u = r.usage.unwrap();
     assert_eq!((u.completion_tokens, u.counted), (Some(3), true));
@@ -281,11 +285,12 @@ async fn reasoning_stream_fills_the_reasoning_channel() {
 
 #[tokio::test]
 async fn inline_think_stays_in_the_text() {
-    let s = TestServer::start(|_, _| Reply::chat_stream(&[(0 * MS, "<think>"), (20 * MS, "hmm"), (20 * MS, "</think>"), (20 * MS, "\n\nyes")])).await;
+    let s = TestServer::start(|_, _| Reply::chat_stream(&[(Duration::ZERO, "<think>"), (20 * MS, "hmm"), (20 * MS, "</think>"), (20 * MS, "\n\nyes")])).await;
     let r = backend(&s.base_url(), json!({})).generate(&chat("?", 1)).await.unwrap();
     assert_eq!(r.choices[0].text, "<think>hmm</think>\n\nyes");
     assert_eq!(r.choices[0].reasoning, None);
-    assert!(r.timings.ttfa_ms.unwrap() >= r.timings.ttft_ms.unwrap() + 55.0, "{:?}", r.timings);
+    // The answer starts 60 ms after `<think>` (scheduled); see the note above on the bound.
+    assert!(r.timings.ttfa_ms.unwrap() >= r.timings.ttft_ms.unwrap() + 30.0, "{:?}", r.timings);
 }
 
 #[tokio::test]
@@ -429,9 +434,7 @@ async fn concurrency_halves_on_429_and_recovers() {
         }
     })
     .await;
-    let b = llmtest_openai::factory()
-        .create(&model("m", 8, json!({"base_url": s.base_url(), "max_retries": 5, "backoff_initial_s": 0.01})), &BackendContext::default())
-        .unwrap();
+    let b = llmtest_openai::factory().create(&model("m", 8, json!({"base_url": s.base_url(), "max_retries": 5, "backoff_initial_s": 0.01})), &BackendContext::default()).unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let b = b.clone();
@@ -506,4 +509,36 @@ async fn a_body_left_open_after_done_is_not_waited_for() {
     let r = backend(&s.base_url(), json!({"read_timeout_s": 5})).generate(&chat("hi", 1)).await.unwrap();
     assert_eq!(r.choices[0].text, "done");
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn shutdown_stops_a_server_that_is_still_starting() {
+    // A "server" that never answers: the readiness check keeps waiting.
+    let opts = json!({"server": {"command": ["sh", "-c", "sleep 30", "{port}"], "ready_timeout_s": 60}});
+    let b = llmtest_openai::factory().create(&model("m", 1, opts), &BackendContext::default()).unwrap();
+    let b2 = b.clone();
+    let pending = tokio::spawn(async move { b2.generate(&chat("hi", 1)).await });
+    let until = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(p) = b.facts().get("server_pid").and_then(Value::as_i64) {
+            break p;
+        }
+        assert!(Instant::now() < until, "server never spawned");
+        tokio::time::sleep(10 * MS).await;
+    };
+    let t = Instant::now();
+    b.shutdown().await;
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let e = pending.await.unwrap().unwrap_err();
+    assert_eq!(e.kind, InfraKind::Unavailable, "{e}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z"), "server {pid} still running");
+    // No new server after shutdown.
+    assert_eq!(b.generate(&chat("hi", 1)).await.unwrap_err().kind, InfraKind::Unavailable);
+}
+
+#[tokio::test]
+async fn served_model_paths_keep_only_the_file_name() {
+    let s = TestServer::start(|_, _| Reply::json(json!({"model": "/home/someone/models/tiny.gguf", "choices": [{"message": {"content": "x"}, "finish_reason": "stop"}]}))).await;
+    let r = backend(&s.base_url(), json!({"stream": false})).generate(&chat("hi", 1)).await.unwrap();
+    assert_eq!(r.facts["served_model"], "tiny.gguf");
 }

@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +40,8 @@ fn prerequisites(test: &str) -> Option<(PathBuf, PathBuf)> {
     if std::env::var("LLMTEST_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
         panic!("{test}: LLMTEST_REQUIRE_EXTERNAL=1 but missing {}", missing.join(", "));
     }
-    eprintln!("skipped {test}: missing {}", missing.join(", "));
+    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+    let _ = writeln!(std::io::stderr(), "skipped {test}: missing {}", missing.join(", "));
     None
 }
 
@@ -109,7 +111,7 @@ async fn managed_llama_server_end_to_end() {
     // The same server, unmanaged: not streamed, and n sent natively.
     let url = format!("http://127.0.0.1:{port}/v1");
     let plain = llmtest_openai::factory()
-        .create(&model("tiny-plain", 2, json!({"base_url": url, "stream": false, "n": "native"})), &BackendContext::default())
+        .create(&model("tiny-plain", 2, json!({"base_url": url, "stream": false, "n": "native", "max_retries": 1, "backoff_initial_s": 0.05})), &BackendContext::default())
         .unwrap();
     let r = plain.generate(&chat("Who are you?", 2)).await.unwrap();
     assert_eq!(r.choices.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), [ANSWER; 2]);

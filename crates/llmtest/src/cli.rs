@@ -265,7 +265,7 @@ fn doctor(root: &std::path::Path) {
         Err(d) => println!("llmtest.yaml: invalid\n{d}"),
     }
     #[cfg(feature = "onnx")]
-    println!("{}", llmtest_onnx::doctor());
+    println!("{}", llmtest_onnx::doctor_at(root));
     #[cfg(not(feature = "onnx"))]
     println!("onnx: not compiled in (feature `onnx`)");
 }

@@ -61,3 +61,45 @@ pub fn have(program: &str) -> bool {
     }
     found
 }
+
+pub fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A registry with this crate's `code` assertion and the built-in text assertions.
+pub fn registry() -> llmtest_grade::GraderRegistry {
+    let mut r = llmtest_grade::GraderRegistry::with_builtins(GraderContext { root: root() });
+    for f in llmtest_code::factories() {
+        r.register(f);
+    }
+    r
+}
+
+/// Loads one suite file (relative to the repo root) without the project's llmtest.yaml.
+pub fn load(file: &str) -> llmtest_spec::Suite {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    let project = llmtest_spec::Project {
+        root: root(),
+        suite_paths: vec![PathBuf::from("suites")],
+        snapshots: PathBuf::from("snapshots"),
+        cassettes: PathBuf::from("fixtures/cassettes"),
+        results: PathBuf::from("target/llmtest"),
+        models: BTreeMap::new(),
+        profiles: BTreeMap::new(),
+        default_profile: None,
+    };
+    let mut suites = llmtest_spec::load_suites(&project, &[PathBuf::from(file)], &registry()).unwrap_or_else(|d| panic!("{file}: {d}"));
+    suites.remove(0)
+}
+
+/// An answer set from fixtures/outputs: case id → answer.
+pub fn answers(name: &str) -> std::collections::HashMap<String, String> {
+    let text = std::fs::read_to_string(root().join("fixtures/outputs").join(name)).expect("answer set");
+    text.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json line");
+            (v["case"].as_str().unwrap().to_owned(), v["output"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}

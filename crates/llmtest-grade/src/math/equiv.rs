@@ -17,7 +17,27 @@ pub(crate) struct Opts {
 pub(crate) fn equivalent(gold: &Node, ans: &Node, o: Opts) -> bool {
     let g = expand(gold);
     let a = expand(ans);
+    BUDGET.with(|b| b.set(MAX_COMPARISONS));
     eq(&g, &a, o, 0)
+}
+
+/// Comparisons one `equivalent` call may make: nested collections could otherwise multiply
+/// (sets of sets of sets…); past the budget, the answer is not equivalent.
+const MAX_COMPARISONS: u32 = 20_000;
+
+thread_local! {
+    static BUDGET: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_COMPARISONS) };
+}
+
+fn spend() -> bool {
+    BUDGET.with(|b| {
+        let left = b.get();
+        if left == 0 {
+            return false;
+        }
+        b.set(left - 1);
+        true
+    })
 }
 
 /// `a ± b` → two answers; `x = a ± b` → `x = a+b, x = a-b`.
@@ -58,7 +78,7 @@ fn base_name(v: &str) -> &str {
 }
 
 fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
-    if depth > 16 {
+    if depth > 16 || !spend() {
         return false;
     }
     let d = depth + 1;

@@ -101,7 +101,8 @@ fn boxed_answer(s: &str) -> Option<String> {
     loop {
         let Some((start, body, after)) = boxed_before(s, end) else { break };
         if let Some((_, next_start)) = parts.last().map(|(b, st): &(String, usize)| (b.clone(), *st)) {
-            let between = &s[after..next_start];
+            // a box inside another one: keep the inner, later one only
+            let Some(between) = s.get(after..next_start) else { break };
             let joined = between.chars().count() <= 24
                 && !between.contains('\n')
                 && ["和", "或", ",", "，", "、", "and", "or", ";"].iter().any(|w| between.contains(w));
@@ -198,5 +199,6 @@ mod tests {
         assert_eq!(final_answer("**Answer:** 3.5").0, "3.5");
         assert_eq!(final_answer("").0, "");
         assert_eq!(final_answer("\\boxed{unclosed").0, "unclosed");
+        assert_eq!(final_answer("\\boxed{\\boxed{1}, \\boxed{2}}").0, "1, 2");
     }
 }

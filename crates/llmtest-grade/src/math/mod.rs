@@ -117,21 +117,21 @@ impl MathGrader {
         let (text, _) = extract::final_answer(answer);
         let node = parse::parse(&text);
         let pass = node.as_ref().is_some_and(|n| equiv::equivalent(&self.gold, n, self.opts));
-        MathVerdict { pass, canonical: node.as_ref().map(show), extracted: text }
+        MathVerdict { pass, canonical: node.as_ref().map(|n| short(&show(n))), extracted: text }
     }
 
     /// Grades an answer (reasoning already removed).
     pub fn grade_answer(&self, answer: &str) -> Grade {
         let (text, source) = extract::final_answer(answer);
         let node = parse::parse(&text);
-        let expected = format!("{} (= {})", self.gold_text, show(&self.gold));
+        let expected = format!("{} (= {})", short(&self.gold_text), short(&show(&self.gold)));
         let Some(node) = node else {
             let found = if text.trim().is_empty() { format!("no final answer in {}", crate::text::excerpt(answer)) } else { format!("{:?} {} (not readable as math)", short(&text), source.describe()) };
             return Grade::binary(false, expected, found);
         };
         let pass = equiv::equivalent(&self.gold, &node, self.opts);
-        let canon = show(&node);
-        let found = format!("{:?} {} = {}{}", short(&text), source.describe(), canon, if pass { String::new() } else { format!(" ≢ {}", show(&self.gold)) });
+        let canon = short(&show(&node));
+        let found = format!("{:?} {} = {}{}", short(&text), source.describe(), canon, if pass { String::new() } else { format!(" ≢ {}", short(&show(&self.gold))) });
         Grade::binary(pass, expected, found).with_extracted(canon)
     }
 }
@@ -142,8 +142,9 @@ impl Grader for MathGrader {
     }
 }
 
+/// Messages and snapshots stay short whatever the answer.
 fn short(s: &str) -> String {
-    const MAX: usize = 120;
+    const MAX: usize = 160;
     if s.chars().count() <= MAX { s.to_owned() } else { format!("{}…", s.chars().take(MAX).collect::<String>()) }
 }
 
@@ -152,7 +153,7 @@ fn show(n: &Node) -> String {
     let mut vs = Vec::new();
     eval::vars(n, &mut vs);
     if vs.is_empty()
-        && !matches!(n, Node::Num(..))
+        && !matches!(n, Node::Num(..) | Node::Percent(_))
         && let Some(r) = eval::exact(n)
     {
         return rational(&r);

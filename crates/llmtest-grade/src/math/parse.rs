@@ -423,7 +423,7 @@ fn lex_number(c: &[char], start: usize) -> (usize, String) {
             k += 1;
         }
         let start = k;
-        while k < c.len() && c[k].is_ascii_digit() && k - start < 4 {
+        while k < c.len() && c[k].is_ascii_digit() && k - start < 3 {
             exp.push(c[k]);
             k += 1;
         }
