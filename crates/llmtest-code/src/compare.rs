@@ -29,7 +29,9 @@ fn num_eq(a: f64, b: f64, tol: f64) -> bool {
 fn as_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        _ => special(v, "__int__").and_then(Value::as_str).and_then(|s| s.parse().ok()),
+        _ => special(v, "__int__")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok()),
     }
 }
 
@@ -49,10 +51,15 @@ pub(crate) fn equal(expected: &Value, got: &Value, tol: f64) -> bool {
             _ => return false,
         };
         let f = f.to_lowercase();
-        return want == f || (want == "+inf" && f == "inf") || (want == "infinity" && f == "inf") || (want == "-infinity" && f == "-inf");
+        return want == f
+            || (want == "+inf" && f == "inf")
+            || (want == "infinity" && f == "inf")
+            || (want == "-infinity" && f == "-inf");
     }
     if let Some(Value::Array(items)) = special(got, "__set__") {
-        let Value::Array(want) = expected else { return false };
+        let Value::Array(want) = expected else {
+            return false;
+        };
         if want.len() != items.len() {
             return false;
         }
@@ -68,7 +75,9 @@ pub(crate) fn equal(expected: &Value, got: &Value, tol: f64) -> bool {
         });
     }
     if let Some(Value::Array(pairs)) = special(got, "__dict__") {
-        let Value::Object(want) = expected else { return false };
+        let Value::Object(want) = expected else {
+            return false;
+        };
         if want.len() != pairs.len() {
             return false;
         }
@@ -79,11 +88,14 @@ pub(crate) fn equal(expected: &Value, got: &Value, tol: f64) -> bool {
     }
     if special(got, "__int__").is_some() {
         return match (as_f64(expected), as_f64(got)) {
-            (Some(a), Some(b)) => match (expected, special(got, "__int__").and_then(Value::as_str)) {
+            (Some(a), Some(b)) => match (expected, special(got, "__int__").and_then(Value::as_str))
+            {
                 (Value::String(s), Some(g)) => s == g,
                 _ => num_eq(a, b, tol),
             },
-            _ => matches!((expected, special(got, "__int__")), (Value::String(s), Some(Value::String(g))) if s == g),
+            _ => {
+                matches!((expected, special(got, "__int__")), (Value::String(s), Some(Value::String(g))) if s == g)
+            }
         };
     }
     match (expected, got) {
@@ -102,9 +114,13 @@ pub(crate) fn equal(expected: &Value, got: &Value, tol: f64) -> bool {
             }
         }
         (Value::String(a), Value::String(b)) => a == b,
-        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equal(x, y, tol)),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equal(x, y, tol))
+        }
         (Value::Object(a), Value::Object(b)) => {
-            a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| equal(x, y, tol)))
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, x)| b.get(k).is_some_and(|y| equal(x, y, tol)))
         }
         _ => false,
     }
@@ -113,7 +129,10 @@ pub(crate) fn equal(expected: &Value, got: &Value, tol: f64) -> bool {
 /// A value for people, in Python-like notation, at most `max` characters.
 pub(crate) fn show(v: &Value, max: usize) -> String {
     fn go(v: &Value, out: &mut String) {
-        if let Some(Value::String(s)) = special(v, "__float__").or_else(|| special(v, "__int__")).or_else(|| special(v, "__repr__")) {
+        if let Some(Value::String(s)) = special(v, "__float__")
+            .or_else(|| special(v, "__int__"))
+            .or_else(|| special(v, "__repr__"))
+        {
             out.push_str(s);
             return;
         }
@@ -196,8 +215,16 @@ mod tests {
 
     #[test]
     fn numbers_lists_and_tolerance() {
-        assert!(equal(&json!([[0, 3], [1, 2]]), &json!([[0, 3], [1, 2]]), 0.0));
-        assert!(!equal(&json!([[0, 3], [1, 2]]), &json!([[1, 2], [0, 3]]), 0.0));
+        assert!(equal(
+            &json!([[0, 3], [1, 2]]),
+            &json!([[0, 3], [1, 2]]),
+            0.0
+        ));
+        assert!(!equal(
+            &json!([[0, 3], [1, 2]]),
+            &json!([[1, 2], [0, 3]]),
+            0.0
+        ));
         assert!(equal(&json!(1), &json!(1.0), 0.0));
         assert!(equal(&json!(0.3), &json!(0.30000000000000004), 1e-9));
         assert!(!equal(&json!(0.3), &json!(0.30000000000000004), 0.0));
@@ -208,13 +235,28 @@ mod tests {
 
     #[test]
     fn python_specials() {
-        assert!(equal(&json!([3, 1, 2]), &json!({"__set__": [1, 2, 3]}), 0.0));
+        assert!(equal(
+            &json!([3, 1, 2]),
+            &json!({"__set__": [1, 2, 3]}),
+            0.0
+        ));
         assert!(!equal(&json!([3, 1, 1]), &json!({"__set__": [1, 3]}), 0.0));
-        assert!(equal(&json!({"1": "a"}), &json!({"__dict__": [[1, "a"]]}), 0.0));
+        assert!(equal(
+            &json!({"1": "a"}),
+            &json!({"__dict__": [[1, "a"]]}),
+            0.0
+        ));
         assert!(equal(&json!(".inf"), &json!({"__float__": "inf"}), 0.0));
-        assert!(equal(&json!("123456789012345678901234567890"), &json!({"__int__": "123456789012345678901234567890"}), 0.0));
+        assert!(equal(
+            &json!("123456789012345678901234567890"),
+            &json!({"__int__": "123456789012345678901234567890"}),
+            0.0
+        ));
         assert!(!equal(&json!("x"), &json!({"__repr__": "x"}), 0.0));
-        assert_eq!(show(&json!({"__set__": [1, null, true]}), 100), "{1, None, True}");
+        assert_eq!(
+            show(&json!({"__set__": [1, null, true]}), 100),
+            "{1, None, True}"
+        );
         assert_eq!(show(&json!("abcdef"), 4), "\"ab…");
     }
 }

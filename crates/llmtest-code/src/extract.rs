@@ -47,12 +47,29 @@ impl Syntax {
             ),
             "javascript" => (
                 &["javascript", "js", "node", "jsx", "mjs"],
-                &["function ", "async function ", "const ", "let ", "var ", "class ", "import ", "export ", "module.exports", "\"use strict\"", "'use strict'", "//", "/*"],
+                &[
+                    "function ",
+                    "async function ",
+                    "const ",
+                    "let ",
+                    "var ",
+                    "class ",
+                    "import ",
+                    "export ",
+                    "module.exports",
+                    "\"use strict\"",
+                    "'use strict'",
+                    "//",
+                    "/*",
+                ],
                 r"(?m)(function[ \t]*\*?[ \t]*{name}[ \t]*\(|(const|let|var)[ \t]+{name}[ \t]*=|^[ \t]*{name}[ \t]*\()",
             ),
             "rust" => (
                 &["rust", "rs"],
-                &["fn ", "pub ", "use ", "struct ", "enum ", "impl ", "mod ", "const ", "static ", "#[", "#!", "//", "trait "],
+                &[
+                    "fn ", "pub ", "use ", "struct ", "enum ", "impl ", "mod ", "const ",
+                    "static ", "#[", "#!", "//", "trait ",
+                ],
                 r"(?m)fn[ \t]+{name}\b",
             ),
             _ => (&[], &[], r"(?m)\b{name}\b"),
@@ -60,7 +77,11 @@ impl Syntax {
         let mut tags: Vec<String> = tags.iter().map(|s| s.to_string()).collect();
         tags.push(lang.to_lowercase());
         tags.extend(extra_tags.iter().map(|t| t.to_lowercase()));
-        Syntax { tags, starts: starts.iter().map(|s| s.to_string()).collect(), defines: defines.to_string() }
+        Syntax {
+            tags,
+            starts: starts.iter().map(|s| s.to_string()).collect(),
+            defines: defines.to_string(),
+        }
     }
 
     pub(crate) fn defines_re(&self, name: &str) -> Option<Regex> {
@@ -88,7 +109,9 @@ fn fenced_blocks(text: &str) -> Vec<Block<'_>> {
             continue;
         }
         let t = &t[indent..];
-        let Some(c) = t.chars().next().filter(|c| *c == '`' || *c == '~') else { continue };
+        let Some(c) = t.chars().next().filter(|c| *c == '`' || *c == '~') else {
+            continue;
+        };
         let n = t.chars().take_while(|x| *x == c).count();
         if n < 3 {
             continue;
@@ -97,7 +120,11 @@ fn fenced_blocks(text: &str) -> Vec<Block<'_>> {
         match &open {
             Some((oc, on, tag, body_start)) => {
                 if *oc == c && n >= *on && rest.trim().is_empty() {
-                    blocks.push(Block { tag: tag.clone(), body: &text[*body_start..start], closed: true });
+                    blocks.push(Block {
+                        tag: tag.clone(),
+                        body: &text[*body_start..start],
+                        closed: true,
+                    });
                     open = None;
                 }
             }
@@ -105,13 +132,22 @@ fn fenced_blocks(text: &str) -> Vec<Block<'_>> {
                 if c == '`' && rest.contains('`') {
                     continue; // inline code span, not a fence
                 }
-                let tag = rest.trim().split(|ch: char| ch.is_whitespace() || ch == '{' || ch == ',').next().unwrap_or("").to_lowercase();
+                let tag = rest
+                    .trim()
+                    .split(|ch: char| ch.is_whitespace() || ch == '{' || ch == ',')
+                    .next()
+                    .unwrap_or("")
+                    .to_lowercase();
                 open = Some((c, n, tag, pos));
             }
         }
     }
     if let Some((_, _, tag, body_start)) = open {
-        blocks.push(Block { tag, body: &text[body_start.min(text.len())..], closed: false });
+        blocks.push(Block {
+            tag,
+            body: &text[body_start.min(text.len())..],
+            closed: false,
+        });
     }
     blocks
 }
@@ -122,41 +158,67 @@ pub fn extract(answer: &str, syntax: &Syntax, func: Option<&str>) -> Option<Extr
     let defines = func.and_then(|f| syntax.defines_re(f));
     if !blocks.is_empty() {
         let total = blocks.len();
-        let tagged: Vec<usize> = (0..total).filter(|&i| syntax.tags.contains(&blocks[i].tag)).collect();
+        let tagged: Vec<usize> = (0..total)
+            .filter(|&i| syntax.tags.contains(&blocks[i].tag))
+            .collect();
         let (pool, which) = if !tagged.is_empty() {
             (tagged, "tagged")
         } else {
             let untagged: Vec<usize> = (0..total).filter(|&i| blocks[i].tag.is_empty()).collect();
-            if !untagged.is_empty() { (untagged, "untagged") } else { ((0..total).collect(), "other-language") }
+            if !untagged.is_empty() {
+                (untagged, "untagged")
+            } else {
+                ((0..total).collect(), "other-language")
+            }
         };
         let defining: Vec<usize> = match &defines {
-            Some(re) => pool.iter().copied().filter(|&i| re.is_match(blocks[i].body)).collect(),
+            Some(re) => pool
+                .iter()
+                .copied()
+                .filter(|&i| re.is_match(blocks[i].body))
+                .collect(),
             None => Vec::new(),
         };
         let pool = if defining.is_empty() { pool } else { defining };
-        let best = pool.iter().copied().max_by_key(|&i| (blocks[i].body.trim().len(), i))?;
+        let best = pool
+            .iter()
+            .copied()
+            .max_by_key(|&i| (blocks[i].body.trim().len(), i))?;
         let b = &blocks[best];
         if b.body.trim().is_empty() {
             return None;
         }
-        let tag = if b.tag.is_empty() { String::new() } else { format!(" `{}`", b.tag) };
+        let tag = if b.tag.is_empty() {
+            String::new()
+        } else {
+            format!(" `{}`", b.tag)
+        };
         let how = format!(
             "{which}{tag} fenced block {} of {total}{}",
             best + 1,
             if b.closed { "" } else { " (unclosed)" }
         );
-        return Some(Extracted { code: b.body.to_string(), how });
+        return Some(Extracted {
+            code: b.body.to_string(),
+            how,
+        });
     }
     if answer.trim().is_empty() {
         return None;
     }
     let first = answer.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     if first.starts_with([' ', '\t']) {
-        return Some(Extracted { code: answer.to_string(), how: "bare code (indented: a function body)".into() });
+        return Some(Extracted {
+            code: answer.to_string(),
+            how: "bare code (indented: a function body)".into(),
+        });
     }
     let starts_code = |l: &str| syntax.starts.iter().any(|s| l.starts_with(s.as_str()));
     if starts_code(first) || syntax.starts.is_empty() {
-        return Some(Extracted { code: answer.to_string(), how: "bare code".into() });
+        return Some(Extracted {
+            code: answer.to_string(),
+            how: "bare code".into(),
+        });
     }
     // Leading lines that read like sentences ("Sure! Here is the code:") are dropped; the
     // first line that does not is where the code starts.
@@ -170,16 +232,31 @@ pub fn extract(answer: &str, syntax: &Syntax, func: Option<&str>) -> Option<Extr
     let mut offset = 0;
     for line in answer.split_inclusive('\n') {
         if !prose(line) {
-            let how = if offset == 0 { "bare text" } else { "bare code after leading prose" };
-            return Some(Extracted { code: answer[offset..].to_string(), how: how.into() });
+            let how = if offset == 0 {
+                "bare text"
+            } else {
+                "bare code after leading prose"
+            };
+            return Some(Extracted {
+                code: answer[offset..].to_string(),
+                how: how.into(),
+            });
         }
         offset += line.len();
     }
-    Some(Extracted { code: answer.to_string(), how: "bare text".into() })
+    Some(Extracted {
+        code: answer.to_string(),
+        how: "bare text".into(),
+    })
 }
 
 /// Joins a code prompt (HumanEval's `prompt`) with what the model wrote; see the module docs.
-pub fn join_prompt(prompt: &str, code: &str, syntax: &Syntax, func: Option<&str>) -> (String, &'static str) {
+pub fn join_prompt(
+    prompt: &str,
+    code: &str,
+    syntax: &Syntax,
+    func: Option<&str>,
+) -> (String, &'static str) {
     let defines = func.and_then(|f| syntax.defines_re(f));
     if let Some(re) = &defines
         && re.is_match(code)
@@ -262,7 +339,10 @@ mod tests {
     #[test]
     fn untagged_and_unclosed_blocks() {
         let a = "```\ndef f():\n    return 1\n```";
-        assert_eq!(extract(a, &py(), Some("f")).unwrap().code, "def f():\n    return 1\n");
+        assert_eq!(
+            extract(a, &py(), Some("f")).unwrap().code,
+            "def f():\n    return 1\n"
+        );
         let a = "text\n~~~python\ndef f():\n    return 1\n";
         let e = extract(a, &py(), Some("f")).unwrap();
         assert_eq!(e.code, "def f():\n    return 1\n");
@@ -272,7 +352,10 @@ mod tests {
     #[test]
     fn other_language_blocks_are_the_last_resort() {
         let a = "```js\nfunction f() {}\n```\n";
-        assert_eq!(extract(a, &py(), None).unwrap().how, "other-language `js` fenced block 1 of 1");
+        assert_eq!(
+            extract(a, &py(), None).unwrap().how,
+            "other-language `js` fenced block 1 of 1"
+        );
     }
 
     #[test]
@@ -289,7 +372,8 @@ mod tests {
 
     #[test]
     fn completion_joins() {
-        let prompt = "from typing import List\n\n\ndef f(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n";
+        let prompt =
+            "from typing import List\n\n\ndef f(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n";
         let (p, _) = join_prompt(prompt, "    return sum(xs)\n", &py(), Some("f"));
         assert_eq!(p, format!("{prompt}    return sum(xs)\n"));
         let (p, how) = join_prompt(prompt, "return sum(xs)\n", &py(), Some("f"));
@@ -303,7 +387,12 @@ mod tests {
     #[test]
     fn helper_functions_before_the_entry_point_are_kept() {
         let prompt = "def helper(s):\n    return s[::-1]\n\n\ndef g(s):\n    \"\"\"doc\"\"\"\n";
-        let (p, _) = join_prompt(prompt, "def g(s):\n    return helper(s)\n", &py(), Some("g"));
+        let (p, _) = join_prompt(
+            prompt,
+            "def g(s):\n    return helper(s)\n",
+            &py(),
+            Some("g"),
+        );
         assert!(p.starts_with("def helper(s):"));
         assert_eq!(p.matches("def g(").count(), 1);
     }

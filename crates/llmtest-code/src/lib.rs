@@ -61,14 +61,14 @@ mod zygote;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use llmtest_grade::{parse_params, Grade, Grader, GraderContext, GraderFactory, Outcome, Sample};
+use llmtest_grade::{Grade, Grader, GraderContext, GraderFactory, Outcome, Sample, parse_params};
 use llmtest_spec::{CheckError, Prompt};
 
 pub use extract::Extracted;
 pub use runner::RunnerDef;
-pub use sandbox::{isolation, Isolation, SANDBOX_PATH};
+pub use sandbox::{Isolation, SANDBOX_PATH, isolation};
 
 use compare::{equal, show, truncate};
 use extract::Syntax;
@@ -88,7 +88,11 @@ impl GraderFactory for CodeFactory {
         "code"
     }
 
-    fn build(&self, params: &Map<String, Value>, _ctx: &GraderContext) -> Result<Arc<dyn Grader>, CheckError> {
+    fn build(
+        &self,
+        params: &Map<String, Value>,
+        _ctx: &GraderContext,
+    ) -> Result<Arc<dyn Grader>, CheckError> {
         let p: Params = parse_params(params)?;
         Ok(Arc::new(CodeGrader::new(p)?))
     }
@@ -177,7 +181,11 @@ impl Whitespace {
             Whitespace::Exact => s.to_string(),
             Whitespace::Lines => {
                 let lines: Vec<&str> = s.lines().map(|l| l.trim_end()).collect();
-                let end = lines.iter().rposition(|l| !l.is_empty()).map(|i| i + 1).unwrap_or(0);
+                let end = lines
+                    .iter()
+                    .rposition(|l| !l.is_empty())
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
                 lines[..end].join("\n")
             }
             Whitespace::Tokens => s.split_whitespace().collect::<Vec<_>>().join(" "),
@@ -187,9 +195,19 @@ impl Whitespace {
 
 #[derive(Debug)]
 enum Style {
-    HumanEval { test: String, entry_point: String },
-    Call { call: String, cases: Vec<CallCase>, tolerance: f64 },
-    Io { io: Vec<IoCase>, whitespace: Whitespace },
+    HumanEval {
+        test: String,
+        entry_point: String,
+    },
+    Call {
+        call: String,
+        cases: Vec<CallCase>,
+        tolerance: f64,
+    },
+    Io {
+        io: Vec<IoCase>,
+        whitespace: Whitespace,
+    },
 }
 
 /// Grades one answer by running its code. See the crate docs for the parameters.
@@ -215,45 +233,66 @@ impl CodeGrader {
             (Some(r), _) => r.clone(),
             (None, Some(b)) => b,
             (None, None) => {
-                return Err(CheckError::new(format!("no built-in runner for language `{language}`"))
-                    .with_hint(format!(
-                        "built-in: {}; or give `runner: {{file, run, compile}}`",
-                        runner::BUILTIN.join(", ")
-                    )));
+                return Err(CheckError::new(format!(
+                    "no built-in runner for language `{language}`"
+                ))
+                .with_hint(format!(
+                    "built-in: {}; or give `runner: {{file, run, compile}}`",
+                    runner::BUILTIN.join(", ")
+                )));
             }
         };
         if runner.run.is_empty() {
-            return Err(CheckError::new("`runner.run` is empty").with_hint("e.g. `run: [python3, \"{file}\"]`"));
+            return Err(CheckError::new("`runner.run` is empty")
+                .with_hint("e.g. `run: [python3, \"{file}\"]`"));
         }
         if runner.file.is_empty() || runner.file.contains('/') || runner.file.starts_with('.') {
-            return Err(CheckError::new(format!("`runner.file` must be a plain file name, not `{}`", runner.file)));
+            return Err(CheckError::new(format!(
+                "`runner.file` must be a plain file name, not `{}`",
+                runner.file
+            )));
         }
         let harness = runner::harness_of(&language);
         let style = match (&p.test, &p.call, &p.io) {
             (Some(test), None, None) => {
-                let Some(entry_point) = p.entry_point.clone().filter(|e| !e.trim().is_empty()) else {
-                    return Err(CheckError::new("`test` needs `entry_point`").with_hint("the function the test's check(candidate) receives"));
+                let Some(entry_point) = p.entry_point.clone().filter(|e| !e.trim().is_empty())
+                else {
+                    return Err(CheckError::new("`test` needs `entry_point`")
+                        .with_hint("the function the test's check(candidate) receives"));
                 };
-                Style::HumanEval { test: test.clone(), entry_point: entry_point.trim().to_string() }
+                Style::HumanEval {
+                    test: test.clone(),
+                    entry_point: entry_point.trim().to_string(),
+                }
             }
             (None, Some(call), None) => {
                 let Some(cases) = p.cases.clone().filter(|c| !c.is_empty()) else {
-                    return Err(CheckError::new("`call` needs `cases`").with_hint("e.g. `cases: [{args: [[3, 1, 2, 3], 4], expect: [[0, 3], [1, 2]]}]`"));
+                    return Err(CheckError::new("`call` needs `cases`").with_hint(
+                        "e.g. `cases: [{args: [[3, 1, 2, 3], 4], expect: [[0, 3], [1, 2]]}]`",
+                    ));
                 };
                 let tolerance = p.float_tolerance.unwrap_or(1e-9);
                 if !(tolerance.is_finite() && tolerance >= 0.0) {
                     return Err(CheckError::new("`float_tolerance` must be a number ≥ 0"));
                 }
-                Style::Call { call: call.trim().to_string(), cases, tolerance }
+                Style::Call {
+                    call: call.trim().to_string(),
+                    cases,
+                    tolerance,
+                }
             }
             (None, None, Some(io)) => {
                 if io.is_empty() {
                     return Err(CheckError::new("`io` has no tests"));
                 }
-                Style::Io { io: io.clone(), whitespace: p.whitespace.unwrap_or_default() }
+                Style::Io {
+                    io: io.clone(),
+                    whitespace: p.whitespace.unwrap_or_default(),
+                }
             }
             (None, None, None) => {
-                return Err(CheckError::new("no tests").with_hint("give one of `test` + `entry_point`, `call` + `cases`, or `io`"));
+                return Err(CheckError::new("no tests")
+                    .with_hint("give one of `test` + `entry_point`, `call` + `cases`, or `io`"));
             }
             _ => return Err(CheckError::new("give only one of `test`, `call` and `io`")),
         };
@@ -261,22 +300,34 @@ impl CodeGrader {
             return Err(CheckError::new("`entry_point` goes with `test`"));
         }
         if p.cases.is_some() && !matches!(style, Style::Call { .. }) {
-            return Err(CheckError::new("`cases` goes with `call`").with_hint("stdin/stdout tests are `io: [{stdin, stdout}]`"));
+            return Err(CheckError::new("`cases` goes with `call`")
+                .with_hint("stdin/stdout tests are `io: [{stdin, stdout}]`"));
         }
         if p.float_tolerance.is_some() && !matches!(style, Style::Call { .. }) {
-            return Err(CheckError::new("`float_tolerance` goes with `call` + `cases`"));
+            return Err(CheckError::new(
+                "`float_tolerance` goes with `call` + `cases`",
+            ));
         }
         if p.whitespace.is_some() && !matches!(style, Style::Io { .. }) {
             return Err(CheckError::new("`whitespace` goes with `io`"));
         }
         if harness == Harness::None && !matches!(style, Style::Io { .. }) {
-            return Err(CheckError::new(format!("language `{language}` supports only `io` tests"))
-                .with_hint("`test` and `call` need a harness: python or javascript"));
+            return Err(
+                CheckError::new(format!("language `{language}` supports only `io` tests"))
+                    .with_hint("`test` and `call` need a harness: python or javascript"),
+            );
         }
         if let Style::Call { call, .. } = &style {
-            let ok = call.split('.').count() <= 2 && call.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$'));
+            let ok = call.split('.').count() <= 2
+                && call.split('.').all(|s| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+                });
             if !ok {
-                return Err(CheckError::new(format!("`call` must be a function name or `Class.method`, not `{call}`")));
+                return Err(CheckError::new(format!(
+                    "`call` must be a function name or `Class.method`, not `{call}`"
+                )));
             }
         }
         let timeout = p.timeout.unwrap_or(10.0);
@@ -310,7 +361,19 @@ impl CodeGrader {
             && runner.compile.is_none()
             && runner.run == ["python3", "{file}"]
             && !matches!(style, Style::Io { .. });
-        Ok(CodeGrader { language, runner, harness, syntax, style, prompt: p.prompt, limits, compile_limits, memory_mb, partial_credit: p.partial_credit.unwrap_or(true), warm })
+        Ok(CodeGrader {
+            language,
+            runner,
+            harness,
+            syntax,
+            style,
+            prompt: p.prompt,
+            limits,
+            compile_limits,
+            memory_mb,
+            partial_credit: p.partial_credit.unwrap_or(true),
+            warm,
+        })
     }
 
     fn function_name(&self) -> Option<&str> {
@@ -323,9 +386,17 @@ impl CodeGrader {
 
     fn expected(&self) -> String {
         match &self.style {
-            Style::HumanEval { entry_point, .. } => format!("`{entry_point}` passes the test's check()"),
-            Style::Call { call, cases, .. } => format!("{} test{} of `{call}` pass", cases.len(), plural(cases.len())),
-            Style::Io { io, .. } => format!("{} stdin/stdout test{} pass", io.len(), plural(io.len())),
+            Style::HumanEval { entry_point, .. } => {
+                format!("`{entry_point}` passes the test's check()")
+            }
+            Style::Call { call, cases, .. } => format!(
+                "{} test{} of `{call}` pass",
+                cases.len(),
+                plural(cases.len())
+            ),
+            Style::Io { io, .. } => {
+                format!("{} stdin/stdout test{} pass", io.len(), plural(io.len()))
+            }
         }
     }
 
@@ -353,7 +424,13 @@ struct Verdict {
 
 impl Verdict {
     fn new(kind: &'static str, passed: usize, found: impl Into<String>) -> Verdict {
-        Verdict { kind, passed, found: found.into(), tests: Vec::new(), stderr: None }
+        Verdict {
+            kind,
+            passed,
+            found: found.into(),
+            tests: Vec::new(),
+            stderr: None,
+        }
     }
 }
 
@@ -374,7 +451,10 @@ impl Grader for CodeGrader {
         });
         let func = self.function_name();
         let (verdict, how) = match extract::extract(sample.answer, &self.syntax, func) {
-            None => (Verdict::new("no_code", 0, "no code in the answer"), "none".to_string()),
+            None => (
+                Verdict::new("no_code", 0, "no code in the answer"),
+                "none".to_string(),
+            ),
             Some(ex) => {
                 let (program, how) = match &prompt {
                     Some(p) if !p.is_empty() => {
@@ -421,7 +501,9 @@ impl Grader for CodeGrader {
         }
         let extracted = match &self.style {
             Style::HumanEval { .. } => verdict.kind.to_string(),
-            _ if matches!(verdict.kind, "passed" | "wrong_answer") => format!("{}/{total} tests", verdict.passed),
+            _ if matches!(verdict.kind, "passed" | "wrong_answer") => {
+                format!("{}/{total} tests", verdict.passed)
+            }
             _ => format!("{}/{total} tests, {}", verdict.passed, verdict.kind),
         };
         Grade {
@@ -445,12 +527,23 @@ fn tail(bytes: &[u8], lines: usize) -> String {
 
 fn last_line(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
-    truncate(s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim(), 300)
+    truncate(
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim(),
+        300,
+    )
 }
 
 fn secs(d: std::time::Duration) -> String {
     let s = d.as_secs_f64();
-    if s >= 10.0 { format!("{s:.0} s") } else { format!("{s:.1} s") }
+    if s >= 10.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
 }
 
 impl CodeGrader {
@@ -458,7 +551,10 @@ impl CodeGrader {
         let slot = sandbox::acquire();
         if self.warm {
             let spec = self.harness_spec().to_string();
-            let files: [(&str, &[u8]); 2] = [("solution.py", program.as_bytes()), ("llmtest_spec.json", spec.as_bytes())];
+            let files: [(&str, &[u8]); 2] = [
+                ("solution.py", program.as_bytes()),
+                ("llmtest_spec.json", spec.as_bytes()),
+            ];
             if let Some((out, lines)) = zygote::run(&slot, &files, &self.limits)? {
                 return Ok(self.interpret(&out, &lines));
             }
@@ -469,7 +565,10 @@ impl CodeGrader {
                 let (name, text) = h.file().expect("checked at build: a harness exists");
                 wd.write(name, text.as_bytes())?;
                 wd.write(h.solution_file(), program.as_bytes())?;
-                wd.write("llmtest_spec.json", self.harness_spec().to_string().as_bytes())?;
+                wd.write(
+                    "llmtest_spec.json",
+                    self.harness_spec().to_string().as_bytes(),
+                )?;
                 name.to_string()
             }
             (_, Style::Io { .. }) => {
@@ -481,10 +580,18 @@ impl CodeGrader {
             let argv = runner::substitute(compile, &self.runner.file, self.memory_mb);
             let out = sandbox::run(&slot, &argv, wd.path(), None, &self.compile_limits)?;
             if out.timed_out {
-                return Ok(Verdict::new("compile_timeout", 0, format!("compilation timed out after {}", secs(out.wall))));
+                return Ok(Verdict::new(
+                    "compile_timeout",
+                    0,
+                    format!("compilation timed out after {}", secs(out.wall)),
+                ));
             }
             if out.exit != Exit::Code(0) {
-                let mut v = Verdict::new("compile_error", 0, format!("compile error: {}", first_error(&out.stderr)));
+                let mut v = Verdict::new(
+                    "compile_error",
+                    0,
+                    format!("compile error: {}", first_error(&out.stderr)),
+                );
                 v.stderr = Some(tail(&out.stderr, 20));
                 return Ok(v);
             }
@@ -503,77 +610,163 @@ impl CodeGrader {
     /// What the harness reads from `llmtest_spec.json`.
     fn harness_spec(&self) -> Value {
         match &self.style {
-            Style::HumanEval { test, entry_point } => json!({"style": "humaneval", "test": test, "entry_point": entry_point}),
-            Style::Call { call, cases, .. } => json!({"style": "call", "call": call, "cases": cases}),
+            Style::HumanEval { test, entry_point } => {
+                json!({"style": "humaneval", "test": test, "entry_point": entry_point})
+            }
+            Style::Call { call, cases, .. } => {
+                json!({"style": "call", "call": call, "cases": cases})
+            }
             Style::Io { .. } => Value::Null,
         }
     }
 
-    fn run_io(&self, slot: &sandbox::Slot, wd: &sandbox::Workdir, argv: &[String], io: &[IoCase], ws: Whitespace) -> Result<Verdict, sandbox::SandboxError> {
+    fn run_io(
+        &self,
+        slot: &sandbox::Slot,
+        wd: &sandbox::Workdir,
+        argv: &[String],
+        io: &[IoCase],
+        ws: Whitespace,
+    ) -> Result<Verdict, sandbox::SandboxError> {
         let mut passed = 0;
         let mut tests = Vec::new();
         let mut first_bad: Option<(&'static str, String, Option<String>)> = None;
         for (i, t) in io.iter().enumerate() {
-            let out = sandbox::run(slot, argv, wd.path(), Some(t.stdin.as_bytes()), &self.limits)?;
+            let out = sandbox::run(
+                slot,
+                argv,
+                wd.path(),
+                Some(t.stdin.as_bytes()),
+                &self.limits,
+            )?;
             let got = String::from_utf8_lossy(&out.stdout).into_owned();
-            let (kind, msg) = if let Some((k, m)) = resource_kind(&out, self.limits.wall, self.limits.cpu_s) {
-                (k, m)
-            } else if out.exit != Exit::Code(0) {
-                let kind = if String::from_utf8_lossy(&out.stderr).contains("MemoryError") { "memory_limit" } else { "runtime_error" };
-                (kind, format!("{}: {}", exit_text(out.exit), last_line(&out.stderr)))
-            } else if ws.normalize(&got) == ws.normalize(&t.stdout) {
-                ("passed", String::new())
-            } else {
-                ("wrong_answer", format!("printed {}, expected {}", show(&Value::String(got.clone()), 200), show(&Value::String(t.stdout.clone()), 200)))
-            };
+            let (kind, msg) =
+                if let Some((k, m)) = resource_kind(&out, self.limits.wall, self.limits.cpu_s) {
+                    (k, m)
+                } else if out.exit != Exit::Code(0) {
+                    let kind = if String::from_utf8_lossy(&out.stderr).contains("MemoryError") {
+                        "memory_limit"
+                    } else {
+                        "runtime_error"
+                    };
+                    (
+                        kind,
+                        format!("{}: {}", exit_text(out.exit), last_line(&out.stderr)),
+                    )
+                } else if ws.normalize(&got) == ws.normalize(&t.stdout) {
+                    ("passed", String::new())
+                } else {
+                    (
+                        "wrong_answer",
+                        format!(
+                            "printed {}, expected {}",
+                            show(&Value::String(got.clone()), 200),
+                            show(&Value::String(t.stdout.clone()), 200)
+                        ),
+                    )
+                };
             if kind == "passed" {
                 passed += 1;
                 tests.push(json!({"test": i + 1, "pass": true}));
                 continue;
             }
             tests.push(json!({"test": i + 1, "pass": false, "kind": kind, "message": msg}));
-            let worse = first_bad.as_ref().is_none_or(|(k, _, _)| severity(kind) > severity(k));
+            let worse = first_bad
+                .as_ref()
+                .is_none_or(|(k, _, _)| severity(kind) > severity(k));
             if worse {
-                first_bad = Some((kind, format!("test {}/{}: {msg}", i + 1, io.len()), Some(tail(&out.stderr, 10))));
+                first_bad = Some((
+                    kind,
+                    format!("test {}/{}: {msg}", i + 1, io.len()),
+                    Some(tail(&out.stderr, 10)),
+                ));
             }
             if matches!(kind, "timeout" | "cpu_limit") {
                 break; // later tests would most likely time out too
             }
         }
         Ok(match first_bad {
-            None => Verdict { kind: "passed", passed, found: format!("all {passed} tests passed"), tests, stderr: None },
-            Some((kind, found, stderr)) => Verdict { kind, passed, found, tests, stderr },
+            None => Verdict {
+                kind: "passed",
+                passed,
+                found: format!("all {passed} tests passed"),
+                tests,
+                stderr: None,
+            },
+            Some((kind, found, stderr)) => Verdict {
+                kind,
+                passed,
+                found,
+                tests,
+                stderr,
+            },
         })
     }
 
     fn interpret(&self, out: &Output, lines: &[Value]) -> Verdict {
-        let done = lines.iter().any(|l| l.get("done") == Some(&Value::Bool(true)));
+        let done = lines
+            .iter()
+            .any(|l| l.get("done") == Some(&Value::Bool(true)));
         // Whole-program events; per-case lines (function I/O) carry a `case` key.
         let status = lines
             .iter()
             .filter(|l| l.get("case").is_none())
-            .find_map(|l| l.get("status").and_then(Value::as_str).filter(|s| *s != "finished").map(|s| (s, l)));
+            .find_map(|l| {
+                l.get("status")
+                    .and_then(Value::as_str)
+                    .filter(|s| *s != "finished")
+                    .map(|s| (s, l))
+            });
         let stderr_tail = Some(tail(&out.stderr, 12));
         // Per-case results (function I/O).
         let mut passed = 0;
         let mut tests = Vec::new();
         let mut first_bad: Option<(&'static str, String)> = None;
-        if let Style::Call { call, cases, tolerance } = &self.style {
+        if let Style::Call {
+            call,
+            cases,
+            tolerance,
+        } = &self.style
+        {
             for (i, c) in cases.iter().enumerate() {
-                let line = lines.iter().find(|l| l.get("case").and_then(Value::as_u64) == Some(i as u64));
-                let call_text = format!("{call}({})", c.args.iter().map(|a| show(a, 80)).collect::<Vec<_>>().join(", "));
+                let line = lines
+                    .iter()
+                    .find(|l| l.get("case").and_then(Value::as_u64) == Some(i as u64));
+                let call_text = format!(
+                    "{call}({})",
+                    c.args
+                        .iter()
+                        .map(|a| show(a, 80))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 let (kind, msg): (&'static str, String) = match line {
                     None => continue,
                     Some(l) => match l.get("value") {
                         Some(v) if equal(&c.expect, v, *tolerance) => ("passed", String::new()),
-                        Some(v) => ("wrong_answer", format!("{call_text} returned {}, expected {}", show(v, 200), show(&c.expect, 200))),
+                        Some(v) => (
+                            "wrong_answer",
+                            format!(
+                                "{call_text} returned {}, expected {}",
+                                show(v, 200),
+                                show(&c.expect, 200)
+                            ),
+                        ),
                         None => {
                             let k = match l.get("status").and_then(Value::as_str) {
                                 Some("memory_limit") => "memory_limit",
                                 Some("early_exit") => "early_exit",
                                 _ => "runtime_error",
                             };
-                            (k, format!("{call_text} raised {}", l.get("message").and_then(Value::as_str).unwrap_or("an error")))
+                            (
+                                k,
+                                format!(
+                                    "{call_text} raised {}",
+                                    l.get("message")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("an error")
+                                ),
+                            )
                         }
                     },
                 };
@@ -582,31 +775,60 @@ impl CodeGrader {
                     tests.push(json!({"test": i + 1, "pass": true}));
                 } else {
                     tests.push(json!({"test": i + 1, "pass": false, "kind": kind, "message": msg}));
-                    if first_bad.as_ref().is_none_or(|(k, _)| severity(kind) > severity(k)) {
+                    if first_bad
+                        .as_ref()
+                        .is_none_or(|(k, _)| severity(kind) > severity(k))
+                    {
                         first_bad = Some((kind, format!("test {}/{}: {msg}", i + 1, cases.len())));
                     }
                 }
             }
         }
         let total = self.total();
-        let progress = |p: usize| if matches!(self.style, Style::Call { .. }) { format!(" ({p} of {total} tests passed before)") } else { String::new() };
-        let mk = |kind: &'static str, passed: usize, found: String, tests: Vec<Value>| Verdict { kind, passed, found, tests, stderr: stderr_tail.clone() };
+        let progress = |p: usize| {
+            if matches!(self.style, Style::Call { .. }) {
+                format!(" ({p} of {total} tests passed before)")
+            } else {
+                String::new()
+            }
+        };
+        let mk = |kind: &'static str, passed: usize, found: String, tests: Vec<Value>| Verdict {
+            kind,
+            passed,
+            found,
+            tests,
+            stderr: stderr_tail.clone(),
+        };
         if let Some((kind, msg)) = resource_kind(out, self.limits.wall, self.limits.cpu_s) {
             return mk(kind, passed, format!("{msg}{}", progress(passed)), tests);
         }
         if let Some((s, l)) = status {
-            let message = l.get("message").and_then(Value::as_str).unwrap_or("").to_string();
-            let at = l.get("solution_line").and_then(Value::as_u64).map(|n| format!(" (solution line {n})")).unwrap_or_default();
+            let message = l
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let at = l
+                .get("solution_line")
+                .and_then(Value::as_u64)
+                .map(|n| format!(" (solution line {n})"))
+                .unwrap_or_default();
             match s {
                 "passed" => return mk("passed", 1, "passed the test's check()".into(), tests),
                 "wrong_answer" => {
                     let line_no = l.get("test_line").and_then(Value::as_u64);
                     let src = match (&self.style, line_no) {
-                        (Style::HumanEval { test, .. }, Some(n)) => test.lines().nth(n as usize - 1).map(|t| t.trim().to_string()),
+                        (Style::HumanEval { test, .. }, Some(n)) => test
+                            .lines()
+                            .nth(n as usize - 1)
+                            .map(|t| t.trim().to_string()),
                         _ => None,
                     };
                     let mut found = match (line_no, src) {
-                        (Some(n), Some(src)) => format!("wrong answer: test line {n} failed: {}", truncate(&src, 300)),
+                        (Some(n), Some(src)) => format!(
+                            "wrong answer: test line {n} failed: {}",
+                            truncate(&src, 300)
+                        ),
                         (Some(n), None) => format!("wrong answer: test line {n} failed"),
                         _ => "wrong answer: an assertion of the test failed".to_string(),
                     };
@@ -615,17 +837,55 @@ impl CodeGrader {
                     }
                     return mk("wrong_answer", 0, found, tests);
                 }
-                "compile_error" => return mk("compile_error", 0, format!("compile error: {message}"), tests),
-                "memory_limit" => return mk("memory_limit", passed, format!("memory limit ({} MiB) exceeded: {message}{at}", self.memory_mb), tests),
-                "early_exit" => return mk("early_exit", passed, format!("the program exited before its tests finished: {message}{at}"), tests),
+                "compile_error" => {
+                    return mk(
+                        "compile_error",
+                        0,
+                        format!("compile error: {message}"),
+                        tests,
+                    );
+                }
+                "memory_limit" => {
+                    return mk(
+                        "memory_limit",
+                        passed,
+                        format!(
+                            "memory limit ({} MiB) exceeded: {message}{at}",
+                            self.memory_mb
+                        ),
+                        tests,
+                    );
+                }
+                "early_exit" => {
+                    return mk(
+                        "early_exit",
+                        passed,
+                        format!("the program exited before its tests finished: {message}{at}"),
+                        tests,
+                    );
+                }
                 "missing_function" => return mk("missing_function", 0, message, tests),
-                "test_error" => return mk("test_error", 0, format!("the suite's test program failed (not the model's fault): {message}"), tests),
+                "test_error" => {
+                    return mk(
+                        "test_error",
+                        0,
+                        format!(
+                            "the suite's test program failed (not the model's fault): {message}"
+                        ),
+                        tests,
+                    );
+                }
                 "runtime_error" => {
                     let phase = match l.get("phase").and_then(Value::as_str) {
                         Some("load") => "while loading the code",
                         _ => "during the test",
                     };
-                    return mk("runtime_error", passed, format!("runtime error {phase}: {message}{at}"), tests);
+                    return mk(
+                        "runtime_error",
+                        passed,
+                        format!("runtime error {phase}: {message}{at}"),
+                        tests,
+                    );
                 }
                 _ => {}
             }
@@ -633,30 +893,75 @@ impl CodeGrader {
         if !done {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if stderr.contains("MemoryError") {
-                return mk("memory_limit", passed, format!("memory limit ({} MiB) exceeded: {}", self.memory_mb, last_line(&out.stderr)), tests);
+                return mk(
+                    "memory_limit",
+                    passed,
+                    format!(
+                        "memory limit ({} MiB) exceeded: {}",
+                        self.memory_mb,
+                        last_line(&out.stderr)
+                    ),
+                    tests,
+                );
             }
             return match out.exit {
-                Exit::Code(0) => mk("early_exit", passed, format!("the program exited with status 0 before its tests finished{}", progress(passed)), tests),
-                e => mk("runtime_error", passed, format!("{}: {}{}", exit_text(e), last_line(&out.stderr), progress(passed)), tests),
+                Exit::Code(0) => mk(
+                    "early_exit",
+                    passed,
+                    format!(
+                        "the program exited with status 0 before its tests finished{}",
+                        progress(passed)
+                    ),
+                    tests,
+                ),
+                e => mk(
+                    "runtime_error",
+                    passed,
+                    format!(
+                        "{}: {}{}",
+                        exit_text(e),
+                        last_line(&out.stderr),
+                        progress(passed)
+                    ),
+                    tests,
+                ),
             };
         }
         match first_bad {
-            None => mk("passed", passed, format!("all {passed} tests passed"), tests),
+            None => mk(
+                "passed",
+                passed,
+                format!("all {passed} tests passed"),
+                tests,
+            ),
             Some((kind, found)) => mk(kind, passed, found, tests),
         }
     }
 }
 
 /// Timeouts and limits the sandbox enforced, if any.
-fn resource_kind(out: &Output, wall: std::time::Duration, cpu: u64) -> Option<(&'static str, String)> {
+fn resource_kind(
+    out: &Output,
+    wall: std::time::Duration,
+    cpu: u64,
+) -> Option<(&'static str, String)> {
     if out.timed_out {
-        return Some(("timeout", format!("timed out after {} (wall-clock limit)", secs(wall))));
+        return Some((
+            "timeout",
+            format!("timed out after {} (wall-clock limit)", secs(wall)),
+        ));
     }
     if out.cpu_exceeded {
         return Some(("cpu_limit", format!("CPU time limit ({cpu} s) exceeded")));
     }
     if out.output_exceeded {
-        return Some(("output_limit", format!("killed for writing more than {} KiB of output", out.stdout.len().max(out.stderr.len()) >> 10)));
+        return Some((
+            "output_limit",
+            format!(
+                "killed for writing more than {} KiB of output",
+                out.stdout.len().max(out.stderr.len()) >> 10
+            ),
+        ));
     }
     None
 }
@@ -664,13 +969,16 @@ fn resource_kind(out: &Output, wall: std::time::Duration, cpu: u64) -> Option<(&
 fn exit_text(e: Exit) -> String {
     match e {
         Exit::Code(c) => format!("exited with status {c}"),
-        Exit::Signal(s) => format!("killed by signal {s}{}", match s {
-            libc::SIGKILL => " (SIGKILL)",
-            libc::SIGSEGV => " (SIGSEGV)",
-            libc::SIGABRT => " (SIGABRT)",
-            libc::SIGXFSZ => " (SIGXFSZ: file size limit)",
-            _ => "",
-        }),
+        Exit::Signal(s) => format!(
+            "killed by signal {s}{}",
+            match s {
+                libc::SIGKILL => " (SIGKILL)",
+                libc::SIGSEGV => " (SIGSEGV)",
+                libc::SIGABRT => " (SIGABRT)",
+                libc::SIGXFSZ => " (SIGXFSZ: file size limit)",
+                _ => "",
+            }
+        ),
     }
 }
 
@@ -695,8 +1003,12 @@ fn first_error(stderr: &[u8]) -> String {
 }
 
 pub(crate) fn read_results(path: &std::path::Path) -> Vec<Value> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -709,14 +1021,45 @@ mod tests {
 
     #[test]
     fn params_are_strict_and_checked() {
-        let e = build(json!({"call": "f", "cases": [{"args": [1], "expect": 1}], "timout": 3})).err().unwrap();
+        let e = build(json!({"call": "f", "cases": [{"args": [1], "expect": 1}], "timout": 3}))
+            .err()
+            .unwrap();
         assert!(e.message.contains("unknown key `timout`"), "{}", e.message);
         assert!(e.hint.unwrap().contains("timeout"));
-        assert!(build(json!({"test": "def check(c): pass"})).err().unwrap().message.contains("entry_point"));
-        assert!(build(json!({"call": "f", "io": [{"stdout": "1"}]})).err().unwrap().message.contains("only one"));
-        assert!(build(json!({"language": "cobol", "io": [{"stdout": "1"}]})).err().unwrap().message.contains("no built-in runner"));
-        assert!(build(json!({"language": "rust", "call": "f", "cases": [{"expect": 1}]})).err().unwrap().message.contains("only `io`"));
-        assert!(build(json!({"call": "f", "cases": [{"args": [1], "expect": 1}], "whitespace": "exact"})).is_err());
+        assert!(
+            build(json!({"test": "def check(c): pass"}))
+                .err()
+                .unwrap()
+                .message
+                .contains("entry_point")
+        );
+        assert!(
+            build(json!({"call": "f", "io": [{"stdout": "1"}]}))
+                .err()
+                .unwrap()
+                .message
+                .contains("only one")
+        );
+        assert!(
+            build(json!({"language": "cobol", "io": [{"stdout": "1"}]}))
+                .err()
+                .unwrap()
+                .message
+                .contains("no built-in runner")
+        );
+        assert!(
+            build(json!({"language": "rust", "call": "f", "cases": [{"expect": 1}]}))
+                .err()
+                .unwrap()
+                .message
+                .contains("only `io`")
+        );
+        assert!(
+            build(
+                json!({"call": "f", "cases": [{"args": [1], "expect": 1}], "whitespace": "exact"})
+            )
+            .is_err()
+        );
         assert!(build(json!({"language": "go", "runner": {"file": "main.go", "run": ["./main"], "compile": ["go", "build", "-o", "main", "main.go"]}, "io": [{"stdout": ""}]})).is_ok());
     }
 

@@ -78,7 +78,13 @@ pub(crate) fn canonical_language(lang: &str) -> String {
 pub(crate) fn builtin(lang: &str) -> Option<RunnerDef> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     Some(match lang {
-        "python" => RunnerDef { file: "solution.py".into(), run: s(&["python3", "{file}"]), compile: None, limit_address_space: true, fence_tags: vec![] },
+        "python" => RunnerDef {
+            file: "solution.py".into(),
+            run: s(&["python3", "{file}"]),
+            compile: None,
+            limit_address_space: true,
+            fence_tags: vec![],
+        },
         "javascript" => RunnerDef {
             file: "solution.js".into(),
             run: s(&["node", "--max-old-space-size={memory_mb}", "{file}"]),
@@ -89,7 +95,14 @@ pub(crate) fn builtin(lang: &str) -> Option<RunnerDef> {
         "rust" => RunnerDef {
             file: "main.rs".into(),
             run: s(&["./main"]),
-            compile: Some(s(&["rustc", "--edition=2021", "-O", "-o", "main", "{file}"])),
+            compile: Some(s(&[
+                "rustc",
+                "--edition=2021",
+                "-O",
+                "-o",
+                "main",
+                "{file}",
+            ])),
             limit_address_space: true,
             fence_tags: vec![],
         },
@@ -125,5 +138,10 @@ impl Harness {
 }
 
 pub(crate) fn substitute(cmd: &[String], file: &str, memory_mb: u64) -> Vec<String> {
-    cmd.iter().map(|a| a.replace("{file}", file).replace("{memory_mb}", &memory_mb.to_string())).collect()
+    cmd.iter()
+        .map(|a| {
+            a.replace("{file}", file)
+                .replace("{memory_mb}", &memory_mb.to_string())
+        })
+        .collect()
 }

@@ -101,8 +101,16 @@ impl Isolation {
     /// A short description for reports.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
-        parts.push(if self.network { "no network" } else { "NETWORK OPEN" });
-        parts.push(if self.filesystem { "read-only fs" } else { "writable fs" });
+        parts.push(if self.network {
+            "no network"
+        } else {
+            "NETWORK OPEN"
+        });
+        parts.push(if self.filesystem {
+            "read-only fs"
+        } else {
+            "writable fs"
+        });
         if self.pid {
             parts.push("pid namespace");
         }
@@ -155,7 +163,13 @@ fn probe() -> Isolation {
         (false, false, false),
     ];
     for (netns, mntns, pidns) in candidates {
-        let f = Features { userns: !root && (netns || mntns || pidns), netns, mntns, pidns, uid_drop: root };
+        let f = Features {
+            userns: !root && (netns || mntns || pidns),
+            netns,
+            mntns,
+            pidns,
+            uid_drop: root,
+        };
         match probe_one(f, uids.map(|u| u.0)) {
             Ok(()) => {
                 return Isolation {
@@ -178,13 +192,24 @@ fn probe() -> Isolation {
             )),
         }
     }
-    Isolation { network: false, filesystem: false, pid: false, uids, user_namespace: false, notes }
+    Isolation {
+        network: false,
+        filesystem: false,
+        pid: false,
+        uids,
+        user_namespace: false,
+        notes,
+    }
 }
 
 fn probe_one(f: Features, uid: Option<u32>) -> Result<(), String> {
-    let dir = tempfile::Builder::new().prefix("llmtest-code-probe-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let dir = tempfile::Builder::new()
+        .prefix("llmtest-code-probe-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
     if let Some(uid) = uid {
-        std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).map_err(|e| format!("chown: {e}"))?;
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid))
+            .map_err(|e| format!("chown: {e}"))?;
     }
     let limits = Limits {
         wall: Duration::from_secs(10),
@@ -201,7 +226,11 @@ fn probe_one(f: Features, uid: Option<u32>) -> Result<(), String> {
     let argv = ["/bin/sh".to_string(), "-c".to_string(), script.to_string()];
     let out = run_with(f, 0, &argv, dir.path(), None, &limits).map_err(|e| e.0)?;
     if out.exit != Exit::Code(0) || !out.stdout.starts_with(b"ok") {
-        return Err(format!("probe exited with {:?}: {}", out.exit, String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "probe exited with {:?}: {}",
+            out.exit,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(())
 }
@@ -248,7 +277,10 @@ pub(crate) struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let s = slots();
-        s.free.lock().unwrap_or_else(|p| p.into_inner()).push(self.index);
+        s.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(self.index);
         s.cv.notify_one();
     }
 }
@@ -256,8 +288,14 @@ impl Drop for Slot {
 fn slots() -> &'static Slots {
     static SLOTS: OnceLock<Slots> = OnceLock::new();
     SLOTS.get_or_init(|| {
-        let n = std::thread::available_parallelism().map(usize::from).unwrap_or(1).clamp(1, MAX_SLOTS);
-        Slots { free: Mutex::new((0..n).rev().collect()), cv: Condvar::new() }
+        let n = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+            .clamp(1, MAX_SLOTS);
+        Slots {
+            free: Mutex::new((0..n).rev().collect()),
+            cv: Condvar::new(),
+        }
     })
 }
 
@@ -303,22 +341,33 @@ impl Workdir {
     /// Writes a file the program may read and overwrite.
     pub fn write(&self, name: &str, contents: &[u8]) -> Result<PathBuf, SandboxError> {
         let p = self.dir.path().join(name);
-        std::fs::write(&p, contents).map_err(|e| SandboxError(format!("cannot write `{name}` in the sandbox: {e}")))?;
+        std::fs::write(&p, contents)
+            .map_err(|e| SandboxError(format!("cannot write `{name}` in the sandbox: {e}")))?;
         self.chown(&p)?;
         Ok(p)
     }
 
     fn chown(&self, p: &Path) -> Result<(), SandboxError> {
         if let Some(uid) = self.owner {
-            std::os::unix::fs::chown(p, Some(uid), Some(uid))
-                .map_err(|e| SandboxError(format!("cannot hand `{}` to the sandbox user: {e}", p.display())))?;
+            std::os::unix::fs::chown(p, Some(uid), Some(uid)).map_err(|e| {
+                SandboxError(format!(
+                    "cannot hand `{}` to the sandbox user: {e}",
+                    p.display()
+                ))
+            })?;
         }
         Ok(())
     }
 }
 
 /// Runs `argv` in `workdir` under `limits` with the isolation this machine allows.
-pub(crate) fn run(slot: &Slot, argv: &[String], workdir: &Path, stdin: Option<&[u8]>, limits: &Limits) -> Result<Output, SandboxError> {
+pub(crate) fn run(
+    slot: &Slot,
+    argv: &[String],
+    workdir: &Path,
+    stdin: Option<&[u8]>,
+    limits: &Limits,
+) -> Result<Output, SandboxError> {
     let iso = isolation();
     run_with(features_of(iso), slot.index, argv, workdir, stdin, limits)
 }
@@ -337,12 +386,25 @@ struct ChildPlan {
 
 /// A command that runs `argv` in `workdir` inside the sandbox. `limits.cpu_s == 0` leaves
 /// CPU time unlimited (a long-lived process whose children set their own).
-pub(crate) fn sandboxed_command(f: Features, slot: usize, argv: &[String], workdir: &Path, limits: &Limits) -> Result<Command, SandboxError> {
-    let (program, args) = argv.split_first().ok_or_else(|| SandboxError("empty command".into()))?;
-    let workdir_c = CString::new(workdir.as_os_str().as_bytes()).map_err(|_| SandboxError("sandbox path contains NUL".into()))?;
+pub(crate) fn sandboxed_command(
+    f: Features,
+    slot: usize,
+    argv: &[String],
+    workdir: &Path,
+    limits: &Limits,
+) -> Result<Command, SandboxError> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| SandboxError("empty command".into()))?;
+    let workdir_c = CString::new(workdir.as_os_str().as_bytes())
+        .map_err(|_| SandboxError("sandbox path contains NUL".into()))?;
     let outer_uid = unsafe { libc::geteuid() };
     let outer_gid = unsafe { libc::getegid() };
-    let uid = if f.uid_drop { UID_BASE + ((std::process::id() & 0xFFFF) << 8) + slot as u32 } else { outer_uid };
+    let uid = if f.uid_drop {
+        UID_BASE + ((std::process::id() & 0xFFFF) << 8) + slot as u32
+    } else {
+        outer_uid
+    };
     let mut rlimits = vec![
         (libc::RLIMIT_FSIZE, limits.file_size, limits.file_size),
         (libc::RLIMIT_NOFILE, limits.open_files, limits.open_files),
@@ -390,12 +452,27 @@ pub(crate) fn current_features() -> Features {
     features_of(isolation())
 }
 
-fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Option<&[u8]>, limits: &Limits) -> Result<Output, SandboxError> {
+fn run_with(
+    f: Features,
+    slot: usize,
+    argv: &[String],
+    workdir: &Path,
+    stdin: Option<&[u8]>,
+    limits: &Limits,
+) -> Result<Output, SandboxError> {
     let program = argv.first().map(String::as_str).unwrap_or("");
     let mut cmd = sandboxed_command(f, slot, argv, workdir, limits)?;
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| SandboxError(spawn_error(program, &e, f)))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| SandboxError(spawn_error(program, &e, f)))?;
     let pid = child.id() as i32;
     let reaped = Arc::new(AtomicBool::new(false));
     let exceeded = Arc::new(AtomicBool::new(false));
@@ -474,7 +551,9 @@ fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Op
                     Err(_) => {
                         // The relay did not finish the job: kill the whole group.
                         unsafe { libc::kill(-pid, libc::SIGKILL) };
-                        rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("waiter thread vanished")))
+                        rx.recv().unwrap_or_else(|_| {
+                            Err(std::io::Error::other("waiter thread vanished"))
+                        })
                     }
                 }
             }
@@ -489,19 +568,30 @@ fn run_with(f: Features, slot: usize, argv: &[String], workdir: &Path, stdin: Op
         (out, err, status.map(|s| (s, timed_out)))
     });
     let wall = start.elapsed();
-    let (status, timed_out) = status.map_err(|e| SandboxError(format!("cannot wait for the program: {e}")))?;
+    let (status, timed_out) =
+        status.map_err(|e| SandboxError(format!("cannot wait for the program: {e}")))?;
     let exit = match (status.code(), status.signal()) {
         (Some(c), _) => Exit::Code(c),
         (None, Some(s)) => Exit::Signal(s),
         _ => Exit::Code(-1),
     };
     let cpu_exceeded = !timed_out && exit == Exit::Signal(libc::SIGXCPU);
-    Ok(Output { exit, stdout: out, stderr: err, timed_out, output_exceeded: exceeded.load(Ordering::SeqCst), cpu_exceeded, wall })
+    Ok(Output {
+        exit,
+        stdout: out,
+        stderr: err,
+        timed_out,
+        output_exceeded: exceeded.load(Ordering::SeqCst),
+        cpu_exceeded,
+        wall,
+    })
 }
 
 pub(crate) fn spawn_error(program: &str, e: &std::io::Error, f: Features) -> String {
     match e.kind() {
-        std::io::ErrorKind::NotFound => format!("cannot start `{program}`: not found on the sandbox PATH ({SANDBOX_PATH}); give an absolute path in the runner"),
+        std::io::ErrorKind::NotFound => format!(
+            "cannot start `{program}`: not found on the sandbox PATH ({SANDBOX_PATH}); give an absolute path in the runner"
+        ),
         std::io::ErrorKind::PermissionDenied if f.uid_drop => format!(
             "cannot start `{program}`: permission denied for the sandbox user (programs run as an unprivileged uid: the interpreter must be readable and executable by all users)"
         ),
@@ -535,7 +625,11 @@ struct MountAttr {
 }
 
 fn check(r: libc::c_int) -> std::io::Result<()> {
-    if r == -1 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+    if r == -1 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 unsafe fn write_file(path: &[u8], data: &[u8]) -> std::io::Result<()> {
@@ -547,7 +641,11 @@ unsafe fn write_file(path: &[u8], data: &[u8]) -> std::io::Result<()> {
         }
         let n = libc::write(fd, data.as_ptr().cast(), data.len());
         libc::close(fd);
-        if n < 0 || n as usize != data.len() { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+        if n < 0 || n as usize != data.len() {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -590,7 +688,13 @@ fn child_setup(p: &ChildPlan) -> std::io::Result<()> {
             }
             if child == 0 {
                 libc::signal(libc::SIGTERM, libc::SIG_DFL);
-                check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
+                check(libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ))?;
             }
             if child > 0 {
                 RELAY_CHILD.store(child, Ordering::SeqCst);
@@ -621,29 +725,68 @@ fn child_setup(p: &ChildPlan) -> std::io::Result<()> {
             }
         }
         if f.mntns {
-            check(libc::mount(std::ptr::null(), b"/\0".as_ptr().cast(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()))?;
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
             if f.pidns {
                 check(libc::mount(
-                    b"proc\0".as_ptr().cast(),
-                    b"/proc\0".as_ptr().cast(),
-                    b"proc\0".as_ptr().cast(),
+                    c"proc".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"proc".as_ptr(),
                     libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                     std::ptr::null(),
                 ))?;
             }
             let wd = p.workdir.as_ptr();
-            check(libc::mount(wd, wd, std::ptr::null(), libc::MS_BIND | libc::MS_REC, std::ptr::null()))?;
-            let ro = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-            let r = libc::syscall(libc::SYS_mount_setattr, libc::AT_FDCWD, b"/\0".as_ptr(), AT_RECURSIVE, &ro as *const MountAttr, std::mem::size_of::<MountAttr>());
+            check(libc::mount(
+                wd,
+                wd,
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ))?;
+            let ro = MountAttr {
+                attr_set: MOUNT_ATTR_RDONLY,
+                attr_clr: 0,
+                propagation: 0,
+                userns_fd: 0,
+            };
+            let r = libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                c"/".as_ptr(),
+                AT_RECURSIVE,
+                &ro as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            );
             check(r as libc::c_int)?;
-            let rw = MountAttr { attr_set: 0, attr_clr: MOUNT_ATTR_RDONLY, propagation: 0, userns_fd: 0 };
-            let r = libc::syscall(libc::SYS_mount_setattr, libc::AT_FDCWD, wd, AT_RECURSIVE, &rw as *const MountAttr, std::mem::size_of::<MountAttr>());
+            let rw = MountAttr {
+                attr_set: 0,
+                attr_clr: MOUNT_ATTR_RDONLY,
+                propagation: 0,
+                userns_fd: 0,
+            };
+            let r = libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                wd,
+                AT_RECURSIVE,
+                &rw as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            );
             check(r as libc::c_int)?;
         }
         // Again after the mounts: the earlier chdir still points below the bind mount.
         check(libc::chdir(p.workdir.as_ptr()))?;
         for &(res, soft, hard) in &p.rlimits {
-            let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+            let lim = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
             check(libc::setrlimit(res, &lim))?;
         }
         if f.uid_drop && p.uid != p.outer_uid {
@@ -655,7 +798,13 @@ fn child_setup(p: &ChildPlan) -> std::io::Result<()> {
             // A program that leaves the process group (setsid) must still die with the relay
             // above it when the parent kills the group. Set after the uid change, which
             // clears it.
-            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
+            check(libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ))?;
         }
         let _ = p.outer_gid;
         Ok(())

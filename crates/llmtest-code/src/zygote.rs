@@ -14,7 +14,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::sandbox::{self, Exit, Limits, Output, SandboxError, Slot, Workdir};
 
@@ -62,17 +62,22 @@ fn start(slot: &Slot) -> Result<Zygote, SandboxError> {
         .prefix("llmtest-code-slot-")
         .tempdir()
         .map_err(|e| SandboxError(format!("cannot create the slot directory: {e}")))?;
-    let owner = sandbox::isolation().uids.map(|(first, _)| first + slot.index as u32);
+    let owner = sandbox::isolation()
+        .uids
+        .map(|(first, _)| first + slot.index as u32);
     let put = |name: &str, text: &str| -> Result<(), SandboxError> {
         let p = dir.path().join(name);
-        std::fs::write(&p, text).map_err(|e| SandboxError(format!("cannot write `{name}`: {e}")))?;
+        std::fs::write(&p, text)
+            .map_err(|e| SandboxError(format!("cannot write `{name}`: {e}")))?;
         if let Some(uid) = owner {
-            std::os::unix::fs::chown(&p, Some(uid), Some(uid)).map_err(|e| SandboxError(format!("chown `{name}`: {e}")))?;
+            std::os::unix::fs::chown(&p, Some(uid), Some(uid))
+                .map_err(|e| SandboxError(format!("chown `{name}`: {e}")))?;
         }
         Ok(())
     };
     if let Some(uid) = owner {
-        std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).map_err(|e| SandboxError(format!("chown slot directory: {e}")))?;
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid))
+            .map_err(|e| SandboxError(format!("chown slot directory: {e}")))?;
     }
     put("llmtest_zygote.py", ZYGOTE_PY)?;
     put("llmtest_harness.py", include_str!("harness/harness.py"))?;
@@ -85,22 +90,50 @@ fn start(slot: &Slot) -> Result<Zygote, SandboxError> {
         open_files: 256,
         processes: 256,
     };
-    let argv: Vec<String> = ["python3", "llmtest_zygote.py", "llmtest_harness.py"].iter().map(|s| s.to_string()).collect();
-    let mut cmd = sandbox::sandboxed_command(sandbox::current_features(), slot.index, &argv, dir.path(), &limits)?;
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
-    let mut child = cmd.spawn().map_err(|e| SandboxError(sandbox::spawn_error("python3", &e, sandbox::current_features())))?;
+    let argv: Vec<String> = ["python3", "llmtest_zygote.py", "llmtest_harness.py"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut cmd = sandbox::sandboxed_command(
+        sandbox::current_features(),
+        slot.index,
+        &argv,
+        dir.path(),
+        &limits,
+    )?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| {
+        SandboxError(sandbox::spawn_error(
+            "python3",
+            &e,
+            sandbox::current_features(),
+        ))
+    })?;
     let stdin = child.stdin.take().expect("piped");
     let stdout = BufReader::new(child.stdout.take().expect("piped"));
-    Ok(Zygote { child, stdin, stdout, dir })
+    Ok(Zygote {
+        child,
+        stdin,
+        stdout,
+        dir,
+    })
 }
 
 /// Runs the Python harness on `files` in a fresh directory, forked from the slot's warm
 /// interpreter. `Ok(None)`: no warm interpreter here; run cold instead.
-pub(crate) fn run(slot: &Slot, files: &[(&str, &[u8])], limits: &Limits) -> Result<Option<(Output, Vec<Value>)>, SandboxError> {
+pub(crate) fn run(
+    slot: &Slot,
+    files: &[(&str, &[u8])],
+    limits: &Limits,
+) -> Result<Option<(Output, Vec<Value>)>, SandboxError> {
     if !sandbox::isolation().pid {
         return Ok(None); // killing "every other process" needs a namespace of its own
     }
-    let mut guard = zygotes()[slot.index].lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = zygotes()[slot.index]
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     if guard.is_none() {
         match start(slot) {
             Ok(z) => *guard = Some(z),
@@ -122,7 +155,10 @@ pub(crate) fn run(slot: &Slot, files: &[(&str, &[u8])], limits: &Limits) -> Resu
         "nproc": limits.processes,
     });
     let start = Instant::now();
-    if writeln!(z.stdin, "{req}").and_then(|_| z.stdin.flush()).is_err() {
+    if writeln!(z.stdin, "{req}")
+        .and_then(|_| z.stdin.flush())
+        .is_err()
+    {
         *guard = None;
         return Ok(None);
     }
@@ -154,7 +190,8 @@ pub(crate) fn run(slot: &Slot, files: &[(&str, &[u8])], limits: &Limits) -> Resu
         }
         return Err(SandboxError(msg.into()));
     }
-    let v: Value = serde_json::from_str(line.trim()).map_err(|e| SandboxError(format!("bad reply from the warm interpreter: {e}")))?;
+    let v: Value = serde_json::from_str(line.trim())
+        .map_err(|e| SandboxError(format!("bad reply from the warm interpreter: {e}")))?;
     let exit = match (v["exit"].as_i64(), v["signal"].as_i64()) {
         (Some(c), _) => Exit::Code(c as i32),
         (None, Some(s)) => Exit::Signal(s as i32),
@@ -180,7 +217,9 @@ pub(crate) fn run(slot: &Slot, files: &[(&str, &[u8])], limits: &Limits) -> Resu
 /// The first `bound` bytes of a file, and whether it was longer.
 fn read_bounded(p: &Path, bound: usize) -> (Vec<u8>, bool) {
     use std::io::Read;
-    let Ok(f) = std::fs::File::open(p) else { return (Vec::new(), false) };
+    let Ok(f) = std::fs::File::open(p) else {
+        return (Vec::new(), false);
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut buf = Vec::new();
     let _ = f.take(bound as u64).read_to_end(&mut buf);

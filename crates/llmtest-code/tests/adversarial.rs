@@ -20,7 +20,10 @@ fn infinite_loop_times_out() {
         return;
     }
     let t = Instant::now();
-    let g = grade(call_f(json!(1), 1.0), "def f():\n    while True:\n        pass\n");
+    let g = grade(
+        call_f(json!(1), 1.0),
+        "def f():\n    while True:\n        pass\n",
+    );
     assert!(!g.pass);
     assert_eq!(g.outcome, Some(Outcome::CodeTimeout), "{}", g.found);
     assert_eq!(kind(&g), "timeout");
@@ -33,13 +36,19 @@ fn allocating_10_gb_hits_the_memory_limit() {
     if !have("python3") {
         return;
     }
-    let g = grade(call_f(json!(1), 10.0), "def f():\n    x = bytearray(10 * 1024 ** 3)\n    return len(x)\n");
+    let g = grade(
+        call_f(json!(1), 10.0),
+        "def f():\n    x = bytearray(10 * 1024 ** 3)\n    return len(x)\n",
+    );
     assert!(!g.pass);
     assert_eq!(g.outcome, Some(Outcome::CodeError), "{}", g.found);
     assert_eq!(kind(&g), "memory_limit", "{}", g.found);
     assert!(g.found.contains("MemoryError"), "{}", g.found);
     // Loading the code may allocate too.
-    let g = grade(call_f(json!(1), 10.0), "BIG = [0] * (10 * 1024 ** 3 // 8)\ndef f():\n    return 1\n");
+    let g = grade(
+        call_f(json!(1), 10.0),
+        "BIG = [0] * (10 * 1024 ** 3 // 8)\ndef f():\n    return 1\n",
+    );
     assert_eq!(kind(&g), "memory_limit", "{}", g.found);
 }
 
@@ -49,21 +58,42 @@ fn writing_outside_the_sandbox_directory_fails() {
         return;
     }
     // A world-writable directory: only a read-only mount keeps the program out of it.
-    let outside = tempfile::Builder::new().prefix("llmtest-code-outside-").tempdir().unwrap();
-    std::fs::set_permissions(outside.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let outside = tempfile::Builder::new()
+        .prefix("llmtest-code-outside-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        outside.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let target = outside.path().join("pwned.txt");
-    let code = format!("def f():\n    with open({:?}, 'w') as fh:\n        fh.write('pwned')\n    return 1\n", target.display().to_string());
+    let code = format!(
+        "def f():\n    with open({:?}, 'w') as fh:\n        fh.write('pwned')\n    return 1\n",
+        target.display().to_string()
+    );
     let g = grade(call_f(json!(1), 5.0), &code);
     if llmtest_code::isolation().filesystem {
         assert!(!target.exists(), "the program wrote {}", target.display());
         assert!(!g.pass);
         assert_eq!(kind(&g), "runtime_error", "{}", g.found);
-        assert!(g.found.contains("Read-only file system") || g.found.contains("Permission denied"), "{}", g.found);
+        assert!(
+            g.found.contains("Read-only file system") || g.found.contains("Permission denied"),
+            "{}",
+            g.found
+        );
     } else {
-        assert!(g.found.contains("WARNING"), "a weak sandbox must say so: {}", g.found);
+        assert!(
+            g.found.contains("WARNING"),
+            "a weak sandbox must say so: {}",
+            g.found
+        );
     }
     // The sandbox directory itself is writable.
-    let g = grade(call_f(json!("ok"), 5.0), "def f():\n    open('scratch.txt', 'w').write('ok')\n    return open('scratch.txt').read()\n");
+    let g = grade(
+        call_f(json!("ok"), 5.0),
+        "def f():\n    open('scratch.txt', 'w').write('ok')\n    return open('scratch.txt').read()\n",
+    );
     assert!(g.pass, "{}", g.found);
 }
 
@@ -86,7 +116,11 @@ fn connecting_to_localhost_fails() {
         assert_eq!(kind(&g), "runtime_error", "{}", g.found);
         assert!(g.found.contains("Network is unreachable"), "{}", g.found);
     } else {
-        assert!(g.found.contains("NETWORK NOT ISOLATED"), "an open network must be reported loudly: {}", g.found);
+        assert!(
+            g.found.contains("NETWORK NOT ISOLATED"),
+            "an open network must be reported loudly: {}",
+            g.found
+        );
     }
 }
 
@@ -101,10 +135,21 @@ fn killing_the_parent_does_not_reach_the_grader() {
     // that it survived shows in the next grade working.
     let code = "import os, signal\ndef f():\n    me = os.getpid()\n    targets = {os.getppid()} | {int(p) for p in os.listdir('/proc') if p.isdigit()}\n    hit = []\n    for pid in sorted(targets - {0, 1, me}):\n        try:\n            os.kill(pid, signal.SIGKILL)\n            hit.append(pid)\n        except OSError:\n            pass\n    return hit\n";
     let g = grade(call_f(json!([]), 5.0), code);
-    assert!(g.pass, "the program could signal other processes: {}", g.found);
+    assert!(
+        g.pass,
+        "the program could signal other processes: {}",
+        g.found
+    );
     // Its own process group (what `kill(0)` reaches) is just itself.
-    let g = grade(call_f(json!(1), 5.0), "import os, signal\ndef f():\n    os.kill(0, signal.SIGKILL)\n    return 1\n");
-    assert!(matches!(g.outcome, None | Some(Outcome::CodeError)), "{}", g.found);
+    let g = grade(
+        call_f(json!(1), 5.0),
+        "import os, signal\ndef f():\n    os.kill(0, signal.SIGKILL)\n    return 1\n",
+    );
+    assert!(
+        matches!(g.outcome, None | Some(Outcome::CodeError)),
+        "{}",
+        g.found
+    );
     // Still here, and the sandbox still works.
     let g = grade(call_f(json!(2), 5.0), "def f():\n    return 2\n");
     assert!(g.pass, "{}", g.found);
@@ -123,7 +168,10 @@ fn printing_1_gb_is_cut_off() {
     assert_eq!(kind(&g), "output_limit", "{}", g.found);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     // The same through stdin/stdout tests.
-    let g = grade(json!({"io": [{"stdout": "1\n"}], "timeout": 30}), "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n");
+    let g = grade(
+        json!({"io": [{"stdout": "1\n"}], "timeout": 30}),
+        "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n",
+    );
     assert_eq!(kind(&g), "output_limit", "{}", g.found);
 }
 
@@ -148,10 +196,16 @@ fn exiting_before_the_tests_is_not_a_pass() {
     }
     assert!(he("def inc(x):\n    return x + 1\n").pass);
     // Function I/O: exiting inside the call.
-    let g = grade(call_f(json!(1), 5.0), "import sys\ndef f():\n    sys.exit(0)\n");
+    let g = grade(
+        call_f(json!(1), 5.0),
+        "import sys\ndef f():\n    sys.exit(0)\n",
+    );
     assert_eq!(kind(&g), "early_exit", "{}", g.found);
     // stdin/stdout programs are judged by their output, so an early exit just prints less.
-    let g = grade(json!({"io": [{"stdin": "", "stdout": "done\n"}]}), "import sys\nsys.exit(0)\nprint('done')\n");
+    let g = grade(
+        json!({"io": [{"stdin": "", "stdout": "done\n"}]}),
+        "import sys\nsys.exit(0)\nprint('done')\n",
+    );
     assert!(!g.pass);
     assert_eq!(kind(&g), "wrong_answer", "{}", g.found);
 }

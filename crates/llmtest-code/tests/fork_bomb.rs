@@ -17,13 +17,25 @@ fn call_f(expect: serde_json::Value, timeout: f64) -> serde_json::Value {
 /// Processes still running as one of this test process's sandbox uids, apart from the
 /// slots' warm interpreters.
 fn sandbox_processes() -> Vec<String> {
-    let Some((first, last)) = llmtest_code::isolation().uids else { return Vec::new() };
+    let Some((first, last)) = llmtest_code::isolation().uids else {
+        return Vec::new();
+    };
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
-        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()).and_then(|u| u.parse::<u32>().ok());
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
         // A slot's warm interpreter is PID 1 of its namespace and stays; its forks go.
-        let ns_init = status.lines().find_map(|l| l.strip_prefix("NSpid:")).and_then(|l| l.split_whitespace().last()) == Some("1");
+        let ns_init = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|l| l.split_whitespace().last())
+            == Some("1");
         if uid.is_some_and(|u| (first..=last).contains(&u)) && !ns_init {
             found.push(e.file_name().to_string_lossy().into_owned());
         }
@@ -40,11 +52,15 @@ fn fork_bomb_is_contained_and_cleaned_up() {
     let t = Instant::now();
     let g = grade(call_f(json!(1), 2.0), bomb);
     assert!(!g.pass);
-    assert!(matches!(g.outcome, Some(Outcome::CodeTimeout | Outcome::CodeError)), "{:?}: {}", g.outcome, g.found);
+    assert!(
+        matches!(g.outcome, Some(Outcome::CodeTimeout | Outcome::CodeError)),
+        "{:?}: {}",
+        g.outcome,
+        g.found
+    );
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
     // Every forked process died with the program.
     std::thread::sleep(Duration::from_millis(200));
     let left = sandbox_processes();
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
-

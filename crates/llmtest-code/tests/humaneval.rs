@@ -29,19 +29,27 @@ fn grade_all(suite: &Suite, set: &str, overrides: &[(&str, Value)]) -> Vec<(Stri
             for (k, v) in overrides {
                 spec.params.insert((*k).to_owned(), v.clone());
             }
-            (c, reg.build(&spec).unwrap_or_else(|e| panic!("{}: {}", c.id, e.message)))
+            (
+                c,
+                reg.build(&spec)
+                    .unwrap_or_else(|e| panic!("{}: {}", c.id, e.message)),
+            )
         })
         .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..8 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some((case, g)) = jobs.get(i) else { break };
-                let answer = answers.get(&case.id).unwrap_or_else(|| panic!("no answer for {}", case.id));
-                let grade = common::grade_with(&**g, case, answer);
-                results.lock().unwrap().push((case.id.clone(), grade));
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((case, g)) = jobs.get(i) else { break };
+                    let answer = answers
+                        .get(&case.id)
+                        .unwrap_or_else(|| panic!("no answer for {}", case.id));
+                    let grade = common::grade_with(&**g, case, answer);
+                    results.lock().unwrap().push((case.id.clone(), grade));
+                }
             });
         }
     });
@@ -53,7 +61,13 @@ fn grade_all(suite: &Suite, set: &str, overrides: &[(&str, Value)]) -> Vec<(Stri
 fn tally(results: &[(String, Grade)]) -> BTreeMap<String, usize> {
     let mut t = BTreeMap::new();
     for (_, g) in results {
-        let key = format!("{}/{}", g.outcome.map(|o| o.as_str()).unwrap_or(if g.pass { "pass" } else { "fail" }), common::kind(g));
+        let key = format!(
+            "{}/{}",
+            g.outcome
+                .map(|o| o.as_str())
+                .unwrap_or(if g.pass { "pass" } else { "fail" }),
+            common::kind(g)
+        );
         *t.entry(key).or_default() += 1;
     }
     t
@@ -64,15 +78,35 @@ fn canonical_solutions_pass_in_chat_and_completion_mode() {
     if !common::have("python3") {
         return;
     }
-    for file in ["suites/code/humaneval.yaml", "suites/code/humaneval-completion.yaml"] {
+    for file in [
+        "suites/code/humaneval.yaml",
+        "suites/code/humaneval-completion.yaml",
+    ] {
         let suite = load(file);
         assert_eq!(suite.cases.len(), 164, "{file}");
         let t = Instant::now();
         let results = grade_all(&suite, "humaneval-canonical.jsonl", &[]);
-        let failed: Vec<String> = results.iter().filter(|(_, g)| !g.pass).map(|(id, g)| format!("{id}: {}", g.found)).collect();
-        eprintln!("{file}: {} of 164 passed in {:.1?} ({:?})", 164 - failed.len(), t.elapsed(), tally(&results));
-        assert!(failed.is_empty(), "{file}: canonical solutions failed:\n{}", failed.join("\n"));
-        assert!(results.iter().all(|(_, g)| g.score == 1.0 && g.extracted.as_deref() == Some("passed")));
+        let failed: Vec<String> = results
+            .iter()
+            .filter(|(_, g)| !g.pass)
+            .map(|(id, g)| format!("{id}: {}", g.found))
+            .collect();
+        eprintln!(
+            "{file}: {} of 164 passed in {:.1?} ({:?})",
+            164 - failed.len(),
+            t.elapsed(),
+            tally(&results)
+        );
+        assert!(
+            failed.is_empty(),
+            "{file}: canonical solutions failed:\n{}",
+            failed.join("\n")
+        );
+        assert!(
+            results
+                .iter()
+                .all(|(_, g)| g.score == 1.0 && g.extracted.as_deref() == Some("passed"))
+        );
     }
 }
 
@@ -89,14 +123,24 @@ fn return_none_answers_all_fail_as_wrong_answers_or_runtime_errors() {
     for (id, g) in &results {
         assert!(!g.pass, "{id} passed with `return None`");
         match (g.outcome, common::kind(g)) {
-            (None, "wrong_answer") => assert!(g.found.starts_with("wrong answer"), "{id}: {}", g.found),
-            (Some(Outcome::CodeError), "runtime_error") => assert!(g.found.contains("Error"), "{id}: {}", g.found),
+            (None, "wrong_answer") => {
+                assert!(g.found.starts_with("wrong answer"), "{id}: {}", g.found)
+            }
+            (Some(Outcome::CodeError), "runtime_error") => {
+                assert!(g.found.contains("Error"), "{id}: {}", g.found)
+            }
             other => panic!("{id}: unexpected outcome {other:?}: {}", g.found),
         }
     }
     // Most are plain wrong answers; a None in arithmetic is a runtime error (TypeError).
-    assert!(t.get("fail/wrong_answer").copied().unwrap_or(0) > 100, "{t:?}");
-    assert!(t.get("code_error/runtime_error").copied().unwrap_or(0) > 0, "{t:?}");
+    assert!(
+        t.get("fail/wrong_answer").copied().unwrap_or(0) > 100,
+        "{t:?}"
+    );
+    assert!(
+        t.get("code_error/runtime_error").copied().unwrap_or(0) > 0,
+        "{t:?}"
+    );
 }
 
 #[test]
@@ -107,13 +151,21 @@ fn infinite_loop_answers_all_time_out() {
     let suite = load("suites/code/humaneval.yaml");
     // A short limit keeps this test fast; the suite's own limit is what users run with.
     let t = Instant::now();
-    let results = grade_all(&suite, "humaneval-broken-infinite-loop.jsonl", &[("timeout", Value::from(0.3))]);
+    let results = grade_all(
+        &suite,
+        "humaneval-broken-infinite-loop.jsonl",
+        &[("timeout", Value::from(0.3))],
+    );
     eprintln!("while True: {:?} in {:.1?}", tally(&results), t.elapsed());
     for (id, g) in &results {
         assert!(!g.pass, "{id}");
         assert_eq!(g.outcome, Some(Outcome::CodeTimeout), "{id}: {}", g.found);
         assert_eq!(common::kind(g), "timeout", "{id}: {}", g.found);
-        assert!(g.found.contains("timed out after 0.3 s"), "{id}: {}", g.found);
+        assert!(
+            g.found.contains("timed out after 0.3 s"),
+            "{id}: {}",
+            g.found
+        );
     }
     assert_eq!(results.len(), 164);
 }

@@ -4,13 +4,26 @@
 
 mod common;
 
-use llmtest_grade::{grade_sample, Outcome, Sample};
+use llmtest_grade::{Outcome, Sample, grade_sample};
 use llmtest_spec::Case;
 
 fn verdict(case: &Case, answer: &str) -> llmtest_grade::Verdict {
     let reg = common::registry();
-    let graders: Vec<_> = case.expect.iter().map(|a| (a.clone(), reg.build(a).expect("builds"))).collect();
-    let sample = Sample { suite: "leetcode", model: "test", case, index: 0, output: answer, answer, reasoning: None, tool_calls: &[] };
+    let graders: Vec<_> = case
+        .expect
+        .iter()
+        .map(|a| (a.clone(), reg.build(a).expect("builds")))
+        .collect();
+    let sample = Sample {
+        suite: "leetcode",
+        model: "test",
+        case,
+        index: 0,
+        output: answer,
+        answer,
+        reasoning: None,
+        tool_calls: &[],
+    };
     grade_sample(&graders, &sample, case.threshold, false)
 }
 
@@ -24,10 +37,18 @@ fn reference_answers_pass_every_case() {
     assert!(suite.cases.len() >= 10, "{}", suite.cases.len());
     let mut failed = Vec::new();
     for case in &suite.cases {
-        let answer = answers.get(&case.id).unwrap_or_else(|| panic!("no reference answer for {}", case.id));
+        let answer = answers
+            .get(&case.id)
+            .unwrap_or_else(|| panic!("no reference answer for {}", case.id));
         let v = verdict(case, answer);
         if v.outcome != Outcome::Pass || (v.score - 1.0).abs() > 1e-9 {
-            failed.push(format!("{}: {:?} {:.2} {:?}", case.id, v.outcome, v.score, v.assertions.iter().map(|a| &a.found).collect::<Vec<_>>()));
+            failed.push(format!(
+                "{}: {:?} {:.2} {:?}",
+                case.id,
+                v.outcome,
+                v.score,
+                v.assertions.iter().map(|a| &a.found).collect::<Vec<_>>()
+            ));
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
@@ -39,7 +60,11 @@ fn composite_score_and_the_unsorted_two_sum() {
         return;
     }
     let suite = common::load("suites/code/leetcode.yaml");
-    let case = suite.cases.iter().find(|c| c.id == "two-sum-unique-pairs").expect("two-sum case");
+    let case = suite
+        .cases
+        .iter()
+        .find(|c| c.id == "two-sum-unique-pairs")
+        .expect("two-sum case");
     // The seed's wrong model: finds the pairs but neither de-duplicates nor sorts them.
     let unsorted = "```python\n# collect pairs\ndef two_sum_unique_pairs(nums, target):\n    out = []\n    for i in range(len(nums)):\n        for j in range(len(nums)):\n            if i != j and nums[i] + nums[j] == target:\n                out.append([min(i, j), max(i, j)])\n    return out\n```";
     let v = verdict(case, unsorted);
@@ -47,7 +72,12 @@ fn composite_score_and_the_unsorted_two_sum() {
     let code = v.assertions.iter().find(|a| a.kind == "code").unwrap();
     assert!(!code.pass);
     assert_eq!(code.outcome, None, "a wrong answer is a plain failure");
-    assert!(code.found.contains("returned [[0, 1], [0, 1], [1, 3], [1, 3]], expected [[0, 1], [1, 3]]"), "{}", code.found);
+    assert!(
+        code.found
+            .contains("returned [[0, 1], [0, 1], [1, 3], [1, 3]], expected [[0, 1], [1, 3]]"),
+        "{}",
+        code.found
+    );
     assert_eq!(code.score, 0.0, "partial_credit: false");
     // Review passes (it is commented): 0.6 × 0 + 0.4 × 1.
     assert!((v.score - 0.4).abs() < 1e-9, "{}", v.score);

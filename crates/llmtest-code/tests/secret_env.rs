@@ -18,7 +18,10 @@ fn planted_secret_is_not_visible() {
     assert!(g.pass, "{}", g.found);
     let g = common::grade(json!({"call": "g", "cases": [{"expect": 0}]}), code);
     assert!(g.pass, "{}", g.found);
-    let g = common::grade(json!({"call": "h", "cases": [{"expect": ["HOME", "LANG", "LC_ALL", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PYTHONIOENCODING", "TMPDIR"]}]}), code);
+    let g = common::grade(
+        json!({"call": "h", "cases": [{"expect": ["HOME", "LANG", "LC_ALL", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PYTHONIOENCODING", "TMPDIR"]}]}),
+        code,
+    );
     assert!(g.pass, "{}", g.found);
     assert!(!format!("{g:?}").contains(secret));
 }

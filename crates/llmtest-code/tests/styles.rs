@@ -29,10 +29,21 @@ fn function_io_deep_equality() {
     assert!(g.pass, "{}", g.found);
     assert_eq!(g.extracted.as_deref(), Some("6/6 tests"));
     // Exact floats on request; booleans are not numbers.
-    let g = grade(json!({"call": "f", "cases": [{"args": ["float"], "expect": 0.3}], "float_tolerance": 0}), code);
+    let g = grade(
+        json!({"call": "f", "cases": [{"args": ["float"], "expect": 0.3}], "float_tolerance": 0}),
+        code,
+    );
     assert!(!g.pass);
-    assert!(g.found.contains("returned 0.30000000000000004, expected 0.3"), "{}", g.found);
-    let g = grade(json!({"call": "f", "cases": [{"args": ["bool"], "expect": 1}]}), code);
+    assert!(
+        g.found
+            .contains("returned 0.30000000000000004, expected 0.3"),
+        "{}",
+        g.found
+    );
+    let g = grade(
+        json!({"call": "f", "cases": [{"args": ["bool"], "expect": 1}]}),
+        code,
+    );
     assert!(!g.pass, "{}", g.found);
 }
 
@@ -49,10 +60,20 @@ fn partial_results_and_worst_outcome() {
     // A crash outranks a wrong value.
     assert_eq!(g.outcome, Some(Outcome::CodeError));
     assert_eq!(kind(&g), "runtime_error");
-    assert!(g.found.contains("test 4/4: inv(0) raised ZeroDivisionError: division by zero"), "{}", g.found);
+    assert!(
+        g.found
+            .contains("test 4/4: inv(0) raised ZeroDivisionError: division by zero"),
+        "{}",
+        g.found
+    );
     let tests = &g.detail.as_ref().unwrap()["tests"];
     assert_eq!(tests[2]["kind"], "wrong_answer");
-    assert!(tests[2]["message"].as_str().unwrap().contains("inv(3) returned 0, expected 0.25"));
+    assert!(
+        tests[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("inv(3) returned 0, expected 0.25")
+    );
     assert_eq!(g.extracted.as_deref(), Some("2/4 tests, runtime_error"));
 }
 
@@ -70,7 +91,10 @@ fn leetcode_class_style_and_missing_functions() {
     assert!(!g.pass);
     assert_eq!(g.outcome, None, "a missing function is a wrong answer");
     assert_eq!(kind(&g), "missing_function");
-    let g = grade(json!({"call": "f", "cases": [{"expect": 1}]}), "There is no code in this answer.");
+    let g = grade(
+        json!({"call": "f", "cases": [{"expect": 1}]}),
+        "There is no code in this answer.",
+    );
     assert!(!g.pass);
 }
 
@@ -84,9 +108,17 @@ fn compile_errors_and_runtime_errors_while_loading() {
     assert_eq!(g.outcome, Some(Outcome::CodeError));
     assert_eq!(kind(&g), "compile_error");
     assert!(g.found.contains("SyntaxError"), "{}", g.found);
-    let g = grade(p, "import numpy_that_does_not_exist\ndef f():\n    return 1\n");
+    let g = grade(
+        p,
+        "import numpy_that_does_not_exist\ndef f():\n    return 1\n",
+    );
     assert_eq!(kind(&g), "runtime_error");
-    assert!(g.found.contains("while loading the code: ModuleNotFoundError"), "{}", g.found);
+    assert!(
+        g.found
+            .contains("while loading the code: ModuleNotFoundError"),
+        "{}",
+        g.found
+    );
 }
 
 #[test]
@@ -99,14 +131,28 @@ fn humaneval_style_reports_the_failing_assertion() {
     let g = grade(p.clone(), "def sq(x):\n    return x * 2\n");
     assert!(!g.pass);
     assert_eq!(g.outcome, None);
-    assert_eq!(g.found, "wrong answer: test line 3 failed: assert candidate(3) == 9, 'squares' (squares)");
+    assert_eq!(
+        g.found,
+        "wrong answer: test line 3 failed: assert candidate(3) == 9, 'squares' (squares)"
+    );
     assert_eq!(g.extracted.as_deref(), Some("wrong_answer"));
     // An assert inside the solution is the solution's error, not a failed test.
-    let g = grade(p.clone(), "def sq(x):\n    assert x < 3, 'too big'\n    return x * x\n");
+    let g = grade(
+        p.clone(),
+        "def sq(x):\n    assert x < 3, 'too big'\n    return x * x\n",
+    );
     assert_eq!(kind(&g), "runtime_error", "{}", g.found);
-    assert!(g.found.contains("AssertionError: too big (solution line 2)"), "{}", g.found);
+    assert!(
+        g.found
+            .contains("AssertionError: too big (solution line 2)"),
+        "{}",
+        g.found
+    );
     // A test program that needs a missing module is the suite's problem.
-    let g = grade(json!({"test": "import not_installed_here\ndef check(c):\n    pass\n", "entry_point": "sq"}), "def sq(x):\n    return x * x\n");
+    let g = grade(
+        json!({"test": "import not_installed_here\ndef check(c):\n    pass\n", "entry_point": "sq"}),
+        "def sq(x):\n    return x * x\n",
+    );
     assert_eq!(g.outcome, Some(Outcome::InfraError), "{}", g.found);
 }
 
@@ -122,15 +168,31 @@ fn completion_mode_joins_prompt_and_completion() {
     // A body continuation, as a base model writes it.
     let r = grade_with(&*g, &c, "    return sum(xs)\n");
     assert!(r.pass, "{}", r.found);
-    assert!(r.detail.as_ref().unwrap()["extraction"].as_str().unwrap().contains("body appended"));
+    assert!(
+        r.detail.as_ref().unwrap()["extraction"]
+            .as_str()
+            .unwrap()
+            .contains("body appended")
+    );
     // The model repeated the signature (uses List from the prompt's imports).
-    let r = grade_with(&*g, &c, "def total(xs: List[int]) -> int:\n    return sum(xs)\n");
+    let r = grade_with(
+        &*g,
+        &c,
+        "def total(xs: List[int]) -> int:\n    return sum(xs)\n",
+    );
     assert!(r.pass, "{}", r.found);
     // Chat mode: the code prompt comes from the `prompt` parameter.
     let g = grader(json!({"test": test, "entry_point": "total", "prompt": prompt}));
-    let r = grade(json!({"test": test, "entry_point": "total", "prompt": prompt}), "Here you go:\n```python\ndef total(xs):\n    return sum(xs)\n```");
+    let r = grade(
+        json!({"test": test, "entry_point": "total", "prompt": prompt}),
+        "Here you go:\n```python\ndef total(xs):\n    return sum(xs)\n```",
+    );
     assert!(r.pass, "{}", r.found);
-    let r = grade_with(&*g, &common::chat_case("t"), "```python\nreturn sum(xs)\n```");
+    let r = grade_with(
+        &*g,
+        &common::chat_case("t"),
+        "```python\nreturn sum(xs)\n```",
+    );
     assert!(r.pass, "dedented body: {}", r.found);
 }
 
@@ -145,9 +207,22 @@ fn stdin_stdout_programs_and_whitespace() {
     let g = grade(json!({"io": io, "whitespace": "exact"}), code);
     assert!(!g.pass);
     assert_eq!(kind(&g), "wrong_answer");
-    assert!(g.found.contains("printed \"3  \\n\\n\", expected \"3\\n\""), "{}", g.found);
-    assert!(grade(json!({"io": [{"stdin": "1 2", "stdout": "3"}], "whitespace": "tokens"}), "print(sum(map(int, input().split())))").pass);
-    let g = grade(json!({"io": [{"stdin": "", "stdout": "3"}]}), "print(int(input()))");
+    assert!(
+        g.found.contains("printed \"3  \\n\\n\", expected \"3\\n\""),
+        "{}",
+        g.found
+    );
+    assert!(
+        grade(
+            json!({"io": [{"stdin": "1 2", "stdout": "3"}], "whitespace": "tokens"}),
+            "print(sum(map(int, input().split())))"
+        )
+        .pass
+    );
+    let g = grade(
+        json!({"io": [{"stdin": "", "stdout": "3"}]}),
+        "print(int(input()))",
+    );
     assert_eq!(kind(&g), "runtime_error");
     assert!(g.found.contains("EOFError"), "{}", g.found);
 }
@@ -161,20 +236,41 @@ fn javascript_runner() {
     let p = json!({"language": "javascript", "call": "twoSum", "cases": [{"args": [[2, 7, 11, 15], 9], "expect": [0, 1]}, {"args": [[3, 3], 6], "expect": [0, 1]}]});
     let g = grade(p.clone(), code);
     assert!(g.pass, "{}", g.found);
-    assert!(g.detail.as_ref().unwrap()["extraction"].as_str().unwrap().starts_with("tagged `javascript`"));
-    let g = grade(p.clone(), "```js\nconst twoSum = (nums, target) => { throw new TypeError('nope'); };\n```");
+    assert!(
+        g.detail.as_ref().unwrap()["extraction"]
+            .as_str()
+            .unwrap()
+            .starts_with("tagged `javascript`")
+    );
+    let g = grade(
+        p.clone(),
+        "```js\nconst twoSum = (nums, target) => { throw new TypeError('nope'); };\n```",
+    );
     assert_eq!(kind(&g), "runtime_error");
     assert!(g.found.contains("TypeError: nope"), "{}", g.found);
     let g = grade(p, "```js\nfunction twoSum(nums, target) {\n```");
     assert_eq!(kind(&g), "compile_error", "{}", g.found);
     let he = json!({"language": "js", "entry_point": "add", "test": "const assert = require('assert');\nfunction check(candidate) {\n  assert.strictEqual(candidate(1, 2), 3);\n  assert.strictEqual(candidate(2, 2), 4);\n}\n"});
     assert!(grade(he.clone(), "function add(a, b) { return a + b; }").pass);
-    let g = grade(he, "function add(a, b) { return a + b + (a === 2 ? 1 : 0); }");
+    let g = grade(
+        he,
+        "function add(a, b) { return a + b + (a === 2 ? 1 : 0); }",
+    );
     assert_eq!(g.outcome, None);
-    assert!(g.found.starts_with("wrong answer: test line 4 failed"), "{}", g.found);
-    let g = grade(json!({"language": "javascript", "io": [{"stdin": "4\n", "stdout": "16\n"}]}), "const n = Number(require('fs').readFileSync(0, 'utf8'));\nconsole.log(n * n);\n");
+    assert!(
+        g.found.starts_with("wrong answer: test line 4 failed"),
+        "{}",
+        g.found
+    );
+    let g = grade(
+        json!({"language": "javascript", "io": [{"stdin": "4\n", "stdout": "16\n"}]}),
+        "const n = Number(require('fs').readFileSync(0, 'utf8'));\nconsole.log(n * n);\n",
+    );
     assert!(g.pass, "{}", g.found);
-    let g = grade(json!({"language": "javascript", "call": "f", "cases": [{"expect": 1}], "timeout": 1}), "function f() { while (true) {} }");
+    let g = grade(
+        json!({"language": "javascript", "call": "f", "cases": [{"expect": 1}], "timeout": 1}),
+        "function f() { while (true) {} }",
+    );
     assert_eq!(g.outcome, Some(Outcome::CodeTimeout), "{}", g.found);
 }
 
@@ -195,8 +291,14 @@ fn custom_runner_with_a_compile_step() {
 #[test]
 fn rust_runner_when_rustc_is_on_the_sandbox_path() {
     // Optional: rustc is usually installed in a home directory the sandbox user cannot read.
-    if !llmtest_code::SANDBOX_PATH.split(':').any(|d| std::path::Path::new(d).join("rustc").is_file()) {
-        eprintln!("skipped: rustc is not on the sandbox PATH ({}); the rust runner is optional", llmtest_code::SANDBOX_PATH);
+    if !llmtest_code::SANDBOX_PATH
+        .split(':')
+        .any(|d| std::path::Path::new(d).join("rustc").is_file())
+    {
+        eprintln!(
+            "skipped: rustc is not on the sandbox PATH ({}); the rust runner is optional",
+            llmtest_code::SANDBOX_PATH
+        );
         return;
     }
     let p = json!({"language": "rust", "io": [{"stdin": "2 3\n", "stdout": "5\n"}]});
@@ -206,4 +308,18 @@ fn rust_runner_when_rustc_is_on_the_sandbox_path() {
     let g = grade(p, "```rust\nfn main() { let x: i32 = \"no\"; }\n```");
     assert_eq!(kind(&g), "compile_error", "{}", g.found);
     assert!(g.found.contains("error[E0308]"), "{}", g.found);
+}
+
+#[test]
+fn a_runner_that_cannot_start_is_a_sandbox_failure_not_a_wrong_answer() {
+    let p = json!({"language": "mystery", "runner": {"file": "main.x", "run": ["llmtest-no-such-interpreter", "{file}"]}, "io": [{"stdout": "1"}]});
+    let g = grade(p, "print(1)");
+    assert!(!g.pass);
+    assert_eq!(g.outcome, Some(Outcome::InfraError), "{}", g.found);
+    assert_eq!(kind(&g), "sandbox");
+    assert!(
+        g.found.contains("not found on the sandbox PATH"),
+        "{}",
+        g.found
+    );
 }

@@ -177,7 +177,11 @@ impl NumberGrader {
     }
 
     fn unit_label(&self) -> &str {
-        if self.unit_text.is_empty() { "plain numbers" } else { &self.unit_text }
+        if self.unit_text.is_empty() {
+            "plain numbers"
+        } else {
+            &self.unit_text
+        }
     }
 
     fn compatible(&self, c: &Cand) -> bool {
@@ -203,7 +207,11 @@ impl NumberGrader {
     fn convert(&self, c: &Cand) -> Dec {
         let v = c.value.shift(self.scale_of(c) - self.unit.scale);
         // "下降3.17%" states −3.17%
-        if c.decrease && v.m > 0 && self.gold.m < 0 { v.neg() } else { v }
+        if c.decrease && v.m > 0 && self.gold.m < 0 {
+            v.neg()
+        } else {
+            v
+        }
     }
 
     /// A rounded answer (`581.6亿`, `1.49万`) equals the gold rounded to the digits shown,
@@ -393,19 +401,8 @@ struct Unit {
 }
 
 /// Scale words, longest first within each script. English words need a word boundary.
-const CN_SCALES: &[(&str, i32)] = &[
-    ("万亿", 12),
-    ("千亿", 11),
-    ("百亿", 10),
-    ("十亿", 9),
-    ("千万", 7),
-    ("百万", 6),
-    ("十万", 5),
-    ("亿", 8),
-    ("万", 4),
-    ("千", 3),
-    ("百", 2),
-];
+const CN_SCALES: &[(&str, i32)] =
+    &[("万亿", 12), ("千亿", 11), ("百亿", 10), ("十亿", 9), ("千万", 7), ("百万", 6), ("十万", 5), ("亿", 8), ("万", 4), ("千", 3), ("百", 2)];
 const EN_SCALES: &[(&str, i32)] = &[
     ("trillion", 12),
     ("billion", 9),
@@ -491,25 +488,11 @@ impl Unit {
 }
 
 fn starts_with(c: &[char], i: usize, w: &str) -> bool {
-    let mut k = i;
-    for wc in w.chars() {
-        if k >= c.len() || c[k] != wc {
-            return false;
-        }
-        k += 1;
-    }
-    true
+    (i..).zip(w.chars()).all(|(k, wc)| c.get(k) == Some(&wc))
 }
 
 fn starts_with_ci(c: &[char], i: usize, w: &str) -> bool {
-    let mut k = i;
-    for wc in w.chars() {
-        if k >= c.len() || !c[k].eq_ignore_ascii_case(&wc) {
-            return false;
-        }
-        k += 1;
-    }
-    true
+    (i..).zip(w.chars()).all(|(k, wc)| c.get(k).is_some_and(|ch| ch.eq_ignore_ascii_case(&wc)))
 }
 
 fn is_word(ch: char) -> bool {
@@ -655,8 +638,53 @@ struct Cand {
 
 /// Measure words and units: a number followed by one counts something of that kind.
 const MEASURE_WORDS: &[&str] = &[
-    "平方千米", "平方公里", "平方米", "千克", "公斤", "千米", "公里", "小时", "分钟", "台", "个", "件", "人", "名", "位", "次", "天", "岁", "米", "吨", "克", "斤",
-    "辆", "套", "家", "户", "只", "本", "张", "条", "股", "份", "倍", "项", "座", "所", "亩", "升", "箱", "瓶", "秒", "篇", "款", "部", "架", "艘", "头",
+    "平方千米",
+    "平方公里",
+    "平方米",
+    "千克",
+    "公斤",
+    "千米",
+    "公里",
+    "小时",
+    "分钟",
+    "台",
+    "个",
+    "件",
+    "人",
+    "名",
+    "位",
+    "次",
+    "天",
+    "岁",
+    "米",
+    "吨",
+    "克",
+    "斤",
+    "辆",
+    "套",
+    "家",
+    "户",
+    "只",
+    "本",
+    "张",
+    "条",
+    "股",
+    "份",
+    "倍",
+    "项",
+    "座",
+    "所",
+    "亩",
+    "升",
+    "箱",
+    "瓶",
+    "秒",
+    "篇",
+    "款",
+    "部",
+    "架",
+    "艘",
+    "头",
 ];
 
 const DATE_SUFFIX: &[&str] = &["年", "月", "日", "号", "季度", "财年", "周", "时"];
@@ -882,7 +910,8 @@ fn prefix(c: &[char], start: usize) -> Prefix {
 fn operand(c: &[char], start: usize, end: usize) -> bool {
     let next = skip_spaces(c, end, 2);
     let after = c.get(next).copied();
-    if matches!(after, Some('+' | '-' | '*' | '/' | '×' | '÷' | '=' | '≈')) || ["乘以", "除以", "减去", "加上"].iter().any(|w| starts_with(c, next, w)) {
+    if matches!(after, Some('+' | '-' | '*' | '/' | '×' | '÷' | '=' | '≈')) || ["乘以", "除以", "减去", "加上"].iter().any(|w| starts_with(c, next, w))
+    {
         return true;
     }
     let mut k = start;
@@ -895,7 +924,8 @@ fn operand(c: &[char], start: usize, end: usize) -> bool {
     ["乘以", "除以", "减去", "加上", "减", "除"].iter().any(|w| k >= w.chars().count() && starts_with(c, k - w.chars().count(), w))
 }
 
-const DECREASE: &[&str] = &["下降", "减少", "降低", "下滑", "亏损", "下跌", "decrease", "decreased by", "declined by", "fell by", "dropped by", "down by", "loss of"];
+const DECREASE: &[&str] =
+    &["下降", "减少", "降低", "下滑", "亏损", "下跌", "decrease", "decreased by", "declined by", "fell by", "dropped by", "down by", "loss of"];
 
 fn decrease_before(c: &[char], start: usize) -> bool {
     let from = start.saturating_sub(16);
@@ -1075,9 +1105,11 @@ fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
     let mut num: i128 = 0;
     let mut count = 0;
     let mut has_digit = false;
+    let mut has_digit_char = false;
     while i < c.len() && count < 40 {
         let ch = c[i];
         if let Some(d) = cn_digit(ch) {
+            has_digit_char = true;
             // 二〇二四: digits in a row are positional
             num = if i > start && cn_digit(c[i - 1]).is_some() { num.checked_mul(10)?.checked_add(d)? } else { d };
             has_digit = true;
@@ -1107,7 +1139,8 @@ fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
         i += 1;
         count += 1;
     }
-    if count == 0 {
+    // a numeral has a digit (千元 and 百万 alone are units); only 十 may lead without one (十二)
+    if count == 0 || !(has_digit_char || c[start] == '十' || c[start] == '拾') {
         return None;
     }
     let int = total.checked_add(wan)?.checked_add(section)?.checked_add(num)?;
@@ -1129,7 +1162,13 @@ fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
         i = k;
         // 五点八亿: a trailing big unit scales the decimal
         if i < c.len() && (c[i] == '亿' || c[i] == '万') {
-            let s = if starts_with(c, i, "万亿") { 12 } else if c[i] == '亿' { 8 } else { 4 };
+            let s = if starts_with(c, i, "万亿") {
+                12
+            } else if c[i] == '亿' {
+                8
+            } else {
+                4
+            };
             value = value.shift(s);
             i += if s == 12 { 2 } else { 1 };
         }
@@ -1314,6 +1353,8 @@ mod tests {
         let wan = grader(serde_json::json!({"value": 123456789, "unit": "元"}));
         pass(&wan, "1亿2345万6789元");
         pass(&wan, "一亿二千三百四十五万六千七百八十九元");
+        // a unit alone in a table header is not the number 1,000
+        pass(&wan, "| 项目 | 千元 |\n|---|---|\n| 收入 | 123,456,789元 |");
         let small = grader(serde_json::json!({"value": 0.25}));
         pass(&small, ".25");
         pass(&small, "2.5e-1");

@@ -46,7 +46,7 @@ impl Replica {
             // Below the 5 s keep-alive of uvicorn (vLLM, SGLang) and cpp-httplib (llama-server):
             // a connection the server is about to close is not reused.
             .pool_idle_timeout(Duration::from_secs(4))
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(r.max_concurrency.max(1))
             .user_agent(concat!("llmtest/", env!("CARGO_PKG_VERSION")));
         if loopback {
             // A proxy from the environment must not intercept a server on this machine.
@@ -75,6 +75,7 @@ struct Stats {
     retries: AtomicU64,
     rate_limited: AtomicU64,
     failed: AtomicU64,
+    stale_connections: AtomicU64,
 }
 
 /// An OpenAI-compatible server or API (see the crate docs for its options).
@@ -234,6 +235,9 @@ impl OpenAiBackend {
         let deadline = Instant::now() + self.r.request_timeout;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut retries = 0u32;
+        let mut stale_resent = false;
+        // Bounded: each pass either returns, or counts a retry (at most `max_retries`), or
+        // resends once on a fresh connection.
         loop {
             if self.closed.load(Ordering::SeqCst) {
                 // An interrupted run: sending more would keep a managed server busy while it
@@ -286,6 +290,13 @@ impl OpenAiBackend {
             if failure.replica_down {
                 *replica.down_until.lock().unwrap() = Some(Instant::now() + self.r.replica_cooldown);
             }
+            if failure.stale && !stale_resent {
+                // As curl does: a reused connection that died before any response is resent
+                // once on a new one, and is not a retry (the server never saw the request).
+                stale_resent = true;
+                self.stats.stale_connections.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if !failure.retry || retries >= self.r.max_retries {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 return Err(err.with_retries(retries));
@@ -294,8 +305,6 @@ impl OpenAiBackend {
                 Some(d) => d.min(self.r.retry_after_max),
                 // A dead replica with a live one beside it: go there now.
                 None if failure.replica_down && other_replica_up => Duration::ZERO,
-                // A kept-alive connection the server had just closed: a new one will do.
-                None if err.kind == InfraKind::Connection && !failure.replica_down && retries == 0 => Duration::ZERO,
                 None => self.backoff(retries),
             };
             if Instant::now() + delay >= deadline {
@@ -430,6 +439,7 @@ impl Backend for OpenAiBackend {
         f.insert("retries".into(), json!(s.retries.load(Ordering::Relaxed)));
         f.insert("rate_limited_responses".into(), json!(s.rate_limited.load(Ordering::Relaxed)));
         f.insert("failed_requests".into(), json!(s.failed.load(Ordering::Relaxed)));
+        f.insert("stale_connections_resent".into(), json!(s.stale_connections.load(Ordering::Relaxed)));
         f.insert("concurrency_limit".into(), json!(self.limit.current()));
         f.insert("concurrency_limit_lowest".into(), json!(self.limit.lowest()));
         f

@@ -122,11 +122,14 @@ pub(crate) struct Failure {
     pub retry_after: Option<Duration>,
     /// The replica could not be reached: try another one.
     pub replica_down: bool,
+    /// The connection closed before any response: most likely a kept-alive connection the
+    /// server had just closed (llama-server closes after every stream).
+    pub stale: bool,
 }
 
 impl Failure {
     fn new(kind: InfraKind, message: String) -> Self {
-        Failure { error: InfraError::new(kind, message), retry: false, retry_after: None, replica_down: false }
+        Failure { error: InfraError::new(kind, message), retry: false, retry_after: None, replica_down: false, stale: false }
     }
     fn retry(mut self) -> Self {
         self.retry = true;
@@ -172,6 +175,19 @@ fn chain(e: &reqwest::Error) -> String {
         }
     }
     s
+}
+
+/// hyper's "connection closed before message completed", somewhere in the chain.
+fn closed_before_response(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    for _ in 0..8 {
+        let Some(inner) = src else { return false };
+        if let Some(h) = inner.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        src = inner.source();
+    }
+    false
 }
 
 trait WithoutUrl {
@@ -261,6 +277,7 @@ impl Call<'_> {
                     format!("{} ({}): {}", if e.is_connect() { "connection failed" } else { "connection lost before a response" }, self.replica, scrub(&chain(&e), self.key)),
                 );
                 f.replica_down = e.is_connect();
+                f.stale = !e.is_connect() && closed_before_response(&e);
                 return Err(f.retry());
             }
             Ok(Ok(r)) => r,

@@ -542,3 +542,25 @@ async fn served_model_paths_keep_only_the_file_name() {
     let r = backend(&s.base_url(), json!({"stream": false})).generate(&chat("hi", 1)).await.unwrap();
     assert_eq!(r.facts["served_model"], "tiny.gguf");
 }
+
+#[tokio::test]
+async fn a_kept_alive_connection_closed_by_the_server_is_resent_not_retried() {
+    let s = TestServer::start(|i, _| match i {
+        1 => Reply::Close,
+        _ => ok_stream("fresh"),
+    })
+    .await;
+    let b = backend(&s.base_url(), json!({}));
+    b.generate(&chat("first", 1)).await.unwrap();
+    let r = b.generate(&chat("second", 1)).await.unwrap();
+    assert_eq!((r.choices[0].text.as_str(), retries_of(&r)), ("fresh", 0));
+    assert_eq!(b.facts()["stale_connections_resent"], 1);
+    assert_eq!(s.count(), 3);
+
+    // A server that always hangs up: one resend, then ordinary retries.
+    let s = TestServer::start(|_, _| Reply::Close).await;
+    let b = backend(&s.base_url(), json!({}));
+    let e = expect_err(&b, InfraKind::Connection, 2).await;
+    assert!(e.message.contains("connection lost before a response"), "{e}");
+    assert_eq!(s.count(), 4);
+}

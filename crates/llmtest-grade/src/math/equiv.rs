@@ -63,7 +63,11 @@ fn flatten(v: Vec<Node>, list: bool) -> Node {
             other => out.push(other),
         }
     }
-    if list { Node::List(out) } else { Node::Set(out) }
+    if list {
+        Node::List(out)
+    } else {
+        Node::Set(out)
+    }
 }
 
 fn items(n: &Node) -> Option<&[Node]> {
@@ -228,6 +232,21 @@ fn scalar(g: &Node, a: &Node, o: Opts) -> bool {
         return true;
     }
     if let Some(g2) = strip(g)
+        && value_eq(&g2, a, o)
+    {
+        return true;
+    }
+    // 45° and π/4
+    let radians = |n: &Node| match n {
+        Node::Deg(x) => Some(Node::Div(Box::new(Node::Mul(vec![(**x).clone(), Node::Pi])), Box::new(Node::Num(BigRational::from_integer(180.into()), None)))),
+        _ => None,
+    };
+    if let Some(a2) = radians(a)
+        && value_eq(g, &a2, o)
+    {
+        return true;
+    }
+    if let Some(g2) = radians(g)
         && value_eq(&g2, a, o)
     {
         return true;

@@ -8,7 +8,7 @@ use super::parse::Node;
 
 /// Exponents and results beyond these bounds are left to floating point (`9^9^9`).
 const MAX_EXP: u32 = 512;
-const MAX_BITS: u64 = 8_192;
+const MAX_BITS: u64 = 2_048;
 
 /// The exact value when the node is a rational number.
 pub(crate) fn exact(n: &Node) -> Option<BigRational> {
@@ -40,6 +40,7 @@ pub(crate) fn exact(n: &Node) -> Option<BigRational> {
             exact(a)? / d
         }
         Node::Percent(a) => exact(a)? / BigRational::from_integer(BigInt::from(100)),
+        Node::Deg(a) => exact(a)?,
         Node::Pow(b, e) => {
             let e = exact(e)?;
             let b = exact(b)?;
@@ -53,7 +54,11 @@ pub(crate) fn exact(n: &Node) -> Option<BigRational> {
                     return None;
                 }
                 let p = num_traits::pow(b, m as usize);
-                if k < 0 { p.recip() } else { p }
+                if k < 0 {
+                    p.recip()
+                } else {
+                    p
+                }
             } else if e == BigRational::new(BigInt::one(), BigInt::from(2)) {
                 sqrt_exact(&b)?
             } else {
@@ -112,6 +117,7 @@ pub(crate) fn numeric(n: &Node, env: &[(String, f64)]) -> Option<f64> {
         Node::Div(a, b) => numeric(a, env)? / numeric(b, env)?,
         Node::Pow(b, e) => numeric(b, env)?.powf(numeric(e, env)?),
         Node::Percent(a) => numeric(a, env)? / 100.0,
+        Node::Deg(a) => numeric(a, env)?,
         Node::Fact(a) => {
             let v = numeric(a, env)?;
             if v < 0.0 || v.fract() != 0.0 || v > 170.0 {
@@ -166,7 +172,7 @@ pub(crate) fn vars(n: &Node, out: &mut Vec<String>) {
                 out.push(v.clone());
             }
         }
-        Node::Neg(a) | Node::Percent(a) | Node::Fact(a) | Node::Func(_, a) | Node::Labelled(_, a) => vars(a, out),
+        Node::Neg(a) | Node::Percent(a) | Node::Deg(a) | Node::Fact(a) | Node::Func(_, a) | Node::Labelled(_, a) => vars(a, out),
         Node::Div(a, b) | Node::Pow(a, b) | Node::PlusMinus(a, b) | Node::Eq(a, b) | Node::Interval(_, a, b, _) => {
             vars(a, out);
             vars(b, out);

@@ -98,14 +98,12 @@ fn trim_end(s: &str) -> String {
 fn boxed_answer(s: &str) -> Option<String> {
     let mut parts = vec![];
     let mut end = s.len();
-    loop {
-        let Some((start, body, after)) = boxed_before(s, end) else { break };
+    while let Some((start, body, after)) = boxed_before(s, end) {
         if let Some((_, next_start)) = parts.last().map(|(b, st): &(String, usize)| (b.clone(), *st)) {
             // a box inside another one: keep the inner, later one only
             let Some(between) = s.get(after..next_start) else { break };
-            let joined = between.chars().count() <= 24
-                && !between.contains('\n')
-                && ["和", "或", ",", "，", "、", "and", "or", ";"].iter().any(|w| between.contains(w));
+            let joined =
+                between.chars().count() <= 24 && !between.contains('\n') && ["和", "或", ",", "，", "、", "and", "or", ";"].iter().any(|w| between.contains(w));
             if !joined {
                 break;
             }

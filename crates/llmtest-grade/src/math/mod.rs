@@ -108,7 +108,10 @@ impl MathGrader {
         // a gold written as a solution (`\boxed{…}`, `#### 18`) is reduced to its answer
         let (inner, _) = extract::final_answer(text);
         let src = if text.contains("\\boxed") || text.contains("####") { inner } else { text.to_owned() };
-        let node = parse::parse(&src).ok_or_else(|| CheckError::new(format!("cannot read the gold answer {text:?}")).with_hint("write it in LaTeX or plain text: `\\frac{1}{2}`, `x=2 或 x=3`, `(1, 2]`"))?;
+        let node = parse::parse(&src).ok_or_else(|| {
+            CheckError::new(format!("cannot read the gold answer {text:?}"))
+                .with_hint("write it in LaTeX or plain text: `\\frac{1}{2}`, `x=2 或 x=3`, `(1, 2]`")
+        })?;
         Ok(MathGrader { gold: node, gold_text: text.to_owned(), opts: equiv::Opts { decimals } })
     }
 
@@ -126,12 +129,17 @@ impl MathGrader {
         let node = parse::parse(&text);
         let expected = format!("{} (= {})", short(&self.gold_text), short(&show(&self.gold)));
         let Some(node) = node else {
-            let found = if text.trim().is_empty() { format!("no final answer in {}", crate::text::excerpt(answer)) } else { format!("{:?} {} (not readable as math)", short(&text), source.describe()) };
+            let found = if text.trim().is_empty() {
+                format!("no final answer in {}", crate::text::excerpt(answer))
+            } else {
+                format!("{:?} {} (not readable as math)", short(&text), source.describe())
+            };
             return Grade::binary(false, expected, found);
         };
         let pass = equiv::equivalent(&self.gold, &node, self.opts);
         let canon = short(&show(&node));
-        let found = format!("{:?} {} = {}{}", short(&text), source.describe(), canon, if pass { String::new() } else { format!(" ≢ {}", short(&show(&self.gold))) });
+        let found =
+            format!("{:?} {} = {}{}", short(&text), source.describe(), canon, if pass { String::new() } else { format!(" ≢ {}", short(&show(&self.gold))) });
         Grade::binary(pass, expected, found).with_extracted(canon)
     }
 }
@@ -145,7 +153,11 @@ impl Grader for MathGrader {
 /// Messages and snapshots stay short whatever the answer.
 fn short(s: &str) -> String {
     const MAX: usize = 160;
-    if s.chars().count() <= MAX { s.to_owned() } else { format!("{}…", s.chars().take(MAX).collect::<String>()) }
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(MAX).collect::<String>())
+    }
 }
 
 /// A short canonical rendering: exact values reduced (`\dfrac{2}{4}` → `1/2`).
@@ -153,7 +165,7 @@ fn show(n: &Node) -> String {
     let mut vs = Vec::new();
     eval::vars(n, &mut vs);
     if vs.is_empty()
-        && !matches!(n, Node::Num(..) | Node::Percent(_))
+        && !matches!(n, Node::Num(..) | Node::Percent(_) | Node::Deg(_))
         && let Some(r) = eval::exact(n)
     {
         return rational(&r);
@@ -162,7 +174,11 @@ fn show(n: &Node) -> String {
 }
 
 fn rational(r: &num_rational::BigRational) -> String {
-    if r.is_integer() { r.numer().to_string() } else { format!("{}/{}", r.numer(), r.denom()) }
+    if r.is_integer() {
+        r.numer().to_string()
+    } else {
+        format!("{}/{}", r.numer(), r.denom())
+    }
 }
 
 fn render(n: &Node, depth: usize) -> String {
@@ -172,7 +188,11 @@ fn render(n: &Node, depth: usize) -> String {
     let d = depth + 1;
     let atom = |x: &Node| {
         let s = render(x, d);
-        if matches!(x, Node::Add(_) | Node::Neg(_) | Node::Div(..) | Node::Mul(_) | Node::PlusMinus(..)) { format!("({s})") } else { s }
+        if matches!(x, Node::Add(_) | Node::Neg(_) | Node::Div(..) | Node::Mul(_) | Node::PlusMinus(..)) {
+            format!("({s})")
+        } else {
+            s
+        }
     };
     let join = |v: &[Node], sep: &str| v.iter().map(|x| render(x, d)).collect::<Vec<_>>().join(sep);
     match n {
@@ -209,6 +229,7 @@ fn render(n: &Node, depth: usize) -> String {
         Node::Pow(a, b) => format!("{}^{}", atom(a), atom(b)),
         Node::Func(f, a) => format!("{f}({})", render(a, d)),
         Node::Percent(a) => format!("{}%", atom(a)),
+        Node::Deg(a) => format!("{}°", atom(a)),
         Node::Fact(a) => format!("{}!", atom(a)),
         Node::PlusMinus(a, b) => format!("{}±{}", render(a, d), atom(b)),
         Node::Tuple(v) => format!("({})", join(v, ", ")),

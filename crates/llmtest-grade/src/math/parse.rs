@@ -30,6 +30,8 @@ pub(crate) enum Node {
     Func(String, Box<Node>),
     /// `x%`: worth x/100.
     Percent(Box<Node>),
+    /// `45^\circ`: worth 45, and also π/4 when compared with radians.
+    Deg(Box<Node>),
     Fact(Box<Node>),
     /// `a ± b`: two answers.
     PlusMinus(Box<Node>, Box<Node>),
@@ -60,11 +62,34 @@ enum Tok {
     Comma,
 }
 
-const FUNCS: &[&str] = &["sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "ln", "log", "exp", "sqrt", "abs", "sinh", "cosh", "tanh", "lg"];
+const FUNCS: &[&str] =
+    &["sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "ln", "log", "exp", "sqrt", "abs", "sinh", "cosh", "tanh", "lg"];
 const GREEK: &[&str] = &[
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "theta", "lambda", "mu", "sigma", "omega", "phi", "varphi", "rho", "tau", "psi", "xi", "eta", "zeta", "kappa", "nu", "chi",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "theta",
+    "lambda",
+    "mu",
+    "sigma",
+    "omega",
+    "phi",
+    "varphi",
+    "rho",
+    "tau",
+    "psi",
+    "xi",
+    "eta",
+    "zeta",
+    "kappa",
+    "nu",
+    "chi",
 ];
-const UNITS: &[&str] = &["cm", "mm", "km", "kg", "mg", "ml", "mL", "min", "hr", "hrs", "sec", "ft", "in", "yd", "mi", "lb", "lbs", "oz", "mph", "m", "g", "s", "h", "L"];
+const UNITS: &[&str] =
+    &["cm", "mm", "km", "kg", "mg", "ml", "mL", "min", "hr", "hrs", "sec", "ft", "in", "yd", "mi", "lb", "lbs", "oz", "mph", "m", "g", "s", "h", "L"];
 const CN_SEPS: &[&str] = &["或者", "以及", "或", "和", "及", "且", "与", "、"];
 
 /// LaTeX spellings folded before lexing. Longer commands come before their prefixes.
@@ -147,6 +172,7 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
         text = text.chars().rev().take(MAX_INPUT).collect::<Vec<_>>().into_iter().rev().collect();
     }
     text = unwrap_text_commands(&text);
+    text = repeating_decimals(&text);
     for (from, to) in REPLACE {
         if text.contains(from) {
             text = text.replace(from, to);
@@ -177,6 +203,82 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
         1 => items.pop(),
         _ => Some(Node::List(items)),
     }
+}
+
+/// `0.\overline{3}`, `0.1\overline{6}`, `0.\dot{3}`, `0.\dot{1}4\dot{2}` → the exact fraction.
+fn repeating_decimals(s: &str) -> String {
+    if !s.contains("\\overline") && !s.contains("\\dot") {
+        return s.to_owned();
+    }
+    let c: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < c.len() {
+        // a decimal whose repeating part follows: digits '.' digits* then the marker
+        if c[i].is_ascii_digit() && (i == 0 || !c[i - 1].is_ascii_digit()) {
+            let mut k = i;
+            while k < c.len() && c[k].is_ascii_digit() && k - i < 30 {
+                k += 1;
+            }
+            if c.get(k) == Some(&'.') {
+                let int: String = c[i..k].iter().collect();
+                let fs = k + 1;
+                let mut j = fs;
+                while j < c.len() && c[j].is_ascii_digit() && j - fs < 30 {
+                    j += 1;
+                }
+                let frac: String = c[fs..j].iter().collect();
+                let rest: String = c[j..c.len().min(j + 80)].iter().collect();
+                if let Some((rep, used)) = repeat_part(&rest) {
+                    let (num, den) = repeating_fraction(&int, &frac, &rep);
+                    out.push_str(&format!("\\frac{{{num}}}{{{den}}}"));
+                    i = j + rest[..used].chars().count();
+                    continue;
+                }
+            }
+            out.extend(&c[i..k]);
+            i = k;
+            continue;
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    out
+}
+
+/// `\overline{142}…` or `\dot{1}4\dot{2}…` / `\dot{3}…`: (repeating digits, bytes used).
+fn repeat_part(rest: &str) -> Option<(String, usize)> {
+    let digits_in = |t: &str| -> Option<(String, usize)> {
+        let t = t.strip_prefix('{')?;
+        let end = t.find('}')?;
+        let d = &t[..end];
+        (!d.is_empty() && d.len() <= 30 && d.chars().all(|c| c.is_ascii_digit())).then(|| (d.to_owned(), end + 2))
+    };
+    if let Some(t) = rest.strip_prefix("\\overline") {
+        let (d, n) = digits_in(t)?;
+        return Some((d, "\\overline".len() + n));
+    }
+    let t = rest.strip_prefix("\\dot")?;
+    let (first, n1) = digits_in(t)?;
+    let mut used = "\\dot".len() + n1;
+    let after = &rest[used..];
+    let mid: String = after.chars().take_while(char::is_ascii_digit).collect();
+    if let Some(t2) = after[mid.len()..].strip_prefix("\\dot")
+        && let Some((last, n2)) = digits_in(t2)
+    {
+        used += mid.len() + "\\dot".len() + n2;
+        return Some((format!("{first}{mid}{last}"), used));
+    }
+    Some((first, used))
+}
+
+/// int.frac followed by rep repeating, as (numerator, denominator) in decimal.
+fn repeating_fraction(int: &str, frac: &str, rep: &str) -> (String, String) {
+    let ten = BigInt::from(10u32);
+    let whole: BigInt = format!("{int}{frac}{rep}").parse().unwrap_or_default();
+    let head: BigInt = format!("{int}{frac}").parse().unwrap_or_default();
+    let den = (ten.pow(rep.len() as u32) - BigInt::one()) * ten.pow(frac.len() as u32);
+    ((whole - head).to_string(), den.to_string())
 }
 
 /// `\text{ cm}` → ` cm `: the words inside text commands are words, not a group.
@@ -286,7 +388,10 @@ fn lex(s: &str) -> Vec<Tok> {
                 out.push(Tok::Ident(w));
             } else if UNITS.contains(&w.as_str()) && matches!(out.last(), Some(Tok::Num(_)) | Some(Tok::Op('%'))) {
                 out.push(Tok::Word(w));
-            } else if w.len() == 2 && w.chars().all(|c| c.is_ascii_lowercase()) && !matches!(lw.as_str(), "is" | "so" | "of" | "to" | "at" | "be" | "we" | "it" | "an" | "as" | "by" | "on" | "if" | "no" | "or") {
+            } else if w.len() == 2
+                && w.chars().all(|c| c.is_ascii_lowercase())
+                && !matches!(lw.as_str(), "is" | "so" | "of" | "to" | "at" | "be" | "we" | "it" | "an" | "as" | "by" | "on" | "if" | "no" | "or")
+            {
                 for ch in w.chars() {
                     out.push(Tok::Ident(ch.to_string()));
                 }
@@ -353,7 +458,9 @@ fn split_frac_digits(toks: Vec<Tok>) -> Vec<Tok> {
 }
 
 fn is_conclusion(w: &str) -> bool {
-    ["所以", "因此", "综上", "解得", "故"].iter().any(|c| w.starts_with(c)) || w == "即" || matches!(w.to_ascii_lowercase().as_str(), "so" | "thus" | "therefore" | "hence")
+    ["所以", "因此", "综上", "解得", "故"].iter().any(|c| w.starts_with(c))
+        || w == "即"
+        || matches!(w.to_ascii_lowercase().as_str(), "so" | "thus" | "therefore" | "hence")
 }
 
 fn is_cjk(ch: char) -> bool {
@@ -395,7 +502,11 @@ fn lex_number(c: &[char], start: usize) -> (usize, String) {
     if !s.is_empty() && s.len() <= 3 {
         let mut k = i;
         let mut groups = Vec::new();
-        while k + 3 < c.len() + 1 && c.get(k) == Some(&',') && (1..=3).all(|d| c.get(k + d).is_some_and(char::is_ascii_digit)) && !c.get(k + 4).is_some_and(char::is_ascii_digit) {
+        while k + 3 < c.len() + 1
+            && c.get(k) == Some(&',')
+            && (1..=3).all(|d| c.get(k + d).is_some_and(char::is_ascii_digit))
+            && !c.get(k + 4).is_some_and(char::is_ascii_digit)
+        {
             groups.push(k);
             k += 4;
         }
@@ -435,7 +546,7 @@ fn lex_number(c: &[char], start: usize) -> (usize, String) {
     (i, s)
 }
 
-fn split_top<'a>(toks: &'a [Tok], is_sep: impl Fn(&Tok) -> bool) -> Vec<&'a [Tok]> {
+fn split_top(toks: &[Tok], is_sep: impl Fn(&Tok) -> bool) -> Vec<&[Tok]> {
     let mut parts = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;
@@ -472,7 +583,10 @@ fn item(toks: &[Tok]) -> Option<Node> {
         }
     }
     // words between stretches of math: the last stretch is the answer
-    let math = segments.into_iter().rev().find(|s| s.iter().any(|t| matches!(t, Tok::Num(_) | Tok::Ident(_) | Tok::Op('π') | Tok::Op('∞') | Tok::Func(_) | Tok::Cmd(_))))?;
+    let math = segments
+        .into_iter()
+        .rev()
+        .find(|s| s.iter().any(|t| matches!(t, Tok::Num(_) | Tok::Ident(_) | Tok::Op('π') | Tok::Op('∞') | Tok::Func(_) | Tok::Cmd(_))))?;
     let node = relation(&math)?;
     let label = clean_label(&label);
     Some(if label.is_empty() { node } else { Node::Labelled(label, Box::new(node)) })
@@ -481,7 +595,8 @@ fn item(toks: &[Tok]) -> Option<Node> {
 /// Label words without filler, so `极大值点为` and `极大值` match.
 pub(crate) fn clean_label(s: &str) -> String {
     let mut t: String = s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
-    for filler in ["所以", "因此", "故", "则", "函数", "取得", "处", "在", "的", "为", "是", "时", "点", "得", "有", "解", "答案", "最终"] {
+    for filler in ["所以", "因此", "故", "则", "函数", "取得", "处", "在", "的", "为", "是", "时", "点", "得", "有", "解", "答案", "最终"]
+    {
         t = t.replace(filler, "");
     }
     t
@@ -576,7 +691,13 @@ pub(crate) fn is_var(n: &Node) -> bool {
 fn inequality(a: &Node, op: char, b: &Node) -> Node {
     let inf = || Box::new(Node::Inf);
     let ninf = || Box::new(Node::Neg(Box::new(Node::Inf)));
-    let (var_left, bound) = if is_var(a) { (true, b) } else if is_var(b) { (false, a) } else { return Node::Text(format!("{a:?}{op}{b:?}")) };
+    let (var_left, bound) = if is_var(a) {
+        (true, b)
+    } else if is_var(b) {
+        (false, a)
+    } else {
+        return Node::Text(format!("{a:?}{op}{b:?}"));
+    };
     // normalise to "x op bound"
     let op = if var_left {
         op
@@ -740,7 +861,10 @@ impl<'a> Parser<'a> {
                     self.i += 1;
                     p = Node::Percent(Box::new(p));
                 }
-                Some(Tok::Op('°')) => self.i += 1,
+                Some(Tok::Op('°')) => {
+                    self.i += 1;
+                    p = Node::Deg(Box::new(p));
+                }
                 Some(Tok::Word(_)) => self.i += 1,
                 _ => return p,
             }

@@ -77,6 +77,14 @@ fn numbers_and_latex() {
     ok("2", "\\sqrt[3]{8}");
     ok("\\frac{1}{2}", "50%");
     ok("50\\%", "50");
+    ok("\\frac{1}{3}", "0.\\overline{3}");
+    ok("\\frac{1}{6}", "0.1\\overline{6}");
+    ok("\\frac{1}{7}", "0.\\dot{1}4285\\dot{7}");
+    ok("\\frac{1}{3}", "0.\\dot{3}");
+    bad("\\frac{1}{3}", "0.\\overline{4}");
+    ok("\\frac{\\pi}{4}", "45^\\circ");
+    ok("60^\\circ", "\\frac{\\pi}{3}");
+    bad("\\frac{\\pi}{4}", "30^\\circ");
     ok("３", "3");
     ok("3", "３");
     bad("50\\%", "0.05");

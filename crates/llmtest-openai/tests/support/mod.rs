@@ -37,6 +37,9 @@ pub enum Reply {
     Sse { pieces: Vec<(Duration, String)>, end: End },
     /// Resets the connection without answering.
     Reset,
+    /// Closes the connection without answering (what a server does to an idle kept-alive
+    /// connection).
+    Close,
 }
 
 impl Reply {
@@ -224,6 +227,7 @@ async fn serve(mut sock: TcpStream, hits: Arc<Mutex<Vec<Hit>>>, script: Script) 
                 let _ = sock.set_zero_linger();
                 return;
             }
+            Reply::Close => return,
             Reply::Status { code, headers, body, delay } => {
                 tokio::time::sleep(delay).await;
                 let mut head = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\n", body.len());
