@@ -6,6 +6,7 @@
 //!   unit: 千元               # optional; default: no unit
 //!   tolerance: {rel: 0.001}  # optional; default: rel 0.001 (±0.1%), abs 0
 //!   pick: first              # optional; first | last | any; default: first
+//!   rounded: true            # optional; default: true
 //! ```
 //!
 //! | parameter | default | meaning |
@@ -13,7 +14,8 @@
 //! | `value` | required | the gold number, a number or a string (`"58,159,881"`, `"-3.5"`, `"1.2e9"`) |
 //! | `unit` | none | the gold's unit: an optional scale (`千 万 百万 千万 亿 万亿`, `thousand million billion trillion`, `k M B`) then an optional currency (`元 人民币 RMB CNY ¥ yuan`, `美元 USD $`, `港元 HKD`, `欧元 EUR €`), `%`, or any other word (`人`, `km`) |
 //! | `tolerance` | `{rel: 0.001}` | passes when \|found − gold\| ≤ max(`rel`·\|gold\|, `abs`); `abs` is in the gold's unit. Giving `tolerance` replaces the default: `{abs: 0}` means exact |
-//! | `pick` | `first` | which number counts: the `first` stated amount, the `last` one (a final answer after working), or `any` |
+//! | `pick` | `first` | which number counts: the `first` stated amount, the `last` one (a final answer after working), or `any`. Years, and operands of a calculation shown in the answer (`A − B = C`), count only when nothing else is there |
+//! | `rounded` | `true` | also accept a rounded answer that shows at least three significant digits and equals the gold rounded to the digits shown (`1.49万` for 14,884; `582亿` for 58,159,881千元) |
 //!
 //! Numbers are read with thousands separators (`,` `，`, LaTeX `{,}` and `\,`), Chinese
 //! 4-digit grouping (`5815,9881`, `5亿8159万`), full-width digits and punctuation, decimals,
@@ -24,7 +26,10 @@
 //! in another dimension (a percentage when the gold is an amount, dollars when it is yuan)
 //! is not an amount of the gold's kind and is passed over. Years (`2024年`, `in 2024`),
 //! dates, ordinals (`第3`), list markers (`1. `) and numbers glued to identifiers
-//! (`Qwen2.5`) are not amounts.
+//! (`Qwen2.5`) are not amounts. A count of something else (`3,530台` when the gold is a
+//! percentage) is not an amount of the gold's kind either. When the gold is negative, an
+//! amount after a word saying it went down (`下降3.17%`, `decreased by 3.17%`) is read as
+//! negative.
 //!
 //! The failure message says what was found and how it was read:
 //! `535.3亿元 = 53,530,000千元 ≠ 58,159,881千元 ±0.1%`.

@@ -65,5 +65,44 @@ fn main() {
             let extra_us = (wall - ideal) / n as f64 * conc as f64 * 1e6;
             println!("{name:<34} {wall:>9.3} {ideal:>9.3} {:>11.3} {:>10.0} µs", wall / ideal, extra_us);
         }
+        llama_server(n).await;
     });
+}
+
+/// Throughput against a real llama-server on the tiny model, when both are here (no ideal:
+/// the server's own time per request is not reported to us).
+async fn llama_server(n: usize) {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = std::env::var_os("LLMTEST_LLAMA_SERVER").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("ci/cache/llama-server/bin/llama-server"));
+    let gguf = root.join("fixtures/models/tiny-qwen2/model.gguf");
+    if !bin.is_file() || !gguf.is_file() {
+        println!("llama-server row skipped: no binary or model");
+        return;
+    }
+    for stream in [true, false] {
+        let opts = json!({
+            "provider": "llamacpp",
+            "stream": stream,
+            "server": {"command": [bin, "-m", gguf, "--host", "{host}", "--port", "{port}", "-c", "2048", "-np", "4", "--jinja", "--no-webui"]},
+        });
+        let b = llmtest_openai::factory().create(&model("tiny", 4, opts), &BackendContext::default()).unwrap();
+        b.generate(&chat("warm up", 1)).await.unwrap();
+        let t = Instant::now();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut workers = Vec::new();
+        for _ in 0..4 {
+            let (b, next) = (b.clone(), next.clone());
+            workers.push(tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                    b.generate(&chat("Who are you?", 1)).await.expect("llama-server request");
+                }
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+        let wall = t.elapsed().as_secs_f64();
+        println!("llama-server tiny model, conc 4, {}: {n} requests in {wall:.3} s = {:.0} requests/s", if stream { "streamed" } else { "not streamed" }, n as f64 / wall);
+        b.shutdown().await;
+    }
 }

@@ -235,9 +235,10 @@ impl OpenAiBackend {
         let deadline = Instant::now() + self.r.request_timeout;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut retries = 0u32;
-        let mut stale_resent = false;
+        // Each idle pooled connection may be stale; there are at most `max_concurrency`.
+        let mut stale_resends = 0usize;
         // Bounded: each pass either returns, or counts a retry (at most `max_retries`), or
-        // resends once on a fresh connection.
+        // resends on another connection (bounded by the pool's size).
         loop {
             if self.closed.load(Ordering::SeqCst) {
                 // An interrupted run: sending more would keep a managed server busy while it
@@ -290,10 +291,12 @@ impl OpenAiBackend {
             if failure.replica_down {
                 *replica.down_until.lock().unwrap() = Some(Instant::now() + self.r.replica_cooldown);
             }
-            if failure.stale && !stale_resent {
+            if failure.stale && stale_resends <= self.r.max_concurrency {
                 // As curl does: a reused connection that died before any response is resent
-                // once on a new one, and is not a retry (the server never saw the request).
-                stale_resent = true;
+                // on another one and not counted as a retry (llama-server closes its
+                // connection after every stream; the request was almost surely never served,
+                // and resending an evaluation request is harmless anyway).
+                stale_resends += 1;
                 self.stats.stale_connections.fetch_add(1, Ordering::Relaxed);
                 continue;
             }

@@ -64,7 +64,7 @@
 //! | `connect_timeout_s` | 10 | to open a connection |
 //! | `read_timeout_s` | 120 | longest silence: before the response headers, and between stream chunks (a stalled stream) |
 //! | `request_timeout_s` | 900 | one request end to end, retries and waits included |
-//! | `max_retries` | 4 | retries after 429, 408, 5xx and connection errors (never after other 4xx, malformed streams or read timeouts) |
+//! | `max_retries` | 4 | retries after 429, 408, 5xx and connection errors (never after other 4xx, malformed streams or read timeouts). A kept-alive connection the server closed before answering is resent on another connection without counting as a retry (facts: `stale_connections_resent`) |
 //! | `backoff_initial_s`, `backoff_max_s` | 0.5, 30 | exponential backoff with jitter between retries |
 //! | `retry_after_max_s` | 120 | longest `Retry-After` (or `retry-after-ms`) honoured |
 //! | `adaptive_concurrency` | `true` | halve the requests in flight on 429, add one back after that many successes; never above `max_concurrency` |

@@ -120,7 +120,34 @@ impl MathGrader {
         let (text, _) = extract::final_answer(answer);
         let node = parse::parse(&text);
         let pass = node.as_ref().is_some_and(|n| equiv::equivalent(&self.gold, n, self.opts));
-        MathVerdict { pass, canonical: node.as_ref().map(|n| short(&show(n))), extracted: text }
+        MathVerdict { pass, canonical: node.map(|n| short(&show(&self.tidy(n)))), extracted: text }
+    }
+
+    /// The answer as shown in messages and snapshots: labels only where the gold has them
+    /// (`The roots are 2 and 3` → `2, 3`), a worked computation reduced to its result.
+    fn tidy(&self, n: Node) -> Node {
+        fn labelled(n: &Node) -> bool {
+            match n {
+                Node::Labelled(..) => true,
+                Node::List(v) | Node::Set(v) => v.iter().any(labelled),
+                _ => false,
+            }
+        }
+        fn strip(n: Node, keep_labels: bool) -> Node {
+            match n {
+                Node::Labelled(l, x) if keep_labels => Node::Labelled(l, Box::new(strip(*x, keep_labels))),
+                Node::Labelled(_, x) => strip(*x, keep_labels),
+                Node::List(v) => Node::List(v.into_iter().map(|x| strip(x, keep_labels)).collect()),
+                Node::Eq(l, r) if !has_vars(&l) && !has_vars(&r) => *r,
+                other => other,
+            }
+        }
+        fn has_vars(n: &Node) -> bool {
+            let mut vs = Vec::new();
+            eval::vars(n, &mut vs);
+            !vs.is_empty()
+        }
+        strip(n, labelled(&self.gold))
     }
 
     /// Grades an answer (reasoning already removed).
@@ -137,7 +164,7 @@ impl MathGrader {
             return Grade::binary(false, expected, found);
         };
         let pass = equiv::equivalent(&self.gold, &node, self.opts);
-        let canon = short(&show(&node));
+        let canon = short(&show(&self.tidy(node)));
         let found =
             format!("{:?} {} = {}{}", short(&text), source.describe(), canon, if pass { String::new() } else { format!(" ≢ {}", short(&show(&self.gold))) });
         Grade::binary(pass, expected, found).with_extracted(canon)
