@@ -99,7 +99,7 @@ fn model(backend: &str, options: serde_json::Value) -> ModelConfig {
         max_concurrency: 1,
         params: GenParams::default(),
         description: None,
-        opt_in: false,
+        suites: None,
         options: options.as_object().unwrap().clone(),
         loc: Default::default(),
     }

@@ -61,7 +61,11 @@ pub fn split_reasoning(raw: &str, api_reasoning: Option<&str>, truncated: bool) 
             }
         }
     }
-    let answer = answer.trim().to_owned();
+    let had_tags = reasoning.len() > usize::from(api_reasoning.is_some_and(|r| !r.trim().is_empty()));
+    // Without think tags the output is the answer exactly as produced: leading indentation
+    // matters to code completions. With them, drop the blank lines the tags leave behind,
+    // but keep the first line's indentation.
+    let answer = if had_tags { strip_blank_edges(&answer) } else { answer };
     // Reasoning through the API channel and no answer at all, cut at the token limit: the
     // model was still thinking.
     if truncated && answer.is_empty() && !reasoning.is_empty() {
@@ -71,14 +75,28 @@ pub fn split_reasoning(raw: &str, api_reasoning: Option<&str>, truncated: bool) 
     Split { answer, reasoning: if reasoning.is_empty() { None } else { Some(reasoning.join("\n\n")) }, unterminated }
 }
 
+fn strip_blank_edges(s: &str) -> String {
+    let start = match s.find(|c: char| !c.is_whitespace()) {
+        Some(i) => s[..i].rfind('\n').map_or(0, |nl| nl + 1),
+        None => return String::new(),
+    };
+    s[start..].trim_end().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn plain_output_is_all_answer() {
-        let s = split_reasoning("  x = 2 or x = 3 \n", None, false);
-        assert_eq!(s, Split { answer: "x = 2 or x = 3".into(), reasoning: None, unterminated: false });
+    fn plain_output_is_all_answer_untouched() {
+        let s = split_reasoning("    return x + 1\n", None, false);
+        assert_eq!(s, Split { answer: "    return x + 1\n".into(), reasoning: None, unterminated: false });
+    }
+
+    #[test]
+    fn indentation_after_a_think_block_survives() {
+        let s = split_reasoning("<think>plan</think>\n\n    return x + 1\n", None, false);
+        assert_eq!(s.answer, "    return x + 1");
     }
 
     #[test]

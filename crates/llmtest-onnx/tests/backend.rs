@@ -22,7 +22,7 @@ fn config(options: Value) -> ModelConfig {
         max_concurrency: 1,
         params: GenParams::default(),
         description: None,
-        opt_in: false,
+        suites: None,
         options,
         loc: Loc::default(),
     }

@@ -831,7 +831,7 @@ mod tests {
             max_concurrency: 1,
             params: Default::default(),
             description: None,
-            opt_in: false,
+            suites: None,
             options: serde_json::json!({"provider": "openai", "api_key_env": "", "model": "gpt"}).as_object().unwrap().clone(),
             loc: Default::default(),
         };

@@ -9,7 +9,7 @@
 //! let options = serde_json::json!({"provider": "vllm", "model": "Qwen/Qwen2.5-7B-Instruct"});
 //! let model = ModelConfig {
 //!     name: "qwen7b".into(), backend: "openai".into(), max_concurrency: 8,
-//!     params: Default::default(), description: None, opt_in: false,
+//!     params: Default::default(), description: None, suites: None,
 //!     options: options.as_object().unwrap().clone(), loc: Default::default(),
 //! };
 //! let factory = llmtest_openai::factory();

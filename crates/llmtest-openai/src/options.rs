@@ -393,7 +393,7 @@ mod tests {
             max_concurrency: 4,
             params: Default::default(),
             description: None,
-            opt_in: false,
+            suites: None,
             options: options.as_object().unwrap().clone(),
             loc: Default::default(),
         }

@@ -109,16 +109,16 @@ pub(crate) struct ModelSchema {
     /// Default generation parameters for this model.
     params: Option<GenParams>,
     description: Option<String>,
-    /// Only suites that name this model in `models:` run it (answer sets, special-purpose
-    /// models). Default false.
-    opt_in: Option<bool>,
+    /// Run this model only on these suites (an answer set for one benchmark, a model only
+    /// meant for some suites). Default: every suite.
+    suites: Option<Vec<String>>,
     /// Backend-specific options.
     #[serde(flatten)]
     rest: Map<String, Value>,
 }
 
 /// The keys every model entry may have; the rest go to the backend.
-pub const MODEL_COMMON_KEYS: &[&str] = &["backend", "max_concurrency", "params", "description", "opt_in"];
+pub const MODEL_COMMON_KEYS: &[&str] = &["backend", "max_concurrency", "params", "description", "suites"];
 
 /// A resolved model entry.
 #[derive(Clone, Debug)]
@@ -129,8 +129,8 @@ pub struct ModelConfig {
     pub max_concurrency: usize,
     pub params: GenParams,
     pub description: Option<String>,
-    /// Only suites that name this model run it.
-    pub opt_in: bool,
+    /// Run this model only on these suites (`None`: every suite).
+    pub suites: Option<Vec<String>>,
     /// Backend-specific keys, to be parsed strictly by the backend factory.
     pub options: Map<String, Value>,
     pub loc: Loc,

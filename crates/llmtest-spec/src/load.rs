@@ -220,14 +220,16 @@ fn model_config(name: &str, entry: &Spanned<Value>, file: &Path) -> Result<Model
             .map_err(|e| Diagnostic::new(l.clone(), format!("model `{name}`: invalid `params`: {e}")))?,
     };
     let description = map.get("description").and_then(Value::as_str).map(str::to_owned);
-    let opt_in = match map.get("opt_in") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Diagnostic::new(l, format!("model `{name}`: `opt_in` must be true or false"))),
+    let suites = match map.get("suites") {
+        None => None,
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+            Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        }
+        Some(_) => return Err(Diagnostic::new(l, format!("model `{name}`: `suites` must be a list of suite names"))),
     };
     let options: Map<String, Value> =
         map.iter().filter(|(k, _)| !MODEL_COMMON_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(ModelConfig { name: name.to_owned(), backend, max_concurrency, params, description, opt_in, options, loc: l })
+    Ok(ModelConfig { name: name.to_owned(), backend, max_concurrency, params, description, suites, options, loc: l })
 }
 
 /// Parse YAML (or JSON, which this parser reads too) into `T`, turning the first error into a

@@ -81,9 +81,27 @@ impl Plan {
         }
         let files = project.discover(&opts.paths)?;
         let suites: Vec<Arc<Suite>> = llmtest_spec::load_suites(&project, &files, registry)?.into_iter().map(Arc::new).collect();
+        if opts.paths.is_empty() {
+            // A model limited to suites that do not exist is a typo, not an intent.
+            let mut diags = Diagnostics::default();
+            for m in project.models.values() {
+                for s in m.suites.iter().flatten() {
+                    if !suites.iter().any(|x| &x.name == s) {
+                        let names: Vec<&str> = suites.iter().map(|x| x.name.as_str()).collect();
+                        diags.push(
+                            Diagnostic::new(m.loc.clone(), format!("model `{}` names unknown suite `{s}`", m.name))
+                                .with_hint(llmtest_spec::unknown_name_hint(s, names.iter().copied())),
+                        );
+                    }
+                }
+            }
+            if !diags.is_empty() {
+                return Err(diags);
+            }
+        }
         let mut work = Vec::new();
         for s in &suites {
-            for m in models_for(&project, &profile, s, !opts.models.is_empty()) {
+            for m in models_for(&project, &profile, s) {
                 for i in 0..s.cases.len() {
                     work.push(Work { suite: s.clone(), case: i, model: m.clone() });
                 }
@@ -99,18 +117,16 @@ fn one(root: &Path, msg: String) -> Diagnostics {
     Diagnostics(vec![Diagnostic::new(llmtest_spec::Loc::new(llmtest_spec::CONFIG_FILE, 0, 0), msg)])
 }
 
-/// The models a suite runs on: the ones it names (that the profile has, or that were asked
-/// for explicitly), else every profile model that is not `opt_in`.
-fn models_for(project: &Project, profile: &Profile, suite: &Suite, explicit: bool) -> Vec<String> {
-    match &suite.models {
-        Some(named) => named.iter().filter(|m| profile.models.contains(m)).cloned().collect(),
-        None => profile
-            .models
-            .iter()
-            .filter(|m| explicit || !project.models.get(*m).is_some_and(|c| c.opt_in))
-            .cloned()
-            .collect(),
-    }
+/// The models a suite runs on: the profile's (or those asked for), narrowed to the ones the
+/// suite names in `models:`, and to models whose `suites:` (if any) include this suite.
+fn models_for(project: &Project, profile: &Profile, suite: &Suite) -> Vec<String> {
+    profile
+        .models
+        .iter()
+        .filter(|m| suite.models.as_ref().is_none_or(|named| named.contains(m)))
+        .filter(|m| project.models.get(*m).is_none_or(|c| c.suites.as_ref().is_none_or(|s| s.contains(&suite.name))))
+        .cloned()
+        .collect()
 }
 
 enum Slot {

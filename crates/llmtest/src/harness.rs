@@ -19,6 +19,20 @@ use crate::{snapshot, Llmtest};
 
 type EngineCell = Arc<OnceLock<Arc<Engine>>>;
 
+/// Committed snapshots' recorded outcomes, read once per suite × model.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<BTreeMap<(String, String), Option<Arc<BTreeMap<String, Outcome>>>>>);
+
+impl Recorded {
+    fn outcome(&self, dir: &std::path::Path, suite: &str, model: &str, case: &str) -> Option<Outcome> {
+        let mut map = self.0.lock().expect("recorded outcomes");
+        let entry = map
+            .entry((suite.to_owned(), model.to_owned()))
+            .or_insert_with(|| snapshot::recorded_outcomes(dir, suite, model).map(Arc::new));
+        entry.as_ref().and_then(|m| m.get(case).copied())
+    }
+}
+
 pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
     let root = lt.root_dir();
     let registry = Arc::new(lt.grader_registry(&root));
@@ -37,14 +51,17 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
     let cell: EngineCell = Arc::new(OnceLock::new());
     let snapshots_dir = plan.project.root.join(&plan.project.snapshots);
     let allow_known = plan.profile.allow_known_failures;
+    let recorded = Arc::new(Recorded::default());
 
     let mut trials = Vec::with_capacity(plan.work.len() + plan.suites.len());
     let mut needs: BTreeMap<String, Vec<Work>> = BTreeMap::new();
     for w in &plan.work {
         let name = w.name();
         needs.insert(name.clone(), vec![w.clone()]);
-        let (cell, w, dir) = (cell.clone(), w.clone(), snapshots_dir.clone());
-        trials.push(Trial::ignorable_test(name, move || case_trial(&cell, &w, allow_known, &dir)));
+        let (cell, w, dir, rec) = (cell.clone(), w.clone(), snapshots_dir.clone(), recorded.clone());
+        let (suite, model) = (w.suite.name.clone(), w.model.clone());
+        let known = move |case: &str| if allow_known { rec.outcome(&dir, &suite, &model, case) } else { None };
+        trials.push(Trial::ignorable_test(name, move || case_trial(&cell, &w, &known)));
     }
     let mut groups: BTreeMap<(String, String), Vec<Work>> = BTreeMap::new();
     for w in &plan.work {
@@ -101,7 +118,7 @@ fn engine(cell: &EngineCell) -> Result<&Arc<Engine>, Failed> {
     cell.get().ok_or_else(|| Failed::from("llmtest engine was not started"))
 }
 
-fn case_trial(cell: &EngineCell, w: &Work, allow_known: bool, snapshots: &std::path::Path) -> Result<Completion, Failed> {
+fn case_trial(cell: &EngineCell, w: &Work, known: &dyn Fn(&str) -> Option<Outcome>) -> Result<Completion, Failed> {
     let engine = engine(cell)?;
     if let Some(r) = engine.skip_reason(&w.model) {
         return Ok(Completion::ignored_with(r));
@@ -115,11 +132,8 @@ fn case_trial(cell: &EngineCell, w: &Work, allow_known: bool, snapshots: &std::p
             Err(Failed::from(format!("infrastructure error, not a wrong answer: {e}")))
         }
         other => {
-            if allow_known {
-                let recorded = snapshot::recorded_outcomes(snapshots, &w.suite.name, &w.model);
-                if recorded.as_ref().and_then(|m| m.get(&r.case)) == Some(&other) {
-                    return Ok(Completion::Completed);
-                }
+            if known(&r.case) == Some(other) {
+                return Ok(Completion::Completed);
             }
             Err(Failed::from(failure_message(&r)))
         }

@@ -293,7 +293,7 @@ pub fn model(name: &str, max_concurrency: usize, options: Value) -> llmtest_spec
         max_concurrency,
         params: Default::default(),
         description: None,
-        opt_in: false,
+        suites: None,
         options: options.as_object().unwrap().clone(),
         loc: Default::default(),
     }
