@@ -167,7 +167,14 @@ fn boxed_at(rest: &str) -> Option<(String, usize)> {
 
 fn last_line(s: &str) -> String {
     let Some(line) = s.lines().rev().find(|l| l.chars().any(|c| c.is_ascii_digit() || "\\πx√∞".contains(c))) else {
-        return trim_end(s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(""));
+        let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        // A sentence of prose with no math in it ("I am not sure which one.") states no
+        // answer; reading its words as a product of variables would only confuse reports.
+        let words = last.split(|c: char| !c.is_alphabetic()).filter(|w| w.chars().count() >= 2).count();
+        if words >= 4 {
+            return String::new();
+        }
+        return trim_end(last);
     };
     // the last sentence with something mathematical in it
     let sentences: Vec<&str> = line.split(['。', '！', '？']).flat_map(|p| p.split(". ")).collect();
@@ -196,6 +203,7 @@ mod tests {
         assert_eq!(final_answer("She sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = 18 dollars.").0, "She makes 9 * 2 = 18 dollars");
         assert_eq!(final_answer("**Answer:** 3.5").0, "3.5");
         assert_eq!(final_answer("").0, "");
+        assert_eq!(final_answer("I am a tiny test model.").0, "");
         assert_eq!(final_answer("\\boxed{unclosed").0, "unclosed");
         assert_eq!(final_answer("\\boxed{\\boxed{1}, \\boxed{2}}").0, "1, 2");
     }
