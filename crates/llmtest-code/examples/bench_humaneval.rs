@@ -12,7 +12,7 @@
 //! timeout), plus a run with one worker per core. Rounds alternate and the best of each is
 //! reported, since the machine may be shared.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -127,16 +127,7 @@ fn load(root: &Path) -> Result<(Vec<Case>, Graders), String> {
     for f in llmtest_code::factories() {
         reg.register(f);
     }
-    let project = Project {
-        root: root.to_path_buf(),
-        suite_paths: vec![PathBuf::from("suites")],
-        snapshots: PathBuf::from("snapshots"),
-        cassettes: PathBuf::from("fixtures/cassettes"),
-        results: PathBuf::from("target/llmtest"),
-        models: BTreeMap::new(),
-        profiles: BTreeMap::new(),
-        default_profile: None,
-    };
+    let project = Project::bare(root);
     let suites = load_suites(
         &project,
         &[PathBuf::from("suites/code/humaneval.yaml")],

@@ -32,9 +32,10 @@ pub struct Project {
 }
 
 impl Project {
-    /// Reads `llmtest.yaml` under `root` (a project without one has no models).
-    pub fn load(root: &Path) -> Result<Project, Diagnostics> {
-        let mut project = Project {
+    /// A project at `root` with the default layout and no models, as if it had no
+    /// `llmtest.yaml` (for tools and tests that load suites on their own).
+    pub fn bare(root: &Path) -> Project {
+        Project {
             root: root.to_path_buf(),
             suite_paths: vec![PathBuf::from("suites")],
             snapshots: PathBuf::from("snapshots"),
@@ -43,7 +44,12 @@ impl Project {
             models: BTreeMap::new(),
             profiles: BTreeMap::new(),
             default_profile: None,
-        };
+        }
+    }
+
+    /// Reads `llmtest.yaml` under `root` (a project without one has no models).
+    pub fn load(root: &Path) -> Result<Project, Diagnostics> {
+        let mut project = Project::bare(root);
         let rel = PathBuf::from(CONFIG_FILE);
         let Ok(src) = std::fs::read_to_string(root.join(&rel)) else {
             return Ok(project);

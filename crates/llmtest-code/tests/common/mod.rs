@@ -109,18 +109,8 @@ pub fn registry() -> llmtest_grade::GraderRegistry {
 
 /// Loads one suite file (relative to the repo root) without the project's llmtest.yaml.
 pub fn load(file: &str) -> llmtest_spec::Suite {
-    use std::collections::BTreeMap;
     use std::path::PathBuf;
-    let project = llmtest_spec::Project {
-        root: root(),
-        suite_paths: vec![PathBuf::from("suites")],
-        snapshots: PathBuf::from("snapshots"),
-        cassettes: PathBuf::from("fixtures/cassettes"),
-        results: PathBuf::from("target/llmtest"),
-        models: BTreeMap::new(),
-        profiles: BTreeMap::new(),
-        default_profile: None,
-    };
+    let project = llmtest_spec::Project::bare(&root());
     let mut suites = llmtest_spec::load_suites(&project, &[PathBuf::from(file)], &registry())
         .unwrap_or_else(|d| panic!("{file}: {d}"));
     suites.remove(0)
