@@ -74,39 +74,46 @@ fn read_entries(path: &Path) -> Result<Vec<Entry>, String> {
         .collect()
 }
 
-/// Answers from cassettes; never touches the network.
+/// Answers from cassettes; never touches the network. A suite's cassette file is read on
+/// the first request of that suite, so a process that runs one trial reads one file.
 pub struct ReplayBackend {
     model: String,
     dir: PathBuf,
     display_dir: PathBuf,
-    entries: HashMap<String, Entry>,
+    suites: Mutex<HashMap<String, Arc<HashMap<String, Entry>>>>,
 }
 
 impl ReplayBackend {
-    /// Loads every cassette of `model` under `dir`. `display_dir` is how `dir` is named in
+    /// Replays `model`'s cassettes under `dir`. `display_dir` is how `dir` is named in
     /// messages (relative to the project root).
     pub fn open(dir: &Path, display_dir: &Path, model: &str) -> Result<ReplayBackend, String> {
-        let mut entries = HashMap::new();
-        let mdir = dir.join(sanitize(model));
-        if let Ok(rd) = std::fs::read_dir(&mdir) {
-            let mut files: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "jsonl")).collect();
-            files.sort();
-            for f in files {
-                for e in read_entries(&f)? {
-                    entries.insert(e.key.clone(), e);
-                }
-            }
-        }
-        Ok(ReplayBackend { model: model.to_owned(), dir: dir.to_path_buf(), display_dir: display_dir.to_path_buf(), entries })
+        Ok(ReplayBackend { model: model.to_owned(), dir: dir.to_path_buf(), display_dir: display_dir.to_path_buf(), suites: Mutex::new(HashMap::new()) })
     }
 
-    /// Number of recorded requests.
+    fn suite(&self, suite: &str) -> Result<Arc<HashMap<String, Entry>>, String> {
+        if let Some(m) = self.suites.lock().expect("cassettes").get(suite) {
+            return Ok(m.clone());
+        }
+        let entries: HashMap<String, Entry> =
+            read_entries(&file_for(&self.dir, &self.model, suite))?.into_iter().map(|e| (e.key.clone(), e)).collect();
+        let entries = Arc::new(entries);
+        self.suites.lock().expect("cassettes").insert(suite.to_owned(), entries.clone());
+        Ok(entries)
+    }
+
+    /// Number of recorded requests in all of the model's cassettes.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        let mdir = self.dir.join(sanitize(&self.model));
+        let Ok(rd) = std::fs::read_dir(&mdir) else { return 0 };
+        rd.filter_map(Result::ok)
+            .filter_map(|e| e.path().file_stem().and_then(|s| s.to_str()).map(str::to_owned))
+            .filter_map(|suite| self.suite(&suite).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 }
 
@@ -114,14 +121,14 @@ impl ReplayBackend {
 impl Backend for ReplayBackend {
     async fn generate(&self, req: &Request) -> Result<Response, InfraError> {
         let key = cassette_key(req);
-        match self.entries.get(&key) {
+        let entries = self.suite(&req.suite).map_err(|e| InfraError::new(InfraKind::Other, e))?;
+        match entries.get(&key) {
             Some(e) => {
                 let mut r = e.response.clone();
                 r.timings.replayed = true;
                 Ok(r)
             }
             None => {
-                let _ = &self.dir;
                 let file = file_for(&self.display_dir, &self.model, &req.suite);
                 Err(InfraError::new(
                     InfraKind::Missing,

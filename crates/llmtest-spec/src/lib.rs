@@ -26,7 +26,7 @@ mod types;
 
 pub use config::{ModelConfig, Profile, RunMode, MODEL_COMMON_KEYS};
 pub use diag::{did_you_mean, unknown_name_hint, Diagnostic, Diagnostics, Loc};
-pub use load::{load_suites, parse_assertion, Project, CONFIG_FILE};
+pub use load::{load_suites, load_suites_named, parse_assertion, Project, CONFIG_FILE};
 pub use model::{AssertionCheck, AssertionSpec, Case, CheckError, Suite};
 pub use schema::{config_schema, suite_schema};
 pub use types::{GenParams, Message, Mode, Prompt, ReasoningPolicy, Role, SnapshotMode, ToolCall};

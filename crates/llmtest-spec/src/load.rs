@@ -292,6 +292,18 @@ fn lowercase_first(s: &str) -> String {
 /// Loads `files` (relative to the project root) into suites. Every problem in every file is
 /// collected; the result is `Err` with all of them if there is any.
 pub fn load_suites(project: &Project, files: &[PathBuf], check: &dyn AssertionCheck) -> Result<Vec<Suite>, Diagnostics> {
+    load_suites_named(project, files, check, None)
+}
+
+/// As [`load_suites`], but only suites whose name is in `only` are resolved (cases rendered,
+/// data imported, assertions built); the others are parsed and then left out. For a process
+/// that runs one trial (`cargo nextest`), after a full load has validated everything.
+pub fn load_suites_named(
+    project: &Project,
+    files: &[PathBuf],
+    check: &dyn AssertionCheck,
+    only: Option<&[String]>,
+) -> Result<Vec<Suite>, Diagnostics> {
     let templates = Templates::new(&project.root);
     let mut diags = Diagnostics::default();
     let mut suites: Vec<Suite> = Vec::new();
@@ -311,6 +323,9 @@ pub fn load_suites(project: &Project, files: &[PathBuf], check: &dyn AssertionCh
                 continue;
             }
         };
+        if only.is_some_and(|names| !names.contains(&file.suite.value)) {
+            continue;
+        }
         let mut ctx = SuiteCtx { rel, src: &src, project, templates: &templates, check, diags: Diagnostics::default() };
         let suite = ctx.resolve(file);
         if let Some(prev) = names.get(&suite.name) {

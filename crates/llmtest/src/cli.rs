@@ -153,7 +153,7 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
 
 fn plan(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>) -> Result<(Arc<llmtest_grade::GraderRegistry>, Plan), ExitCode> {
     let registry = Arc::new(lt.grader_registry(root));
-    let opts = PlanOptions { paths: s.paths.clone(), profile: s.profile.clone(), models: s.models.clone(), mode };
+    let opts = PlanOptions { paths: s.paths.clone(), profile: s.profile.clone(), models: s.models.clone(), mode, only_suites: None };
     match Plan::load(root, &registry, &opts) {
         Ok(p) => Ok((registry, p)),
         Err(d) => {

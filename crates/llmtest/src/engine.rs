@@ -53,6 +53,8 @@ pub struct PlanOptions {
     pub models: Vec<String>,
     /// Force a mode (the `record` command).
     pub mode: Option<RunMode>,
+    /// Resolve only these suites (a process that runs one trial); `None`: all.
+    pub only_suites: Option<Vec<String>>,
 }
 
 impl Plan {
@@ -80,8 +82,11 @@ impl Plan {
             profile.models = opts.models.clone();
         }
         let files = project.discover(&opts.paths)?;
-        let suites: Vec<Arc<Suite>> = llmtest_spec::load_suites(&project, &files, registry)?.into_iter().map(Arc::new).collect();
-        if opts.paths.is_empty() {
+        let suites: Vec<Arc<Suite>> = llmtest_spec::load_suites_named(&project, &files, registry, opts.only_suites.as_deref())?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        if opts.paths.is_empty() && opts.only_suites.is_none() {
             // A model limited to suites that do not exist is a typo, not an intent.
             let mut diags = Diagnostics::default();
             for m in project.models.values() {

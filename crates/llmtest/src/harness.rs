@@ -36,7 +36,13 @@ impl Recorded {
 pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
     let root = lt.root_dir();
     let registry = Arc::new(lt.grader_registry(&root));
-    let plan = match Plan::load(&root, &registry, &PlanOptions::default()) {
+    // `--exact suite::case::model` (how nextest runs each test in its own process): only
+    // that suite needs resolving; the listing that chose the name validated everything.
+    let only_suites = match (&args.filter, args.exact, args.list) {
+        (Some(name), true, false) => name.split("::").next().map(|s| vec![s.to_owned()]),
+        _ => None,
+    };
+    let plan = match Plan::load(&root, &registry, &PlanOptions { only_suites, ..PlanOptions::default() }) {
         Ok(p) => p,
         Err(d) => {
             eprintln!("{d}");
