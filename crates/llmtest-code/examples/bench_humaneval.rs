@@ -173,16 +173,7 @@ fn grade_all(
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let Some(case) = cases.get(i) else { break };
                     let answer = answers.get(&case.id).map(String::as_str).unwrap_or("");
-                    let sample = Sample {
-                        suite: "humaneval",
-                        model: "canonical",
-                        case,
-                        index: 0,
-                        output: answer,
-                        answer,
-                        reasoning: None,
-                        tool_calls: &[],
-                    };
+                    let sample = Sample::of_answer("humaneval", "canonical", case, answer);
                     if graders[i].grade(&sample).pass {
                         passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }

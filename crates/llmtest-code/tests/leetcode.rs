@@ -14,16 +14,7 @@ fn verdict(case: &Case, answer: &str) -> llmtest_grade::Verdict {
         .iter()
         .map(|a| (a.clone(), reg.build(a).expect("builds")))
         .collect();
-    let sample = Sample {
-        suite: "leetcode",
-        model: "test",
-        case,
-        index: 0,
-        output: answer,
-        answer,
-        reasoning: None,
-        tool_calls: &[],
-    };
+    let sample = Sample::of_answer("leetcode", "test", case, answer);
     grade_sample(&graders, &sample, case.threshold, false)
 }
 

@@ -75,6 +75,14 @@ pub struct Sample<'a> {
     pub tool_calls: &'a [ToolCall],
 }
 
+impl<'a> Sample<'a> {
+    /// The first generation of a case whose whole output is `answer` (no reasoning, no tool
+    /// calls): for tests, benches and graders that grade text they already have.
+    pub fn of_answer(suite: &'a str, model: &'a str, case: &'a Case, answer: &'a str) -> Sample<'a> {
+        Sample { suite, model, case, index: 0, output: answer, answer, reasoning: None, tool_calls: &[] }
+    }
+}
+
 /// A grader's judgement of one generation. This is data, not an error: a wrong answer is a
 /// `Grade` with `pass: false`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

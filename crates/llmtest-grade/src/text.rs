@@ -290,7 +290,7 @@ mod tests {
         let a = spec(v);
         let g = reg.build(&a).unwrap();
         let c = case();
-        let s = Sample { suite: "s", model: "m", case: &c, index: 0, output: answer, answer, reasoning: None, tool_calls: &[] };
+        let s = Sample::of_answer("s", "m", &c, answer);
         let verdict = grade_sample(&[(a, g)], &s, None, false);
         (verdict.outcome == Outcome::Pass, verdict.assertions[0].found.clone())
     }
@@ -363,7 +363,7 @@ mod tests {
         let a2 = spec(json!({"type": "contains", "value": "z", "weight": 1}));
         let graders = vec![(a1.clone(), reg.build(&a1).unwrap()), (a2.clone(), reg.build(&a2).unwrap())];
         let c = case();
-        let s = Sample { suite: "s", model: "m", case: &c, index: 0, output: "abc", answer: "abc", reasoning: None, tool_calls: &[] };
+        let s = Sample::of_answer("s", "m", &c, "abc");
         let v = grade_sample(&graders, &s, None, false);
         assert_eq!(v.outcome, Outcome::Fail);
         assert!((v.score - 0.75).abs() < 1e-12);

@@ -46,16 +46,7 @@ pub fn case(id: &str, prompt: Prompt) -> Case {
 }
 
 pub fn grade_with(g: &dyn Grader, case: &Case, answer: &str) -> Grade {
-    let sample = Sample {
-        suite: "test",
-        model: "test",
-        case,
-        index: 0,
-        output: answer,
-        answer,
-        reasoning: None,
-        tool_calls: &[],
-    };
+    let sample = Sample::of_answer("test", "test", case, answer);
     g.grade(&sample)
 }
 
