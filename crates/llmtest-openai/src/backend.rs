@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use llmtest_backend::{Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request, Response, Timings, Usage, parse_options};
 use llmtest_spec::{GenParams, Message, ModelConfig, Prompt, Role};
 
-use crate::http::{Attempt, Call, build_body, display_url, scrub};
+use crate::http::{Attempt, Call, Endpoint, build_body, display_url, scrub};
 use crate::limits::{AdaptiveLimit, RateLimit};
 use crate::options::{NMode, Options, ReadyCheck, Resolved, resolve};
 use crate::server::{Server, free_port};
@@ -183,17 +183,12 @@ impl OpenAiBackend {
                 self.server_facts.lock().unwrap().insert("server_error".into(), json!(msg));
                 return Err(msg);
             }
+            // The readiness check is one short, non-streamed request.
             let call = Call {
-                client: &replica.client,
-                url: format!("{}{}", replica.base, endpoint.path()),
-                replica: replica.display.clone(),
-                key: self.r.api_key.as_ref(),
-                headers: &self.r.headers,
                 stream: false,
                 require_done: true,
                 read_timeout: Duration::from_secs(30).min(until - now),
-                deadline: until,
-                endpoint,
+                ..self.call(&replica, endpoint, until)
             };
             match call.run(&body).await {
                 Ok(_) => break,
@@ -205,6 +200,22 @@ impl OpenAiBackend {
         let ttr = t0.elapsed();
         self.server_facts.lock().unwrap().insert("server_time_to_ready_s".into(), json!(round3(ttr.as_secs_f64())));
         Ok(Ready { replicas: vec![replica], server: Some(server), time_to_ready: Some(ttr) })
+    }
+
+    /// A request to `replica` with the model's settings.
+    fn call<'a>(&'a self, replica: &'a Replica, endpoint: Endpoint, deadline: Instant) -> Call<'a> {
+        Call {
+            client: &replica.client,
+            url: format!("{}{}", replica.base, endpoint.path()),
+            replica: replica.display.clone(),
+            key: self.r.api_key.as_ref(),
+            headers: &self.r.headers,
+            stream: self.r.stream,
+            require_done: self.r.require_done,
+            read_timeout: self.r.read_timeout,
+            deadline,
+            endpoint,
+        }
     }
 
     fn pick<'a>(&self, ready: &'a Ready) -> (usize, &'a Replica) {
@@ -256,18 +267,7 @@ impl OpenAiBackend {
                 return Err(InfraError::new(InfraKind::Timeout, "no concurrency slot freed up within `request_timeout_s`").with_retries(retries));
             };
             let (idx, replica) = self.pick(ready);
-            let call = Call {
-                client: &replica.client,
-                url: format!("{}{}", replica.base, endpoint.path()),
-                replica: replica.display.clone(),
-                key: self.r.api_key.as_ref(),
-                headers: &self.r.headers,
-                stream: self.r.stream,
-                require_done: self.r.require_done,
-                read_timeout: self.r.read_timeout,
-                deadline,
-                endpoint,
-            };
+            let call = self.call(replica, endpoint, deadline);
             self.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let failure = match call.run(&bytes).await {
                 Ok(a) => {
