@@ -61,7 +61,7 @@ impl Plan {
     /// Loads and validates everything; all problems are returned together.
     pub fn load(root: &Path, registry: &GraderRegistry, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
         let project = Project::load(root)?;
-        let mut profile = project.profile(opts.profile.as_deref()).map_err(|e| one(root, e))?;
+        let mut profile = project.profile(opts.profile.as_deref()).map_err(one)?;
         if let Some(m) = opts.mode {
             profile.mode = m;
         }
@@ -117,8 +117,7 @@ impl Plan {
     }
 }
 
-fn one(root: &Path, msg: String) -> Diagnostics {
-    let _ = root;
+fn one(msg: String) -> Diagnostics {
     Diagnostics(vec![Diagnostic::new(llmtest_spec::Loc::new(llmtest_spec::CONFIG_FILE, 0, 0), msg)])
 }
 
@@ -166,7 +165,7 @@ impl Engine {
             .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
             .thread_name("llmtest")
             .build()
-            .map_err(|e| one(&plan.project.root, format!("cannot start the async runtime: {e}")))?;
+            .map_err(|e| one(format!("cannot start the async runtime: {e}")))?;
         let ctx = BackendContext { root: plan.project.root.clone(), cassettes: plan.project.root.join(&plan.project.cassettes) };
         let mut slots = BTreeMap::new();
         let mut diags = Diagnostics::default();
