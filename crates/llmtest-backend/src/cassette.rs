@@ -32,7 +32,8 @@ pub fn canonical(v: &Value) -> String {
     fn sort(v: &Value) -> Value {
         match v {
             Value::Object(m) => {
-                let sorted: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, sort(v))).collect();
+                let sorted: BTreeMap<&String, Value> =
+                    m.iter().map(|(k, v)| (k, sort(v))).collect();
                 Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
             }
             Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
@@ -53,12 +54,21 @@ pub struct Entry {
 }
 
 fn file_for(dir: &Path, model: &str, suite: &str) -> PathBuf {
-    dir.join(sanitize(model)).join(format!("{}.jsonl", sanitize(suite)))
+    dir.join(sanitize(model))
+        .join(format!("{}.jsonl", sanitize(suite)))
 }
 
 /// File-system-safe name (model names like `Qwen/Qwen2.5-7B` keep their shape).
 pub fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn read_entries(path: &Path) -> Result<Vec<Entry>, String> {
@@ -70,7 +80,10 @@ fn read_entries(path: &Path) -> Result<Vec<Entry>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: invalid cassette entry: {e}", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| format!("{}:{}: invalid cassette entry: {e}", path.display(), i + 1))
+        })
         .collect()
 }
 
@@ -87,7 +100,12 @@ impl ReplayBackend {
     /// Replays `model`'s cassettes under `dir`. `display_dir` is how `dir` is named in
     /// messages (relative to the project root).
     pub fn open(dir: &Path, display_dir: &Path, model: &str) -> Result<ReplayBackend, String> {
-        Ok(ReplayBackend { model: model.to_owned(), dir: dir.to_path_buf(), display_dir: display_dir.to_path_buf(), suites: Mutex::new(HashMap::new()) })
+        Ok(ReplayBackend {
+            model: model.to_owned(),
+            dir: dir.to_path_buf(),
+            display_dir: display_dir.to_path_buf(),
+            suites: Mutex::new(HashMap::new()),
+        })
     }
 
     fn suite(&self, suite: &str) -> Result<Arc<HashMap<String, Entry>>, String> {
@@ -95,18 +113,31 @@ impl ReplayBackend {
             return Ok(m.clone());
         }
         let entries: HashMap<String, Entry> =
-            read_entries(&file_for(&self.dir, &self.model, suite))?.into_iter().map(|e| (e.key.clone(), e)).collect();
+            read_entries(&file_for(&self.dir, &self.model, suite))?
+                .into_iter()
+                .map(|e| (e.key.clone(), e))
+                .collect();
         let entries = Arc::new(entries);
-        self.suites.lock().expect("cassettes").insert(suite.to_owned(), entries.clone());
+        self.suites
+            .lock()
+            .expect("cassettes")
+            .insert(suite.to_owned(), entries.clone());
         Ok(entries)
     }
 
     /// Number of recorded requests in all of the model's cassettes.
     pub fn len(&self) -> usize {
         let mdir = self.dir.join(sanitize(&self.model));
-        let Ok(rd) = std::fs::read_dir(&mdir) else { return 0 };
+        let Ok(rd) = std::fs::read_dir(&mdir) else {
+            return 0;
+        };
         rd.filter_map(Result::ok)
-            .filter_map(|e| e.path().file_stem().and_then(|s| s.to_str()).map(str::to_owned))
+            .filter_map(|e| {
+                e.path()
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(str::to_owned)
+            })
             .filter_map(|suite| self.suite(&suite).ok())
             .map(|m| m.len())
             .sum()
@@ -121,7 +152,9 @@ impl ReplayBackend {
 impl Backend for ReplayBackend {
     async fn generate(&self, req: &Request) -> Result<Response, InfraError> {
         let key = cassette_key(req);
-        let entries = self.suite(&req.suite).map_err(|e| InfraError::new(InfraKind::Other, e))?;
+        let entries = self
+            .suite(&req.suite)
+            .map_err(|e| InfraError::new(InfraKind::Other, e))?;
         match entries.get(&key) {
             Some(e) => {
                 let mut r = e.response.clone();
@@ -164,7 +197,12 @@ pub struct RecordBackend {
 
 impl RecordBackend {
     pub fn new(inner: Arc<dyn Backend>, dir: &Path, model: &str) -> Self {
-        RecordBackend { inner, model: model.to_owned(), dir: dir.to_path_buf(), recorded: Mutex::new(Vec::new()) }
+        RecordBackend {
+            inner,
+            model: model.to_owned(),
+            dir: dir.to_path_buf(),
+            recorded: Mutex::new(Vec::new()),
+        }
     }
 
     /// Writes what was recorded, merging with existing cassettes (an entry with the same key
@@ -189,9 +227,11 @@ impl RecordBackend {
             }
             let out = redact_secrets(&out);
             if let Some(p) = path.parent() {
-                std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+                std::fs::create_dir_all(p)
+                    .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
             }
-            std::fs::write(&path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(&path, out)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             written.push(path);
         }
         Ok(written)
@@ -202,7 +242,13 @@ impl RecordBackend {
 impl Backend for RecordBackend {
     async fn generate(&self, req: &Request) -> Result<Response, InfraError> {
         let resp = self.inner.generate(req).await?;
-        let entry = Entry { key: cassette_key(req), suite: req.suite.clone(), case_id: req.case_id.clone(), request: req.clone(), response: resp.clone() };
+        let entry = Entry {
+            key: cassette_key(req),
+            suite: req.suite.clone(),
+            case_id: req.case_id.clone(),
+            request: req.clone(),
+            response: resp.clone(),
+        };
         self.recorded.lock().expect("recording").push(entry);
         Ok(resp)
     }
@@ -213,7 +259,10 @@ impl Backend for RecordBackend {
 
     async fn shutdown(&self) {
         if let Err(e) = self.flush() {
-            eprintln!("llmtest: failed to write cassettes for model `{}`: {e}", self.model);
+            eprintln!(
+                "llmtest: failed to write cassettes for model `{}`: {e}",
+                self.model
+            );
         }
         self.inner.shutdown().await;
     }

@@ -21,7 +21,10 @@ use tokio::io::AsyncWriteExt;
 
 use llmtest_spec::{ModelConfig, Prompt};
 
-use crate::types::{parse_options, Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request, Response, Timings};
+use crate::types::{
+    Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request,
+    Response, Timings, parse_options,
+};
 
 #[derive(Deserialize, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "lowercase")]
@@ -62,7 +65,12 @@ impl ExecBackend {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| InfraError::new(InfraKind::Process, format!("cannot start `{}`: {e}", self.command[0])))?;
+        let mut child = cmd.spawn().map_err(|e| {
+            InfraError::new(
+                InfraKind::Process,
+                format!("cannot start `{}`: {e}", self.command[0]),
+            )
+        })?;
         let mut stdin = child.stdin.take().expect("piped stdin");
         let payload = payload.to_vec();
         let writer = tokio::spawn(async move {
@@ -71,17 +79,37 @@ impl ExecBackend {
         });
         let out = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Ok(Ok(o)) => o,
-            Ok(Err(e)) => return Err(InfraError::new(InfraKind::Process, format!("`{}` failed: {e}", self.command[0]))),
+            Ok(Err(e)) => {
+                return Err(InfraError::new(
+                    InfraKind::Process,
+                    format!("`{}` failed: {e}", self.command[0]),
+                ));
+            }
             Err(_) => {
-                return Err(InfraError::new(InfraKind::Timeout, format!("`{}` did not finish within {:?} for case `{}`", self.command[0], self.timeout, req.case_id)));
+                return Err(InfraError::new(
+                    InfraKind::Timeout,
+                    format!(
+                        "`{}` did not finish within {:?} for case `{}`",
+                        self.command[0], self.timeout, req.case_id
+                    ),
+                ));
             }
         };
         let _ = writer.await;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            return Err(InfraError::new(InfraKind::Process, format!("`{}` exited with {}", self.command[0], out.status)).with_body(err.trim()));
+            return Err(InfraError::new(
+                InfraKind::Process,
+                format!("`{}` exited with {}", self.command[0], out.status),
+            )
+            .with_body(err.trim()));
         }
-        String::from_utf8(out.stdout).map_err(|_| InfraError::new(InfraKind::Process, format!("`{}` wrote invalid UTF-8", self.command[0])))
+        String::from_utf8(out.stdout).map_err(|_| {
+            InfraError::new(
+                InfraKind::Process,
+                format!("`{}` wrote invalid UTF-8", self.command[0]),
+            )
+        })
     }
 }
 
@@ -99,9 +127,21 @@ impl Backend for ExecBackend {
         let mut choices = Vec::new();
         for _ in 0..req.n.max(1) {
             let text = self.once(req, &payload).await?;
-            choices.push(Choice { text, finish_reason: Some("stop".into()), ..Choice::default() });
+            choices.push(Choice {
+                text,
+                finish_reason: Some("stop".into()),
+                ..Choice::default()
+            });
         }
-        Ok(Response { choices, usage: None, timings: Timings { total_ms: t0.elapsed().as_secs_f64() * 1e3, ..Timings::default() }, facts: Default::default() })
+        Ok(Response {
+            choices,
+            usage: None,
+            timings: Timings {
+                total_ms: t0.elapsed().as_secs_f64() * 1e3,
+                ..Timings::default()
+            },
+            facts: Default::default(),
+        })
     }
 }
 
@@ -111,14 +151,29 @@ impl BackendFactory for ExecFactory {
     fn name(&self) -> &str {
         "exec"
     }
-    fn create(&self, model: &ModelConfig, ctx: &BackendContext) -> Result<Arc<dyn Backend>, BackendError> {
+    fn create(
+        &self,
+        model: &ModelConfig,
+        ctx: &BackendContext,
+    ) -> Result<Arc<dyn Backend>, BackendError> {
         let o: Options = parse_options(model)?;
         if o.command.is_empty() {
-            return Err(BackendError::config(format!("model `{}`: `command` is empty", model.name)));
+            return Err(BackendError::config(format!(
+                "model `{}`: `command` is empty",
+                model.name
+            )));
         }
         if !(o.timeout_s.is_finite() && o.timeout_s > 0.0) {
-            return Err(BackendError::config(format!("model `{}`: `timeout_s` must be > 0", model.name)));
+            return Err(BackendError::config(format!(
+                "model `{}`: `timeout_s` must be > 0",
+                model.name
+            )));
         }
-        Ok(Arc::new(ExecBackend { command: o.command, input: o.input, timeout: Duration::from_secs_f64(o.timeout_s), cwd: ctx.root.clone() }))
+        Ok(Arc::new(ExecBackend {
+            command: o.command,
+            input: o.input,
+            timeout: Duration::from_secs_f64(o.timeout_s),
+            cwd: ctx.root.clone(),
+        }))
     }
 }

@@ -23,15 +23,19 @@ mod types;
 
 use std::sync::Arc;
 
-pub use cassette::{canonical, cassette_key, sanitize, Entry, RecordBackend, ReplayBackend};
+pub use cassette::{Entry, RecordBackend, ReplayBackend, canonical, cassette_key, sanitize};
 pub use exec::ExecBackend;
 pub use outputs::OutputsBackend;
-pub use secret::{is_secret_var, redact_secrets, Secret};
+pub use secret::{Secret, is_secret_var, redact_secrets};
 pub use types::{
-    parse_options, Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request, Response, Timings, Usage,
+    Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request,
+    Response, Timings, Usage, parse_options,
 };
 
 /// The factories of this crate's backends: `exec` and `outputs`.
 pub fn builtin_factories() -> Vec<Arc<dyn BackendFactory>> {
-    vec![Arc::new(exec::ExecFactory), Arc::new(outputs::OutputsFactory)]
+    vec![
+        Arc::new(exec::ExecFactory),
+        Arc::new(outputs::OutputsFactory),
+    ]
 }

@@ -18,7 +18,10 @@ use serde::Deserialize;
 
 use llmtest_spec::ModelConfig;
 
-use crate::types::{parse_options, Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request, Response, Timings};
+use crate::types::{
+    Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request,
+    Response, Timings, parse_options,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +66,8 @@ pub struct OutputsBackend {
 
 impl OutputsBackend {
     pub fn open(model: &str, abs: &Path, shown: &str) -> Result<Self, String> {
-        let text = std::fs::read_to_string(abs).map_err(|e| format!("cannot read outputs file `{shown}`: {e}"))?;
+        let text = std::fs::read_to_string(abs)
+            .map_err(|e| format!("cannot read outputs file `{shown}`: {e}"))?;
         let mut rows_v: Vec<Row> = Vec::new();
         if abs.extension().is_some_and(|e| e == "csv") {
             let mut rdr = csv_rows(&text).map_err(|e| format!("{shown}: {e}"))?;
@@ -73,7 +77,12 @@ impl OutputsBackend {
                 if line.trim().is_empty() {
                     continue;
                 }
-                rows_v.push(serde_json::from_str(line).map_err(|e| format!("{shown}:{}: {e} (expected {{\"case\": …, \"output\": …}})", i + 1))?);
+                rows_v.push(serde_json::from_str(line).map_err(|e| {
+                    format!(
+                        "{shown}:{}: {e} (expected {{\"case\": …, \"output\": …}})",
+                        i + 1
+                    )
+                })?);
             }
         }
         let mut rows: HashMap<String, Vec<Row>> = HashMap::new();
@@ -86,7 +95,12 @@ impl OutputsBackend {
         for v in rows.values_mut() {
             v.sort_by_key(|r| r.sample.unwrap_or(0));
         }
-        Ok(OutputsBackend { model: model.to_owned(), path: shown.to_owned(), skip_missing: false, rows })
+        Ok(OutputsBackend {
+            model: model.to_owned(),
+            path: shown.to_owned(),
+            skip_missing: false,
+            rows,
+        })
     }
 }
 
@@ -102,7 +116,9 @@ fn csv_rows(text: &str) -> Result<Vec<Row>, String> {
         return Err("the header must name `case` and `output` columns".into());
     };
     let (si, mi, ri, ni) = (col("suite"), col("model"), col("reasoning"), col("sample"));
-    let get = |r: &Vec<String>, i: Option<usize>| i.and_then(|i| r.get(i)).filter(|s| !s.is_empty()).cloned();
+    let get = |r: &Vec<String>, i: Option<usize>| {
+        i.and_then(|i| r.get(i)).filter(|s| !s.is_empty()).cloned()
+    };
     Ok(records
         .iter()
         .map(|r| Row {
@@ -157,10 +173,18 @@ impl Backend for OutputsBackend {
         let rows: Vec<&Row> = self
             .rows
             .get(&req.case_id)
-            .map(|v| v.iter().filter(|r| r.suite.as_deref().is_none_or(|s| s == req.suite)).collect())
+            .map(|v| {
+                v.iter()
+                    .filter(|r| r.suite.as_deref().is_none_or(|s| s == req.suite))
+                    .collect()
+            })
             .unwrap_or_default();
         if rows.len() < req.n as usize {
-            let kind = if self.skip_missing && rows.is_empty() { InfraKind::Skip } else { InfraKind::Missing };
+            let kind = if self.skip_missing && rows.is_empty() {
+                InfraKind::Skip
+            } else {
+                InfraKind::Missing
+            };
             return Err(InfraError::new(
                 kind,
                 format!(
@@ -177,9 +201,22 @@ impl Backend for OutputsBackend {
         let choices = rows
             .iter()
             .take(req.n as usize)
-            .map(|r| Choice { text: r.output.clone(), reasoning: r.reasoning.clone(), tool_calls: vec![], finish_reason: None })
+            .map(|r| Choice {
+                text: r.output.clone(),
+                reasoning: r.reasoning.clone(),
+                tool_calls: vec![],
+                finish_reason: None,
+            })
             .collect();
-        Ok(Response { choices, usage: None, timings: Timings { total_ms: t0.elapsed().as_secs_f64() * 1e3, ..Timings::default() }, facts: Default::default() })
+        Ok(Response {
+            choices,
+            usage: None,
+            timings: Timings {
+                total_ms: t0.elapsed().as_secs_f64() * 1e3,
+                ..Timings::default()
+            },
+            facts: Default::default(),
+        })
     }
 }
 
@@ -189,9 +226,14 @@ impl BackendFactory for OutputsFactory {
     fn name(&self) -> &str {
         "outputs"
     }
-    fn create(&self, model: &ModelConfig, ctx: &BackendContext) -> Result<Arc<dyn Backend>, BackendError> {
+    fn create(
+        &self,
+        model: &ModelConfig,
+        ctx: &BackendContext,
+    ) -> Result<Arc<dyn Backend>, BackendError> {
         let o: Options = parse_options(model)?;
-        let mut b = OutputsBackend::open(&model.name, &ctx.root.join(&o.path), &o.path).map_err(BackendError::config)?;
+        let mut b = OutputsBackend::open(&model.name, &ctx.root.join(&o.path), &o.path)
+            .map_err(BackendError::config)?;
         b.skip_missing = o.missing == Missing::Skip;
         Ok(Arc::new(b))
     }
@@ -206,7 +248,9 @@ mod tests {
 
     #[test]
     fn csv_with_quotes_and_newlines() {
-        let rows = csv_rows("case,output\nrevenue,\"58,159,881千元\"\nq2,\"line1\nline \"\"2\"\"\"\n").unwrap();
+        let rows =
+            csv_rows("case,output\nrevenue,\"58,159,881千元\"\nq2,\"line1\nline \"\"2\"\"\"\n")
+                .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].output, "58,159,881千元");
         assert_eq!(rows[1].output, "line1\nline \"2\"");

@@ -3,7 +3,17 @@
 /// Environment variable names whose values are treated as secrets.
 pub fn is_secret_var(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH"].iter().any(|s| n.contains(s))
+    [
+        "KEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "AUTH",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 /// Replaces the value of every secret-looking environment variable (8 characters or more)

@@ -40,7 +40,11 @@ pub struct Choice {
 
 impl Choice {
     pub fn text(text: impl Into<String>) -> Choice {
-        Choice { text: text.into(), finish_reason: Some("stop".into()), ..Choice::default() }
+        Choice {
+            text: text.into(),
+            finish_reason: Some("stop".into()),
+            ..Choice::default()
+        }
     }
     /// Generation stopped at the token limit.
     pub fn truncated(&self) -> bool {
@@ -162,7 +166,13 @@ pub struct InfraError {
 
 impl InfraError {
     pub fn new(kind: InfraKind, message: impl Into<String>) -> Self {
-        InfraError { kind, message: message.into(), status: None, body: None, retries: 0 }
+        InfraError {
+            kind,
+            message: message.into(),
+            status: None,
+            body: None,
+            retries: 0,
+        }
     }
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
@@ -170,7 +180,11 @@ impl InfraError {
     }
     pub fn with_body(mut self, body: &str) -> Self {
         let t: String = body.chars().take(400).collect();
-        self.body = Some(if body.chars().count() > 400 { format!("{t}…") } else { t });
+        self.body = Some(if body.chars().count() > 400 {
+            format!("{t}…")
+        } else {
+            t
+        });
         self
     }
     pub fn with_retries(mut self, retries: u32) -> Self {
@@ -186,7 +200,12 @@ impl fmt::Display for InfraError {
             write!(f, " (HTTP {s})")?;
         }
         if self.retries > 0 {
-            write!(f, " after {} retr{}", self.retries, if self.retries == 1 { "y" } else { "ies" })?;
+            write!(
+                f,
+                " after {} retr{}",
+                self.retries,
+                if self.retries == 1 { "y" } else { "ies" }
+            )?;
         }
         if let Some(b) = &self.body {
             write!(f, "; body: {b}")?;
@@ -203,7 +222,10 @@ pub enum BackendError {
     MissingCredential { var: String },
     /// The model's options are wrong (unknown key, bad value): invalid config.
     #[error("{message}")]
-    Config { message: String, hint: Option<String> },
+    Config {
+        message: String,
+        hint: Option<String>,
+    },
     /// The backend cannot run here (no GPU, no runtime library, server failed to start):
     /// an infrastructure error for each of the model's trials.
     #[error("{0}")]
@@ -212,7 +234,10 @@ pub enum BackendError {
 
 impl BackendError {
     pub fn config(message: impl Into<String>) -> Self {
-        BackendError::Config { message: message.into(), hint: None }
+        BackendError::Config {
+            message: message.into(),
+            hint: None,
+        }
     }
 }
 
@@ -248,7 +273,11 @@ pub trait BackendFactory: Send + Sync {
     /// The name used in `backend:` (`openai`, `onnx`, …).
     fn name(&self) -> &str;
     /// Parse `model.options` strictly (unknown keys are errors with a hint) and build.
-    fn create(&self, model: &ModelConfig, ctx: &BackendContext) -> Result<Arc<dyn Backend>, BackendError>;
+    fn create(
+        &self,
+        model: &ModelConfig,
+        ctx: &BackendContext,
+    ) -> Result<Arc<dyn Backend>, BackendError>;
     /// True for backends that never leave the machine and are deterministic (`outputs`):
     /// replay mode uses them directly instead of cassettes.
     fn offline(&self) -> bool {
@@ -258,7 +287,9 @@ pub trait BackendFactory: Send + Sync {
 
 /// Deserializes a model's backend options into `T` (use `#[serde(deny_unknown_fields)]`),
 /// with a "did you mean" hint for unknown keys.
-pub fn parse_options<T: serde::de::DeserializeOwned>(model: &ModelConfig) -> Result<T, BackendError> {
+pub fn parse_options<T: serde::de::DeserializeOwned>(
+    model: &ModelConfig,
+) -> Result<T, BackendError> {
     serde_json::from_value(Value::Object(model.options.clone())).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
@@ -267,10 +298,19 @@ pub fn parse_options<T: serde::de::DeserializeOwned>(model: &ModelConfig) -> Res
         {
             let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
             return BackendError::Config {
-                message: format!("model `{}`: unknown key `{field}` for backend `{}`", model.name, model.backend),
-                hint: Some(llmtest_spec::unknown_name_hint(field, known.iter().copied())),
+                message: format!(
+                    "model `{}`: unknown key `{field}` for backend `{}`",
+                    model.name, model.backend
+                ),
+                hint: Some(llmtest_spec::unknown_name_hint(
+                    field,
+                    known.iter().copied(),
+                )),
             };
         }
-        BackendError::Config { message: format!("model `{}`: {msg}", model.name), hint: None }
+        BackendError::Config {
+            message: format!("model `{}`: {msg}", model.name),
+            hint: None,
+        }
     })
 }

@@ -52,7 +52,11 @@ const WRONG: &str = "{\"case\": \"total\", \"output\": \"53,529,941千元\"}\n{\
 
 fn llmtest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_llmtest"));
-    c.current_dir(dir).args(args).env_remove("CI").env_remove("INSTA_UPDATE").env_remove("LLMTEST_PROFILE");
+    c.current_dir(dir)
+        .args(args)
+        .env_remove("CI")
+        .env_remove("INSTA_UPDATE")
+        .env_remove("LLMTEST_PROFILE");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -60,7 +64,11 @@ fn llmtest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -68,7 +76,11 @@ fn exit_codes_follow_the_documented_contract() {
     let ok = project(RIGHT);
     let o = llmtest(ok.path(), &["run"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("| echo | 2/2 (100%) |"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("| echo | 2/2 (100%) |"),
+        "{}",
+        text(&o)
+    );
 
     let wrong = project(WRONG);
     let o = llmtest(wrong.path(), &["run"], &[]);
@@ -77,7 +89,11 @@ fn exit_codes_follow_the_documented_contract() {
     let o = llmtest(wrong.path(), &["run", "--profile", "infra"], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 
-    std::fs::write(wrong.path().join("suites/bad.yaml"), "version: 1\nsuite: bad\ncases:\n  - {id: a, promt: x}\n").unwrap();
+    std::fs::write(
+        wrong.path().join("suites/bad.yaml"),
+        "version: 1\nsuite: bad\ncases:\n  - {id: a, promt: x}\n",
+    )
+    .unwrap();
     let o = llmtest(wrong.path(), &["run"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("suites/bad.yaml:4:"), "{}", text(&o));
@@ -90,13 +106,25 @@ fn exit_codes_follow_the_documented_contract() {
 #[test]
 fn json_results_follow_the_schema_and_keep_infra_apart_from_wrong() {
     let dir = project(WRONG);
-    let o = llmtest(dir.path(), &["run", "--format", "json", "--model", "answers", "--model", "broken"], &[]);
+    let o = llmtest(
+        dir.path(),
+        &[
+            "run", "--format", "json", "--model", "answers", "--model", "broken",
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["schema_version"], 1);
     let cases = v["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 4);
-    let find = |m: &str, c: &str| cases.iter().find(|x| x["model"] == m && x["case"] == c).unwrap().clone();
+    let find = |m: &str, c: &str| {
+        cases
+            .iter()
+            .find(|x| x["model"] == m && x["case"] == c)
+            .unwrap()
+            .clone()
+    };
     let wrong = find("answers", "total");
     assert_eq!(wrong["outcome"], "fail");
     assert_eq!(wrong["samples"][0]["answer"], "53,529,941千元");
@@ -105,19 +133,33 @@ fn json_results_follow_the_schema_and_keep_infra_apart_from_wrong() {
     let infra = find("broken", "total");
     assert_eq!(infra["outcome"], "infra_error");
     assert_eq!(infra["error"]["kind"], "process");
-    assert!(infra["samples"].as_array().unwrap().is_empty(), "no answer may be graded on an infra error");
+    assert!(
+        infra["samples"].as_array().unwrap().is_empty(),
+        "no answer may be graded on an infra error"
+    );
     assert_eq!(v["summary"]["by_outcome"]["infra_error"], 2);
     // The results file is written as well.
-    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("target/llmtest/results.json")).unwrap()).unwrap();
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/llmtest/results.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(file["cases"], v["cases"]);
 }
 
 #[test]
 fn junit_markdown_and_html_reports() {
     let dir = project(WRONG);
-    for (fmt, needle) in [("junit", "<testsuite name=\"revenue@answers\""), ("md", "| total | ❌ | ✅ |"), ("html", "<table>")] {
+    for (fmt, needle) in [
+        ("junit", "<testsuite name=\"revenue@answers\""),
+        ("md", "| total | ❌ | ✅ |"),
+        ("html", "<table>"),
+    ] {
         let out = dir.path().join(format!("report.{fmt}"));
-        let o = llmtest(dir.path(), &["run", "--format", fmt, "--output", out.to_str().unwrap()], &[]);
+        let o = llmtest(
+            dir.path(),
+            &["run", "--format", fmt, "--output", out.to_str().unwrap()],
+            &[],
+        );
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         let body = std::fs::read_to_string(&out).unwrap();
         assert!(body.contains(needle), "{fmt}: {body}");
@@ -142,12 +184,34 @@ fn harness_lists_sorted_names_and_honours_filters() {
         ]
     );
     // nextest: `--list --format terse`, then one process per test with `--exact NAME`.
-    let o = llmtest(dir.path(), &["test", "--", "--list", "--format", "terse"], &[]);
+    let o = llmtest(
+        dir.path(),
+        &["test", "--", "--list", "--format", "terse"],
+        &[],
+    );
     assert!(String::from_utf8_lossy(&o.stdout).contains("revenue::total::echo: test"));
-    let o = llmtest(dir.path(), &["test", "--", "--exact", "revenue::total::echo", "--nocapture"], &[]);
+    let o = llmtest(
+        dir.path(),
+        &[
+            "test",
+            "--",
+            "--exact",
+            "revenue::total::echo",
+            "--nocapture",
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("1 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out"), "{}", text(&o));
-    let o = llmtest(dir.path(), &["test", "--", "total", "--skip", "answers"], &[]);
+    assert!(
+        text(&o).contains("1 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out"),
+        "{}",
+        text(&o)
+    );
+    let o = llmtest(
+        dir.path(),
+        &["test", "--", "total", "--skip", "answers"],
+        &[],
+    );
     assert!(text(&o).contains("1 passed"), "{}", text(&o));
 }
 
@@ -158,15 +222,25 @@ fn failed_trial_shows_answer_expected_and_found() {
     assert_eq!(o.status.code(), Some(101), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("answer: \"53,529,941千元\""), "{t}");
-    assert!(t.contains("✗ contains: expected contains \"58,159,881\""), "{t}");
+    assert!(
+        t.contains("✗ contains: expected contains \"58,159,881\""),
+        "{t}"
+    );
 }
 
 #[test]
 fn infra_errors_are_reported_as_such() {
     let dir = project(RIGHT);
-    let o = llmtest(dir.path(), &["test", "--", "revenue::total::"], &[("LLMTEST_PROFILE", "infra")]);
+    let o = llmtest(
+        dir.path(),
+        &["test", "--", "revenue::total::"],
+        &[("LLMTEST_PROFILE", "infra")],
+    );
     let t = text(&o);
-    assert!(t.contains("infrastructure error, not a wrong answer: process:"), "{t}");
+    assert!(
+        t.contains("infrastructure error, not a wrong answer: process:"),
+        "{t}"
+    );
     assert!(t.contains("server exploded"), "{t}");
 }
 
@@ -177,8 +251,14 @@ fn snapshots_are_created_then_guard_against_change_under_ci() {
     let o = llmtest(dir.path(), &["test"], &[("INSTA_UPDATE", "always")]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let snap = std::fs::read_to_string(dir.path().join("snapshots/revenue@answers.snap")).unwrap();
-    assert!(snap.contains("passed: 2/2") && snap.contains("outcome: pass"), "{snap}");
-    assert!(!snap.contains("58,159,881千元"), "raw answers stay out of default snapshots: {snap}");
+    assert!(
+        snap.contains("passed: 2/2") && snap.contains("outcome: pass"),
+        "{snap}"
+    );
+    assert!(
+        !snap.contains("58,159,881千元"),
+        "raw answers stay out of default snapshots: {snap}"
+    );
     // Unchanged results pass under CI.
     let o = llmtest(dir.path(), &["test"], &[("CI", "true")]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -186,21 +266,44 @@ fn snapshots_are_created_then_guard_against_change_under_ci() {
     std::fs::write(dir.path().join("answers.jsonl"), WRONG).unwrap();
     let o = llmtest(dir.path(), &["test", "--", "snapshot"], &[("CI", "true")]);
     assert_eq!(o.status.code(), Some(101), "{}", text(&o));
-    assert!(text(&o).contains("revenue::answers::snapshot"), "{}", text(&o));
+    assert!(
+        text(&o).contains("revenue::answers::snapshot"),
+        "{}",
+        text(&o)
+    );
     assert!(text(&o).contains("cargo insta review"), "{}", text(&o));
 }
 
 #[test]
 fn known_failures_recorded_in_the_snapshot_pass_their_case_trial() {
     let dir = project(WRONG);
-    let o = llmtest(dir.path(), &["test"], &[("INSTA_UPDATE", "always"), ("LLMTEST_PROFILE", "known")]);
+    // One thread runs the snapshot trial (sorted first) before the case trials: what it
+    // writes must not make this run's new failure look recorded.
+    let o = llmtest(
+        dir.path(),
+        &["test", "--", "--test-threads", "1"],
+        &[("INSTA_UPDATE", "always"), ("LLMTEST_PROFILE", "known")],
+    );
     // Without a snapshot the failure is new: the case trial fails (the snapshot is written).
     assert_eq!(o.status.code(), Some(101), "{}", text(&o));
-    let o = llmtest(dir.path(), &["test"], &[("CI", "true"), ("LLMTEST_PROFILE", "known")]);
-    assert_eq!(o.status.code(), Some(0), "a recorded failure is known: {}", text(&o));
+    let o = llmtest(
+        dir.path(),
+        &["test"],
+        &[("CI", "true"), ("LLMTEST_PROFILE", "known")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a recorded failure is known: {}",
+        text(&o)
+    );
     // Fixing the answer is a change too: the snapshot trial says so.
     std::fs::write(dir.path().join("answers.jsonl"), RIGHT).unwrap();
-    let o = llmtest(dir.path(), &["test"], &[("CI", "true"), ("LLMTEST_PROFILE", "known")]);
+    let o = llmtest(
+        dir.path(),
+        &["test"],
+        &[("CI", "true"), ("LLMTEST_PROFILE", "known")],
+    );
     assert_eq!(o.status.code(), Some(101), "{}", text(&o));
 }
 

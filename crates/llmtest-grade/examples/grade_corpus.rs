@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use llmtest_grade::math::MathGrader;
 use llmtest_grade::number::NumberGrader;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 fn main() -> ExitCode {
     let paths: Vec<String> = std::env::args().skip(1).collect();
@@ -52,7 +52,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let text = |k: &str| pair.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let text = |k: &str| {
+                pair.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             let answer = text("answer");
             let start = Instant::now();
             let graded = match text("grader").as_str() {
@@ -70,8 +75,12 @@ fn main() -> ExitCode {
             };
             let nanos = start.elapsed().as_nanos() as u64;
             let row = match graded {
-                Ok(g) => json!({"id": pair.get("id"), "pass": g.pass, "extracted": g.extracted, "found": g.found, "nanos": nanos}),
-                Err(e) => json!({"id": pair.get("id"), "pass": false, "error": e.message, "nanos": nanos}),
+                Ok(g) => {
+                    json!({"id": pair.get("id"), "pass": g.pass, "extracted": g.extracted, "found": g.found, "nanos": nanos})
+                }
+                Err(e) => {
+                    json!({"id": pair.get("id"), "pass": false, "error": e.message, "nanos": nanos})
+                }
             };
             if writeln!(out, "{row}").is_err() {
                 return ExitCode::from(1);

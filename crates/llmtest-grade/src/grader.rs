@@ -47,7 +47,13 @@ impl Outcome {
 
     /// Did the model answer wrongly (as opposed to passing, or an infrastructure problem)?
     pub fn is_model_failure(self) -> bool {
-        matches!(self, Outcome::Fail | Outcome::UnterminatedReasoning | Outcome::CodeTimeout | Outcome::CodeError)
+        matches!(
+            self,
+            Outcome::Fail
+                | Outcome::UnterminatedReasoning
+                | Outcome::CodeTimeout
+                | Outcome::CodeError
+        )
     }
 }
 
@@ -78,8 +84,22 @@ pub struct Sample<'a> {
 impl<'a> Sample<'a> {
     /// The first generation of a case whose whole output is `answer` (no reasoning, no tool
     /// calls): for tests, benches and graders that grade text they already have.
-    pub fn of_answer(suite: &'a str, model: &'a str, case: &'a Case, answer: &'a str) -> Sample<'a> {
-        Sample { suite, model, case, index: 0, output: answer, answer, reasoning: None, tool_calls: &[] }
+    pub fn of_answer(
+        suite: &'a str,
+        model: &'a str,
+        case: &'a Case,
+        answer: &'a str,
+    ) -> Sample<'a> {
+        Sample {
+            suite,
+            model,
+            case,
+            index: 0,
+            output: answer,
+            answer,
+            reasoning: None,
+            tool_calls: &[],
+        }
     }
 }
 
@@ -109,7 +129,13 @@ pub struct Grade {
 impl Grade {
     /// A plain pass/fail with score 1 or 0.
     pub fn binary(pass: bool, expected: impl Into<String>, found: impl Into<String>) -> Grade {
-        Grade { pass, score: if pass { 1.0 } else { 0.0 }, expected: expected.into(), found: found.into(), ..Grade::default() }
+        Grade {
+            pass,
+            score: if pass { 1.0 } else { 0.0 },
+            expected: expected.into(),
+            found: found.into(),
+            ..Grade::default()
+        }
     }
 
     pub fn with_extracted(mut self, e: impl Into<String>) -> Grade {
@@ -137,12 +163,18 @@ pub trait GraderFactory: Send + Sync {
     fn kind(&self) -> &str;
     /// Checks the parameters (every key of the assertion except `type`, `not`, `weight`) and
     /// builds the grader. Reject unknown keys with a hint: see [`parse_params`].
-    fn build(&self, params: &Map<String, Value>, ctx: &GraderContext) -> Result<Arc<dyn Grader>, CheckError>;
+    fn build(
+        &self,
+        params: &Map<String, Value>,
+        ctx: &GraderContext,
+    ) -> Result<Arc<dyn Grader>, CheckError>;
 }
 
 /// Deserializes an assertion's parameters into `T` (use `#[serde(deny_unknown_fields)]`),
 /// turning serde's message into a [`CheckError`] with a "did you mean" hint.
-pub fn parse_params<T: serde::de::DeserializeOwned>(params: &Map<String, Value>) -> Result<T, CheckError> {
+pub fn parse_params<T: serde::de::DeserializeOwned>(
+    params: &Map<String, Value>,
+) -> Result<T, CheckError> {
     serde_json::from_value(Value::Object(params.clone())).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
@@ -151,8 +183,9 @@ pub fn parse_params<T: serde::de::DeserializeOwned>(params: &Map<String, Value>)
             && let Some((field, expected)) = rest.split_once('`')
         {
             let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            err = CheckError::new(format!("unknown key `{field}`"))
-                .with_hint(llmtest_spec::unknown_name_hint(field, known.iter().copied()));
+            err = CheckError::new(format!("unknown key `{field}`")).with_hint(
+                llmtest_spec::unknown_name_hint(field, known.iter().copied()),
+            );
         }
         err
     })
@@ -169,7 +202,10 @@ where
     F: Fn(&Map<String, Value>, &GraderContext) -> Result<Arc<dyn Grader>, CheckError> + Send + Sync,
 {
     pub fn new(kind: impl Into<String>, build: F) -> Self {
-        FnFactory { kind: kind.into(), build }
+        FnFactory {
+            kind: kind.into(),
+            build,
+        }
     }
 }
 
@@ -180,7 +216,11 @@ where
     fn kind(&self) -> &str {
         &self.kind
     }
-    fn build(&self, params: &Map<String, Value>, ctx: &GraderContext) -> Result<Arc<dyn Grader>, CheckError> {
+    fn build(
+        &self,
+        params: &Map<String, Value>,
+        ctx: &GraderContext,
+    ) -> Result<Arc<dyn Grader>, CheckError> {
         (self.build)(params, ctx)
     }
 }

@@ -17,7 +17,9 @@ mod registry;
 mod score;
 pub mod text;
 
-pub use grader::{parse_params, FnFactory, Grade, Grader, GraderContext, GraderFactory, Outcome, Sample};
-pub use reasoning::{split_reasoning, Split};
+pub use grader::{
+    FnFactory, Grade, Grader, GraderContext, GraderFactory, Outcome, Sample, parse_params,
+};
+pub use reasoning::{Split, split_reasoning};
 pub use registry::GraderRegistry;
-pub use score::{grade_sample, pass_at_k, AssertionResult, Verdict};
+pub use score::{AssertionResult, Verdict, grade_sample, pass_at_k};

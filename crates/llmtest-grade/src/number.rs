@@ -42,7 +42,7 @@ use serde_json::{Map, Value};
 
 use llmtest_spec::CheckError;
 
-use crate::grader::{parse_params, FnFactory, Grade, Grader, GraderContext, GraderFactory, Sample};
+use crate::grader::{FnFactory, Grade, Grader, GraderContext, GraderFactory, Sample, parse_params};
 
 /// Answers longer than this many characters are graded on their first and last halves of
 /// this size, which keeps grading time bounded on adversarial output.
@@ -51,10 +51,13 @@ pub(crate) const MAX_CHARS: usize = 100_000;
 const MAX_DIGITS: usize = 30;
 
 pub(crate) fn factory() -> Arc<dyn GraderFactory> {
-    Arc::new(FnFactory::new("number", |p: &Map<String, Value>, _: &GraderContext| {
-        let g = NumberGrader::from_params(p)?;
-        Ok(Arc::new(g) as Arc<dyn Grader>)
-    }))
+    Arc::new(FnFactory::new(
+        "number",
+        |p: &Map<String, Value>, _: &GraderContext| {
+            let g = NumberGrader::from_params(p)?;
+            Ok(Arc::new(g) as Arc<dyn Grader>)
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -119,7 +122,13 @@ pub struct NumberGrader {
 impl NumberGrader {
     /// Builds the grader from an assertion's parameters (see the module docs).
     pub fn from_params(p: &Map<String, Value>) -> Result<NumberGrader, CheckError> {
-        let Params { value, unit, tolerance, pick, rounded } = parse_params(p)?;
+        let Params {
+            value,
+            unit,
+            tolerance,
+            pick,
+            rounded,
+        } = parse_params(p)?;
         let text = match value {
             GoldValue::N(n) => n.to_string(),
             GoldValue::S(s) => s,
@@ -139,11 +148,27 @@ impl NumberGrader {
         };
         for (name, v) in [("rel", rel), ("abs", abs)] {
             if !v.is_finite() || v < 0.0 {
-                return Err(CheckError::new(format!("`tolerance.{name}` must be a non-negative number, got {v}")));
+                return Err(CheckError::new(format!(
+                    "`tolerance.{name}` must be a non-negative number, got {v}"
+                )));
             }
         }
-        let expected = format!("{}{}{}", gold.display(), unit_text, tolerance_text(rel, abs, &unit_text));
-        Ok(NumberGrader { gold, unit: parsed, unit_text, rel, abs, pick, rounded, expected })
+        let expected = format!(
+            "{}{}{}",
+            gold.display(),
+            unit_text,
+            tolerance_text(rel, abs, &unit_text)
+        );
+        Ok(NumberGrader {
+            gold,
+            unit: parsed,
+            unit_text,
+            rel,
+            abs,
+            pick,
+            rounded,
+            expected,
+        })
     }
 
     /// Grades an answer (reasoning already removed).
@@ -161,10 +186,18 @@ impl NumberGrader {
         let chosen: Vec<&Cand> = match self.pick {
             Pick::Any => usable.clone(),
             Pick::First => vec![*usable.iter().find(|c| !c.minor).unwrap_or(&usable[0])],
-            Pick::Last => vec![*usable.iter().rev().find(|c| !c.minor).unwrap_or(&usable[usable.len() - 1])],
+            Pick::Last => vec![
+                *usable
+                    .iter()
+                    .rev()
+                    .find(|c| !c.minor)
+                    .unwrap_or(&usable[usable.len() - 1]),
+            ],
         };
         let readings: Vec<(Dec, &Cand)> = chosen.iter().map(|c| (self.convert(c), *c)).collect();
-        let hit = readings.iter().find(|(v, c)| self.within(v) || self.rounded_ok(v, c));
+        let hit = readings
+            .iter()
+            .find(|(v, c)| self.within(v) || self.rounded_ok(v, c));
         let (pass, (value, cand)) = match hit {
             Some(r) => (true, r),
             None => (false, &readings[0]),
@@ -173,12 +206,20 @@ impl NumberGrader {
         let found = if pass {
             read
         } else if self.pick == Pick::Any && readings.len() > 1 {
-            let all: Vec<String> = readings.iter().take(5).map(|(v, c)| self.reading(c, v)).collect();
+            let all: Vec<String> = readings
+                .iter()
+                .take(5)
+                .map(|(v, c)| self.reading(c, v))
+                .collect();
             format!("{} ≠ {}", all.join("; "), self.expected)
         } else {
             format!("{read} ≠ {}", self.expected)
         };
-        Grade::binary(pass, self.expected.clone(), found).with_extracted(format!("{}{}", value.display(), self.unit_text))
+        Grade::binary(pass, self.expected.clone(), found).with_extracted(format!(
+            "{}{}",
+            value.display(),
+            self.unit_text
+        ))
     }
 
     fn unit_label(&self) -> &str {
@@ -222,7 +263,9 @@ impl NumberGrader {
     /// A rounded answer (`581.6亿`, `1.49万`) equals the gold rounded to the digits shown,
     /// when it shows at least three significant digits.
     fn rounded_ok(&self, v: &Dec, c: &Cand) -> bool {
-        let Some((last, sig)) = c.shown else { return false };
+        let Some((last, sig)) = c.shown else {
+            return false;
+        };
         if !self.rounded || sig < 3 {
             return false;
         }
@@ -300,11 +343,18 @@ impl Dec {
     }
 
     fn shift(self, k: i32) -> Dec {
-        Dec { m: self.m, e: self.e.saturating_add(k) }.norm()
+        Dec {
+            m: self.m,
+            e: self.e.saturating_add(k),
+        }
+        .norm()
     }
 
     fn neg(self) -> Dec {
-        Dec { m: -self.m, e: self.e }
+        Dec {
+            m: -self.m,
+            e: self.e,
+        }
     }
 
     fn eq_value(&self, o: &Dec) -> bool {
@@ -338,7 +388,10 @@ impl Dec {
         let (int, frac) = if e >= 0 {
             (format!("{digits}{}", "0".repeat(e as usize)), String::new())
         } else if -e >= n {
-            ("0".to_owned(), format!("{}{digits}", "0".repeat((-e - n) as usize)))
+            (
+                "0".to_owned(),
+                format!("{}{digits}", "0".repeat((-e - n) as usize)),
+            )
         } else {
             let cut = (n + e) as usize;
             (digits[..cut].to_owned(), digits[cut..].to_owned())
@@ -379,11 +432,17 @@ pub(crate) fn parse_plain(s: &str) -> Option<Dec> {
     if int.is_empty() && frac.is_empty() {
         return None;
     }
-    if !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) || int.len() + frac.len() > MAX_DIGITS {
+    if !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+        || int.len() + frac.len() > MAX_DIGITS
+    {
         return None;
     }
     let m: i128 = format!("{int}{frac}").parse().ok()?;
-    let d = Dec { m, e: exp.checked_sub(frac.len() as i32)? }.norm();
+    let d = Dec {
+        m,
+        e: exp.checked_sub(frac.len() as i32)?,
+    }
+    .norm();
     Some(if neg { d.neg() } else { d })
 }
 
@@ -406,8 +465,19 @@ struct Unit {
 }
 
 /// Scale words, longest first within each script. English words need a word boundary.
-const CN_SCALES: &[(&str, i32)] =
-    &[("万亿", 12), ("千亿", 11), ("百亿", 10), ("十亿", 9), ("千万", 7), ("百万", 6), ("十万", 5), ("亿", 8), ("万", 4), ("千", 3), ("百", 2)];
+const CN_SCALES: &[(&str, i32)] = &[
+    ("万亿", 12),
+    ("千亿", 11),
+    ("百亿", 10),
+    ("十亿", 9),
+    ("千万", 7),
+    ("百万", 6),
+    ("十万", 5),
+    ("亿", 8),
+    ("万", 4),
+    ("千", 3),
+    ("百", 2),
+];
 const EN_SCALES: &[(&str, i32)] = &[
     ("trillion", 12),
     ("billion", 9),
@@ -481,9 +551,16 @@ impl Unit {
                 return None;
             }
             Base::Percent
-        } else if let Some(&(_, code)) = CURRENCY_SUFFIX.iter().chain(CURRENCY_PREFIX).find(|(w, _)| *w == rest) {
+        } else if let Some(&(_, code)) = CURRENCY_SUFFIX
+            .iter()
+            .chain(CURRENCY_PREFIX)
+            .find(|(w, _)| *w == rest)
+        {
             Base::Currency(code)
-        } else if rest.chars().any(|ch| ch.is_ascii_digit() || ch.is_whitespace()) {
+        } else if rest
+            .chars()
+            .any(|ch| ch.is_ascii_digit() || ch.is_whitespace())
+        {
             return None;
         } else {
             Base::Other(rest)
@@ -497,7 +574,9 @@ fn starts_with(c: &[char], i: usize, w: &str) -> bool {
 }
 
 fn starts_with_ci(c: &[char], i: usize, w: &str) -> bool {
-    (i..).zip(w.chars()).all(|(k, wc)| c.get(k).is_some_and(|ch| ch.eq_ignore_ascii_case(&wc)))
+    (i..)
+        .zip(w.chars())
+        .all(|(k, wc)| c.get(k).is_some_and(|ch| ch.eq_ignore_ascii_case(&wc)))
 }
 
 fn is_word(ch: char) -> bool {
@@ -513,7 +592,11 @@ fn match_scale(c: &[char], i: usize) -> Option<(usize, i32)> {
     }
     for &(w, p) in EN_SCALES {
         let long = w.len() > 2;
-        let hit = if long { starts_with_ci(c, i, w) } else { starts_with(c, i, w) };
+        let hit = if long {
+            starts_with_ci(c, i, w)
+        } else {
+            starts_with(c, i, w)
+        };
         let end = i + w.len();
         if hit && c.get(end).is_none_or(|&ch| !ch.is_ascii_alphabetic()) {
             return Some((end, p));
@@ -737,7 +820,10 @@ fn scan(text: &str, gold: &Unit) -> Vec<Cand> {
     let mut i = 0;
     while i < c.len() {
         let ch = c[i];
-        let starts_number = ch.is_ascii_digit() || (ch == '.' && c.get(i + 1).is_some_and(char::is_ascii_digit) && (i == 0 || !c[i - 1].is_ascii_digit()));
+        let starts_number = ch.is_ascii_digit()
+            || (ch == '.'
+                && c.get(i + 1).is_some_and(char::is_ascii_digit)
+                && (i == 0 || !c[i - 1].is_ascii_digit()));
         if starts_number {
             let (end, cand) = arabic(&c, i, gold);
             out.extend(cand);
@@ -772,7 +858,9 @@ fn grouped_int(c: &[char], i: usize) -> (usize, String) {
     // the first other group keeps "1,2,3,…" linear
     while k + 1 < c.len() && c[k] == ',' && c[k + 1].is_ascii_digit() {
         let (e, g) = digits(c, k + 1);
-        let width = groups.first().map_or(g.len(), |(_, f): &(usize, String)| f.len());
+        let width = groups
+            .first()
+            .map_or(g.len(), |(_, f): &(usize, String)| f.len());
         if !(3..=4).contains(&g.len()) || g.len() != width || groups.len() >= MAX_DIGITS {
             break;
         }
@@ -845,7 +933,11 @@ fn suffix(c: &[char], i: usize, gold: &Unit) -> (usize, Option<i32>, Option<Base
     // a count of something else (`3,530台` when the gold is a percentage)
     for w in MEASURE_WORDS {
         if starts_with(c, k, w) {
-            return (k + w.chars().count(), scale, Some(Base::Other((*w).to_owned())));
+            return (
+                k + w.chars().count(),
+                scale,
+                Some(Base::Other((*w).to_owned())),
+            );
         }
     }
     (end, scale, None)
@@ -862,7 +954,14 @@ struct Prefix {
 }
 
 fn prefix(c: &[char], start: usize) -> Prefix {
-    let mut p = Prefix { start, currency: None, negative: false, paren: false, percent: false, blocked: false };
+    let mut p = Prefix {
+        start,
+        currency: None,
+        negative: false,
+        paren: false,
+        percent: false,
+        blocked: false,
+    };
     let mut i = start;
     // a sign directly before the digits: "-5", "¥-5"
     if i > 0 && c[i - 1] == '-' && (i < 2 || !is_word(c[i - 2])) {
@@ -886,7 +985,12 @@ fn prefix(c: &[char], start: usize) -> Prefix {
             break;
         }
     }
-    if !p.negative && i > 0 && c[i - 1] == '-' && (i < 2 || !is_word(c[i - 2])) && p.currency.is_some() {
+    if !p.negative
+        && i > 0
+        && c[i - 1] == '-'
+        && (i < 2 || !is_word(c[i - 2]))
+        && p.currency.is_some()
+    {
         p.negative = true;
         i -= 1;
     }
@@ -901,7 +1005,10 @@ fn prefix(c: &[char], start: usize) -> Prefix {
         p.percent = true;
         i -= 3;
     }
-    if p.currency.is_none() && i > 0 && (is_word(c[i - 1]) || c[i - 1] == '.' || c[i - 1] == '^' || c[i - 1] == '_') {
+    if p.currency.is_none()
+        && i > 0
+        && (is_word(c[i - 1]) || c[i - 1] == '.' || c[i - 1] == '^' || c[i - 1] == '_')
+    {
         p.blocked = true;
     }
     if i > 0 && c[i - 1] == '第' {
@@ -915,7 +1022,10 @@ fn prefix(c: &[char], start: usize) -> Prefix {
 fn operand(c: &[char], start: usize, end: usize) -> bool {
     let next = skip_spaces(c, end, 2);
     let after = c.get(next).copied();
-    if matches!(after, Some('+' | '-' | '*' | '/' | '×' | '÷' | '=' | '≈')) || ["乘以", "除以", "减去", "加上"].iter().any(|w| starts_with(c, next, w))
+    if matches!(after, Some('+' | '-' | '*' | '/' | '×' | '÷' | '=' | '≈'))
+        || ["乘以", "除以", "减去", "加上"]
+            .iter()
+            .any(|w| starts_with(c, next, w))
     {
         return true;
     }
@@ -926,11 +1036,26 @@ fn operand(c: &[char], start: usize, end: usize) -> bool {
     if k > 0 && matches!(c[k - 1], '+' | '-' | '*' | '/' | '×' | '÷') {
         return true;
     }
-    ["乘以", "除以", "减去", "加上", "减", "除"].iter().any(|w| k >= w.chars().count() && starts_with(c, k - w.chars().count(), w))
+    ["乘以", "除以", "减去", "加上", "减", "除"]
+        .iter()
+        .any(|w| k >= w.chars().count() && starts_with(c, k - w.chars().count(), w))
 }
 
-const DECREASE: &[&str] =
-    &["下降", "减少", "降低", "下滑", "亏损", "下跌", "decrease", "decreased by", "declined by", "fell by", "dropped by", "down by", "loss of"];
+const DECREASE: &[&str] = &[
+    "下降",
+    "减少",
+    "降低",
+    "下滑",
+    "亏损",
+    "下跌",
+    "decrease",
+    "decreased by",
+    "declined by",
+    "fell by",
+    "dropped by",
+    "down by",
+    "loss of",
+];
 
 fn decrease_before(c: &[char], start: usize) -> bool {
     let from = start.saturating_sub(16);
@@ -940,11 +1065,17 @@ fn decrease_before(c: &[char], start: usize) -> bool {
 }
 
 fn date_follows(c: &[char], i: usize, gold: &Unit) -> bool {
-    DATE_SUFFIX.iter().any(|w| starts_with(c, i, w) && gold.base != Base::Other((*w).to_owned()))
+    DATE_SUFFIX
+        .iter()
+        .any(|w| starts_with(c, i, w) && gold.base != Base::Other((*w).to_owned()))
 }
 
 fn arabic(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
-    let (mut end, int) = if c[start] == '.' { (start, String::new()) } else { grouped_int(c, start) };
+    let (mut end, int) = if c[start] == '.' {
+        (start, String::new())
+    } else {
+        grouped_int(c, start)
+    };
     let plain_int = end == start + int.len();
     let mut frac = String::new();
     if end + 1 < c.len() && c[end] == '.' && c[end + 1].is_ascii_digit() {
@@ -1003,7 +1134,11 @@ fn arabic(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
         Ok(m) => m,
         Err(_) => return (end, None),
     };
-    let mut value = Dec { m, e: exp - frac.len() as i32 }.norm();
+    let mut value = Dec {
+        m,
+        e: exp - frac.len() as i32,
+    }
+    .norm();
     let digits_end = end;
     let (mut uend, scale, mut base) = suffix(c, end, gold);
     let mut mixed = false;
@@ -1059,9 +1194,17 @@ fn arabic(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
     {
         base = Some(Base::Currency(code));
     }
-    let text: String = c[pre.start..uend].iter().collect::<String>().trim().to_owned();
+    let text: String = c[pre.start..uend]
+        .iter()
+        .collect::<String>()
+        .trim()
+        .to_owned();
     // not amounts: identifiers, ordinals, dates, list markers
-    if pre.blocked || (scale.is_none() && base.is_none() && date_follows(c, skip_spaces(c, digits_end, 1), gold)) {
+    if pre.blocked
+        || (scale.is_none()
+            && base.is_none()
+            && date_follows(c, skip_spaces(c, digits_end, 1), gold))
+    {
         return (uend.max(digits_end), None);
     }
     let line_start = {
@@ -1074,7 +1217,9 @@ fn arabic(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
     if line_start && frac.is_empty() && int.len() <= 2 && scale.is_none() && base.is_none() {
         let next = c.get(digits_end).copied();
         let after = c.get(digits_end + 1).copied();
-        if matches!(next, Some('.') | Some(')') | Some('、')) && after.is_none_or(|a| a == ' ' || !a.is_ascii_digit()) {
+        if matches!(next, Some('.') | Some(')') | Some('、'))
+            && after.is_none_or(|a| a == ' ' || !a.is_ascii_digit())
+        {
             return (digits_end + 1, None);
         }
     }
@@ -1089,14 +1234,29 @@ fn arabic(c: &[char], start: usize, gold: &Unit) -> (usize, Option<Cand>) {
     let sig = format!("{int}{frac}").trim_start_matches('0').len();
     let shown = (!mixed).then_some((exp - frac.len() as i32, sig));
     let decrease = decrease_before(c, pre.start);
-    (uend, Some(Cand { text, value, scale, base, minor, shown, decrease }))
+    (
+        uend,
+        Some(Cand {
+            text,
+            value,
+            scale,
+            base,
+            minor,
+            shown,
+            decrease,
+        }),
+    )
 }
 
 fn add_dec(a: Dec, b: Dec) -> Dec {
     let e = a.e.min(b.e);
     let scale = |d: Dec| -> Option<i128> { d.m.checked_mul(10i128.checked_pow((d.e - e) as u32)?) };
     match (scale(a), scale(b)) {
-        (Some(x), Some(y)) => Dec { m: x.saturating_add(y), e }.norm(),
+        (Some(x), Some(y)) => Dec {
+            m: x.saturating_add(y),
+            e,
+        }
+        .norm(),
         _ => a,
     }
 }
@@ -1116,7 +1276,11 @@ fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
         if let Some(d) = cn_digit(ch) {
             has_digit_char = true;
             // 二〇二四: digits in a row are positional
-            num = if i > start && cn_digit(c[i - 1]).is_some() { num.checked_mul(10)?.checked_add(d)? } else { d };
+            num = if i > start && cn_digit(c[i - 1]).is_some() {
+                num.checked_mul(10)?.checked_add(d)?
+            } else {
+                d
+            };
             has_digit = true;
         } else if let Some(u) = cn_small(ch) {
             let n = if num == 0 && !has_digit { 1 } else { num };
@@ -1134,7 +1298,10 @@ fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
             if count == 0 {
                 return None;
             }
-            total = total.checked_add(wan)?.checked_add(section + num)?.checked_mul(100_000_000)?;
+            total = total
+                .checked_add(wan)?
+                .checked_add(section + num)?
+                .checked_mul(100_000_000)?;
             wan = 0;
             section = 0;
             num = 0;
@@ -1148,7 +1315,10 @@ fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
     if count == 0 || !(has_digit_char || c[start] == '十' || c[start] == '拾') {
         return None;
     }
-    let int = total.checked_add(wan)?.checked_add(section)?.checked_add(num)?;
+    let int = total
+        .checked_add(wan)?
+        .checked_add(section)?
+        .checked_add(num)?;
     let mut value = Dec { m: int, e: 0 };
     if i + 1 < c.len() && c[i] == '点' && cn_digit(c[i + 1]).is_some() {
         let mut k = i + 1;
@@ -1162,7 +1332,10 @@ fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
         }
         // the decimal point only makes sense after a plain integer ("五点八", "十二点五")
         let m: i128 = format!("{int}{frac}").parse().ok()?;
-        value = Dec { m, e: -(frac.len() as i32) };
+        value = Dec {
+            m,
+            e: -(frac.len() as i32),
+        };
         count += k - i;
         i = k;
         // 五点八亿: a trailing big unit scales the decimal
@@ -1186,7 +1359,9 @@ fn chinese(c: &[char], start: usize, gold: &Unit, words: &[u32]) -> (usize, Opti
     if starts_with(c, start, "百分之") || starts_with(c, start, "千分之") {
         return (start + 3, None);
     }
-    let Some((end, mut value, count)) = parse_cn(c, start) else { return (start + 1, None) };
+    let Some((end, mut value, count)) = parse_cn(c, start) else {
+        return (start + 1, None);
+    };
     // fractions (三分之一) are the math grader's business; don't read their parts as amounts
     if starts_with(c, end, "分之") {
         let mut k = end + 2;
@@ -1201,9 +1376,18 @@ fn chinese(c: &[char], start: usize, gold: &Unit, words: &[u32]) -> (usize, Opti
         base = Some(Base::Percent);
     }
     let whole = words[pre.start] == 0 && words[c.len()] == words[uend];
-    let has_multiplier = c[start..end].iter().any(|&ch| cn_small(ch).is_some() || ch == '万' || ch == '亿');
-    let accepted = base.is_some() || scale.is_some() || pre.negative || whole || (count >= 3 && has_multiplier);
-    if !accepted || pre.start > 0 && c[pre.start - 1] == '第' || (base.is_none() && date_follows(c, uend, gold)) {
+    let has_multiplier = c[start..end]
+        .iter()
+        .any(|&ch| cn_small(ch).is_some() || ch == '万' || ch == '亿');
+    let accepted = base.is_some()
+        || scale.is_some()
+        || pre.negative
+        || whole
+        || (count >= 3 && has_multiplier);
+    if !accepted
+        || pre.start > 0 && c[pre.start - 1] == '第'
+        || (base.is_none() && date_follows(c, uend, gold))
+    {
         return (end, None);
     }
     if let Some(s) = scale {
@@ -1217,15 +1401,37 @@ fn chinese(c: &[char], start: usize, gold: &Unit, words: &[u32]) -> (usize, Opti
     {
         base = Some(Base::Currency(code));
     }
-    let text: String = c[pre.start..uend].iter().collect::<String>().trim().to_owned();
+    let text: String = c[pre.start..uend]
+        .iter()
+        .collect::<String>()
+        .trim()
+        .to_owned();
     // a numeral with 万/亿 carries its own scale (五百八十一亿 = 58,100,000,000 in ones); a
     // small one without a unit is bare and read in the gold's unit
     let big = c[start..end].iter().any(|&ch| ch == '万' || ch == '亿');
-    let scale = if scale.is_some() || big { Some(0) } else { None };
+    let scale = if scale.is_some() || big {
+        Some(0)
+    } else {
+        None
+    };
     let n = value.norm();
-    let shown = Some((n.e - scale.unwrap_or(0), n.m.unsigned_abs().to_string().len()));
+    let shown = Some((
+        n.e - scale.unwrap_or(0),
+        n.m.unsigned_abs().to_string().len(),
+    ));
     let decrease = decrease_before(c, pre.start);
-    (uend, Some(Cand { text, value, scale, base, minor: operand(c, pre.start, uend), shown, decrease }))
+    (
+        uend,
+        Some(Cand {
+            text,
+            value,
+            scale,
+            base,
+            minor: operand(c, pre.start, uend),
+            shown,
+            decrease,
+        }),
+    )
 }
 
 #[cfg(test)]
@@ -1286,10 +1492,22 @@ mod tests {
     #[test]
     fn seed_wrong_answers_and_messages() {
         let g = jd();
-        assert_eq!(fail(&g, "535.3亿元"), "535.3亿元 = 53,530,000千元 ≠ 58,159,881千元 ±0.1%");
-        assert_eq!(fail(&g, "48,795,702千元"), "48,795,702千元 ≠ 58,159,881千元 ±0.1%");
-        assert_eq!(fail(&g, "58,159,881元"), "58,159,881元 = 58,159.881千元 ≠ 58,159,881千元 ±0.1%");
-        assert_eq!(fail(&g, "53,529,941"), "53,529,941 read as 53,529,941千元 ≠ 58,159,881千元 ±0.1%");
+        assert_eq!(
+            fail(&g, "535.3亿元"),
+            "535.3亿元 = 53,530,000千元 ≠ 58,159,881千元 ±0.1%"
+        );
+        assert_eq!(
+            fail(&g, "48,795,702千元"),
+            "48,795,702千元 ≠ 58,159,881千元 ±0.1%"
+        );
+        assert_eq!(
+            fail(&g, "58,159,881元"),
+            "58,159,881元 = 58,159.881千元 ≠ 58,159,881千元 ±0.1%"
+        );
+        assert_eq!(
+            fail(&g, "53,529,941"),
+            "53,529,941 read as 53,529,941千元 ≠ 58,159,881千元 ±0.1%"
+        );
         assert!(fail(&g, "收入增长了8.6%").contains("not an amount in 千元"));
         assert!(fail(&g, "我不知道").starts_with("no number in"));
         fail(&g, "五百三十五亿元");
@@ -1297,7 +1515,10 @@ mod tests {
         fail(&g, "$58.16 billion");
         fail(&g, "58,159,881\\text{元}");
         // listed as right in the issue, but 5,815.99百万元 is 5.8 billion yuan: off by 10
-        assert_eq!(fail(&g, "5,815.99百万元"), "5,815.99百万元 = 5,815,990千元 ≠ 58,159,881千元 ±0.1%");
+        assert_eq!(
+            fail(&g, "5,815.99百万元"),
+            "5,815.99百万元 = 5,815,990千元 ≠ 58,159,881千元 ±0.1%"
+        );
         let r = g.grade_answer("581.6亿元");
         assert_eq!(r.found, "581.6亿元 = 58,160,000千元");
         assert_eq!(r.expected, "58,159,881千元 ±0.1%");
@@ -1307,7 +1528,8 @@ mod tests {
     #[test]
     fn pick_modes() {
         let first = jd();
-        let last = grader(serde_json::json!({"value": "58,159,881", "unit": "千元", "pick": "last"}));
+        let last =
+            grader(serde_json::json!({"value": "58,159,881", "unit": "千元", "pick": "last"}));
         let any = grader(serde_json::json!({"value": "58159881", "unit": "千元", "pick": "any"}));
         let a = "2023年为53,529,941千元，2024年为58,159,881千元";
         fail(&first, a);
@@ -1337,18 +1559,40 @@ mod tests {
     #[test]
     fn formats() {
         let neg = grader(serde_json::json!({"value": -1234, "unit": "元"}));
-        for a in ["-1,234元", "−1,234元", "(1,234)", "负1234元", "亏损额为-1234", "¥-1,234"] {
+        for a in [
+            "-1,234元",
+            "−1,234元",
+            "(1,234)",
+            "负1234元",
+            "亏损额为-1234",
+            "¥-1,234",
+        ] {
             pass(&neg, a);
         }
         fail(&neg, "1,234元");
         let pct = grader(serde_json::json!({"value": 8.6, "unit": "%"}));
-        for a in ["8.6%", "８.６％", "百分之八点六", "增长8.6 percent", "8.6个百分点", "百分之8.6", "8.6"] {
+        for a in [
+            "8.6%",
+            "８.６％",
+            "百分之八点六",
+            "增长8.6 percent",
+            "8.6个百分点",
+            "百分之8.6",
+            "8.6",
+        ] {
             pass(&pct, a);
         }
         fail(&pct, "0.086");
         fail(&pct, "86%");
         let en = grader(serde_json::json!({"value": 2.5, "unit": "million"}));
-        for a in ["2.5 million", "2,500 thousand", "2.5M", "$2.5mn", "2500k", "0.0025 billion"] {
+        for a in [
+            "2.5 million",
+            "2,500 thousand",
+            "2.5M",
+            "$2.5mn",
+            "2500k",
+            "0.0025 billion",
+        ] {
             pass(&en, a);
         }
         let people = grader(serde_json::json!({"value": 30000, "unit": "人"}));
@@ -1387,7 +1631,9 @@ mod tests {
         let pct = grader(serde_json::json!({"value": 28.61, "unit": "%", "tolerance": {"abs": 0}}));
         pass(&pct, "28.6%");
         fail(&pct, "28.5%");
-        let strict = grader(serde_json::json!({"value": 28.61, "unit": "%", "tolerance": {"abs": 0}, "rounded": false}));
+        let strict = grader(
+            serde_json::json!({"value": 28.61, "unit": "%", "tolerance": {"abs": 0}, "rounded": false}),
+        );
         fail(&strict, "28.6%");
         pass(&strict, "28.61%");
     }
@@ -1411,15 +1657,41 @@ mod tests {
 
     #[test]
     fn bad_params() {
-        let e = NumberGrader::from_params(serde_json::json!({"value": "abc"}).as_object().unwrap()).err().unwrap();
+        let e = NumberGrader::from_params(serde_json::json!({"value": "abc"}).as_object().unwrap())
+            .err()
+            .unwrap();
         assert!(e.message.contains("must be a number"), "{}", e.message);
-        let e = NumberGrader::from_params(serde_json::json!({"value": 1, "tolerence": {}}).as_object().unwrap()).err().unwrap();
+        let e = NumberGrader::from_params(
+            serde_json::json!({"value": 1, "tolerence": {}})
+                .as_object()
+                .unwrap(),
+        )
+        .err()
+        .unwrap();
         assert!(e.message.contains("unknown key"), "{}", e.message);
-        let e = NumberGrader::from_params(serde_json::json!({"value": 1, "unit": "1 2"}).as_object().unwrap()).err().unwrap();
+        let e = NumberGrader::from_params(
+            serde_json::json!({"value": 1, "unit": "1 2"})
+                .as_object()
+                .unwrap(),
+        )
+        .err()
+        .unwrap();
         assert!(e.message.contains("unknown unit"), "{}", e.message);
-        let e = NumberGrader::from_params(serde_json::json!({"value": 1, "tolerance": {"rel": -1}}).as_object().unwrap()).err().unwrap();
+        let e = NumberGrader::from_params(
+            serde_json::json!({"value": 1, "tolerance": {"rel": -1}})
+                .as_object()
+                .unwrap(),
+        )
+        .err()
+        .unwrap();
         assert!(e.message.contains("non-negative"), "{}", e.message);
-        let e = NumberGrader::from_params(serde_json::json!({"value": 1, "pick": "middle"}).as_object().unwrap()).err().unwrap();
+        let e = NumberGrader::from_params(
+            serde_json::json!({"value": 1, "pick": "middle"})
+                .as_object()
+                .unwrap(),
+        )
+        .err()
+        .unwrap();
         assert!(e.message.contains("middle"), "{}", e.message);
     }
 }

@@ -42,7 +42,10 @@ pub fn split_reasoning(raw: &str, api_reasoning: Option<&str>, truncated: bool) 
         }
     }
     loop {
-        let next = TAGS.iter().filter_map(|(o, c)| rest.find(o).map(|i| (i, *o, *c))).min_by_key(|(i, _, _)| *i);
+        let next = TAGS
+            .iter()
+            .filter_map(|(o, c)| rest.find(o).map(|i| (i, *o, *c)))
+            .min_by_key(|(i, _, _)| *i);
         let Some((i, open, close)) = next else {
             answer.push_str(rest);
             break;
@@ -61,18 +64,31 @@ pub fn split_reasoning(raw: &str, api_reasoning: Option<&str>, truncated: bool) 
             }
         }
     }
-    let had_tags = reasoning.len() > usize::from(api_reasoning.is_some_and(|r| !r.trim().is_empty()));
+    let had_tags =
+        reasoning.len() > usize::from(api_reasoning.is_some_and(|r| !r.trim().is_empty()));
     // Without think tags the output is the answer exactly as produced: leading indentation
     // matters to code completions. With them, drop the blank lines the tags leave behind,
     // but keep the first line's indentation.
-    let answer = if had_tags { strip_blank_edges(&answer) } else { answer };
+    let answer = if had_tags {
+        strip_blank_edges(&answer)
+    } else {
+        answer
+    };
     // Reasoning through the API channel and no answer at all, cut at the token limit: the
     // model was still thinking.
     if truncated && answer.is_empty() && !reasoning.is_empty() {
         unterminated = true;
     }
     reasoning.retain(|r| !r.is_empty());
-    Split { answer, reasoning: if reasoning.is_empty() { None } else { Some(reasoning.join("\n\n")) }, unterminated }
+    Split {
+        answer,
+        reasoning: if reasoning.is_empty() {
+            None
+        } else {
+            Some(reasoning.join("\n\n"))
+        },
+        unterminated,
+    }
 }
 
 fn strip_blank_edges(s: &str) -> String {
@@ -90,7 +106,14 @@ mod tests {
     #[test]
     fn plain_output_is_all_answer_untouched() {
         let s = split_reasoning("    return x + 1\n", None, false);
-        assert_eq!(s, Split { answer: "    return x + 1\n".into(), reasoning: None, unterminated: false });
+        assert_eq!(
+            s,
+            Split {
+                answer: "    return x + 1\n".into(),
+                reasoning: None,
+                unterminated: false
+            }
+        );
     }
 
     #[test]
@@ -101,7 +124,11 @@ mod tests {
 
     #[test]
     fn think_block_is_removed() {
-        let s = split_reasoning("<think>2023 was 53,529,941</think>\n\n58,159,881千元", None, false);
+        let s = split_reasoning(
+            "<think>2023 was 53,529,941</think>\n\n58,159,881千元",
+            None,
+            false,
+        );
         assert_eq!(s.answer, "58,159,881千元");
         assert_eq!(s.reasoning.as_deref(), Some("2023 was 53,529,941"));
         assert!(!s.unterminated);
@@ -109,7 +136,11 @@ mod tests {
 
     #[test]
     fn prefilled_open_tag_only_closing_present() {
-        let s = split_reasoning("let me add the rows... 535亿\n</think>\n\n答案：581.6亿元", None, false);
+        let s = split_reasoning(
+            "let me add the rows... 535亿\n</think>\n\n答案：581.6亿元",
+            None,
+            false,
+        );
         assert_eq!(s.answer, "答案：581.6亿元");
         assert_eq!(s.reasoning.as_deref(), Some("let me add the rows... 535亿"));
     }

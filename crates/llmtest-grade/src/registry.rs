@@ -18,7 +18,11 @@ pub struct GraderRegistry {
 impl GraderRegistry {
     /// An empty registry.
     pub fn empty(ctx: GraderContext) -> Self {
-        GraderRegistry { factories: BTreeMap::new(), ctx, cache: Mutex::new(HashMap::new()) }
+        GraderRegistry {
+            factories: BTreeMap::new(),
+            ctx,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The built-in text and JSON assertions.
@@ -45,16 +49,25 @@ impl GraderRegistry {
 
     /// Builds (or reuses) the grader for an assertion.
     pub fn build(&self, a: &AssertionSpec) -> Result<Arc<dyn Grader>, CheckError> {
-        let key = format!("{}\u{0}{}", a.kind, serde_json::Value::Object(a.params.clone()));
+        let key = format!(
+            "{}\u{0}{}",
+            a.kind,
+            serde_json::Value::Object(a.params.clone())
+        );
         if let Some(g) = self.cache.lock().expect("grader cache").get(&key) {
             return Ok(g.clone());
         }
         let Some(f) = self.factories.get(&a.kind) else {
-            return Err(CheckError::new(format!("unknown assertion type `{}`", a.kind))
-                .with_hint(llmtest_spec::unknown_name_hint(&a.kind, self.kinds())));
+            return Err(
+                CheckError::new(format!("unknown assertion type `{}`", a.kind))
+                    .with_hint(llmtest_spec::unknown_name_hint(&a.kind, self.kinds())),
+            );
         };
         let g = f.build(&a.params, &self.ctx)?;
-        self.cache.lock().expect("grader cache").insert(key, g.clone());
+        self.cache
+            .lock()
+            .expect("grader cache")
+            .insert(key, g.clone());
         Ok(g)
     }
 }

@@ -43,11 +43,28 @@ pub struct Verdict {
 /// assertion must pass; with one, the score must reach it. A negated assertion passes when
 /// the inner one fails (score `1 - s`), except when the inner one reports a special outcome
 /// (a code timeout is not a success for `not-code`).
-pub fn grade_sample(graders: &[(AssertionSpec, Arc<dyn Grader>)], sample: &Sample<'_>, threshold: Option<f64>, unterminated: bool) -> Verdict {
+pub fn grade_sample(
+    graders: &[(AssertionSpec, Arc<dyn Grader>)],
+    sample: &Sample<'_>,
+    threshold: Option<f64>,
+    unterminated: bool,
+) -> Verdict {
     let mut results = Vec::with_capacity(graders.len());
     for (spec, g) in graders {
-        let Grade { pass, score, expected, found, extracted, outcome, detail } = g.grade(sample);
-        let score = if score.is_finite() { score.clamp(0.0, 1.0) } else { 0.0 };
+        let Grade {
+            pass,
+            score,
+            expected,
+            found,
+            extracted,
+            outcome,
+            detail,
+        } = g.grade(sample);
+        let score = if score.is_finite() {
+            score.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let (pass, score, expected) = if spec.negate && outcome.is_none() {
             (!pass, 1.0 - score, format!("not {expected}"))
         } else {
@@ -84,15 +101,23 @@ pub fn grade_sample(graders: &[(AssertionSpec, Arc<dyn Grader>)], sample: &Sampl
     } else {
         // A failure caused by infrastructure outranks a code problem, which outranks a
         // plain wrong answer.
-        let special = results.iter().filter(|r| !r.pass).filter_map(|r| r.outcome).max_by_key(|o| match o {
-            Outcome::InfraError => 3,
-            Outcome::CodeTimeout => 2,
-            Outcome::CodeError => 1,
-            _ => 0,
-        });
+        let special = results
+            .iter()
+            .filter(|r| !r.pass)
+            .filter_map(|r| r.outcome)
+            .max_by_key(|o| match o {
+                Outcome::InfraError => 3,
+                Outcome::CodeTimeout => 2,
+                Outcome::CodeError => 1,
+                _ => 0,
+            });
         special.unwrap_or(Outcome::Fail)
     };
-    Verdict { outcome, score, assertions: results }
+    Verdict {
+        outcome,
+        score,
+        assertions: results,
+    }
 }
 
 /// The unbiased pass@k estimator (Chen et al., 2021): the probability that at least one of

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use llmtest_spec::CheckError;
 
-use crate::grader::{parse_params, FnFactory, Grade, Grader, GraderContext, GraderFactory, Sample};
+use crate::grader::{FnFactory, Grade, Grader, GraderContext, GraderFactory, Sample, parse_params};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,17 +86,29 @@ pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
     let table: &[(&str, Build)] = &[
         ("equals", |p, _| {
             let v = parse_params::<One>(p)?.value.text();
-            Ok(Arc::new(move |s: &Sample<'_>| Grade::binary(s.answer.trim() == v.trim(), quote(&v), excerpt(s.answer))))
+            Ok(Arc::new(move |s: &Sample<'_>| {
+                Grade::binary(s.answer.trim() == v.trim(), quote(&v), excerpt(s.answer))
+            }))
         }),
         ("contains", |p, _| {
             let v = parse_params::<One>(p)?.value.text();
-            Ok(Arc::new(move |s: &Sample<'_>| Grade::binary(s.answer.contains(&v), format!("contains {}", quote(&v)), excerpt(s.answer))))
+            Ok(Arc::new(move |s: &Sample<'_>| {
+                Grade::binary(
+                    s.answer.contains(&v),
+                    format!("contains {}", quote(&v)),
+                    excerpt(s.answer),
+                )
+            }))
         }),
         ("icontains", |p, _| {
             let v = parse_params::<One>(p)?.value.text();
             let lv = v.to_lowercase();
             Ok(Arc::new(move |s: &Sample<'_>| {
-                Grade::binary(s.answer.to_lowercase().contains(&lv), format!("contains {} (any case)", quote(&v)), excerpt(s.answer))
+                Grade::binary(
+                    s.answer.to_lowercase().contains(&lv),
+                    format!("contains {} (any case)", quote(&v)),
+                    excerpt(s.answer),
+                )
             }))
         }),
         ("contains-any", |p, _| many(p, false, false)),
@@ -106,7 +118,11 @@ pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
         ("starts-with", |p, _| {
             let v = parse_params::<One>(p)?.value.text();
             Ok(Arc::new(move |s: &Sample<'_>| {
-                Grade::binary(s.answer.trim_start().starts_with(&v), format!("starts with {}", quote(&v)), excerpt(s.answer))
+                Grade::binary(
+                    s.answer.trim_start().starts_with(&v),
+                    format!("starts with {}", quote(&v)),
+                    excerpt(s.answer),
+                )
             }))
         }),
         ("regex", |p, _| {
@@ -115,35 +131,60 @@ pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
                 .case_insensitive(ignore_case)
                 .size_limit(1 << 22)
                 .build()
-                .map_err(|e| CheckError::new(format!("invalid regex: {}", first_line(&e.to_string()))).with_hint("the pattern uses Rust regex syntax (no look-around or backreferences)"))?;
+                .map_err(|e| {
+                    CheckError::new(format!("invalid regex: {}", first_line(&e.to_string())))
+                        .with_hint(
+                            "the pattern uses Rust regex syntax (no look-around or backreferences)",
+                        )
+                })?;
             Ok(Arc::new(move |s: &Sample<'_>| regex_grade(&re, s.answer)))
         }),
         ("is-json", |p, _| {
             parse_params::<NoParams>(p)?;
             Ok(Arc::new(|s: &Sample<'_>| match parse_json(s.answer) {
-                Ok(v) => Grade::binary(true, "valid JSON", excerpt(s.answer)).with_extracted(v.to_string()),
-                Err(e) => Grade::binary(false, "valid JSON", format!("{e} in {}", excerpt(s.answer))),
+                Ok(v) => Grade::binary(true, "valid JSON", excerpt(s.answer))
+                    .with_extracted(v.to_string()),
+                Err(e) => {
+                    Grade::binary(false, "valid JSON", format!("{e} in {}", excerpt(s.answer)))
+                }
             }))
         }),
         ("json-schema", |p, _| {
             let SchemaParams { value } = parse_params(p)?;
-            let validator = jsonschema::validator_for(&value).map_err(|e| CheckError::new(format!("invalid JSON schema: {e}")))?;
+            let validator = jsonschema::validator_for(&value)
+                .map_err(|e| CheckError::new(format!("invalid JSON schema: {e}")))?;
             Ok(Arc::new(move |s: &Sample<'_>| match parse_json(s.answer) {
-                Err(e) => Grade::binary(false, "JSON matching the schema", format!("{e} in {}", excerpt(s.answer))),
+                Err(e) => Grade::binary(
+                    false,
+                    "JSON matching the schema",
+                    format!("{e} in {}", excerpt(s.answer)),
+                ),
                 Ok(v) => {
-                    let errors: Vec<String> = validator.iter_errors(&v).take(3).map(|e| format!("{} at `{}`", e, e.instance_path())).collect();
-                    let found = if errors.is_empty() { "valid".to_string() } else { errors.join("; ") };
-                    Grade::binary(errors.is_empty(), "JSON matching the schema", found).with_extracted(v.to_string())
+                    let errors: Vec<String> = validator
+                        .iter_errors(&v)
+                        .take(3)
+                        .map(|e| format!("{} at `{}`", e, e.instance_path()))
+                        .collect();
+                    let found = if errors.is_empty() {
+                        "valid".to_string()
+                    } else {
+                        errors.join("; ")
+                    };
+                    Grade::binary(errors.is_empty(), "JSON matching the schema", found)
+                        .with_extracted(v.to_string())
                 }
             }))
         }),
         ("json-path", |p, _| {
             let PathParams { path, value } = parse_params(p)?;
-            let jp = serde_json_path::JsonPath::parse(&path).map_err(|e| CheckError::new(format!("invalid JSONPath `{path}`: {e}")))?;
+            let jp = serde_json_path::JsonPath::parse(&path)
+                .map_err(|e| CheckError::new(format!("invalid JSONPath `{path}`: {e}")))?;
             Ok(Arc::new(move |s: &Sample<'_>| {
                 let expected = format!("{path} == {value}");
                 match parse_json(s.answer) {
-                    Err(e) => Grade::binary(false, expected, format!("{e} in {}", excerpt(s.answer))),
+                    Err(e) => {
+                        Grade::binary(false, expected, format!("{e} in {}", excerpt(s.answer)))
+                    }
                     Ok(v) => {
                         let nodes = jp.query(&v).all();
                         let found = match nodes.as_slice() {
@@ -153,30 +194,70 @@ pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
                         };
                         match found {
                             None => Grade::binary(false, expected, format!("nothing at {path}")),
-                            Some(f) => Grade::binary(json_eq(&f, &value), expected, f.to_string()).with_extracted(f.to_string()),
+                            Some(f) => Grade::binary(json_eq(&f, &value), expected, f.to_string())
+                                .with_extracted(f.to_string()),
                         }
                     }
                 }
             }))
         }),
     ];
-    table.iter().map(|(k, b)| Arc::new(FnFactory::new(*k, *b)) as Arc<dyn GraderFactory>).collect()
+    table
+        .iter()
+        .map(|(k, b)| Arc::new(FnFactory::new(*k, *b)) as Arc<dyn GraderFactory>)
+        .collect()
 }
 
-fn many(p: &Map<String, Value>, all: bool, ignore_case: bool) -> Result<Arc<dyn Grader>, CheckError> {
-    let values: Vec<String> = parse_params::<Many>(p)?.value.into_iter().map(ScalarText::text).collect();
+fn many(
+    p: &Map<String, Value>,
+    all: bool,
+    ignore_case: bool,
+) -> Result<Arc<dyn Grader>, CheckError> {
+    let values: Vec<String> = parse_params::<Many>(p)?
+        .value
+        .into_iter()
+        .map(ScalarText::text)
+        .collect();
     if values.is_empty() {
         return Err(CheckError::new("`value` must list at least one string"));
     }
-    let norm = move |s: &str| if ignore_case { s.to_lowercase() } else { s.to_owned() };
+    let norm = move |s: &str| {
+        if ignore_case {
+            s.to_lowercase()
+        } else {
+            s.to_owned()
+        }
+    };
     let needles: Vec<String> = values.iter().map(|v| norm(v)).collect();
-    let what = format!("contains {} of [{}]{}", if all { "all" } else { "any" }, values.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", "), if ignore_case { " (any case)" } else { "" });
+    let what = format!(
+        "contains {} of [{}]{}",
+        if all { "all" } else { "any" },
+        values
+            .iter()
+            .map(|v| quote(v))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if ignore_case { " (any case)" } else { "" }
+    );
     Ok(Arc::new(move |s: &Sample<'_>| {
         let hay = norm(s.answer);
-        let hits: Vec<&String> = values.iter().zip(&needles).filter(|(_, n)| hay.contains(n.as_str())).map(|(v, _)| v).collect();
-        let pass = if all { hits.len() == needles.len() } else { !hits.is_empty() };
+        let hits: Vec<&String> = values
+            .iter()
+            .zip(&needles)
+            .filter(|(_, n)| hay.contains(n.as_str()))
+            .map(|(v, _)| v)
+            .collect();
+        let pass = if all {
+            hits.len() == needles.len()
+        } else {
+            !hits.is_empty()
+        };
         let found = if all && !pass {
-            let missing: Vec<String> = values.iter().filter(|v| !hits.contains(v)).map(|v| quote(v)).collect();
+            let missing: Vec<String> = values
+                .iter()
+                .filter(|v| !hits.contains(v))
+                .map(|v| quote(v))
+                .collect();
             format!("missing {} in {}", missing.join(", "), excerpt(s.answer))
         } else {
             excerpt(s.answer)
@@ -205,7 +286,8 @@ pub fn parse_json(answer: &str) -> Result<Value, String> {
         Ok(v) => Ok(v),
         Err(e) => {
             if let Some(inner) = fenced(t) {
-                return serde_json::from_str(inner).map_err(|e| format!("invalid JSON in code block: {e}"));
+                return serde_json::from_str(inner)
+                    .map_err(|e| format!("invalid JSON in code block: {e}"));
             }
             Err(format!("invalid JSON: {e}"))
         }
@@ -228,8 +310,14 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y,
             _ => x == y,
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
-        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w))),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -239,7 +327,12 @@ fn quote(s: &str) -> String {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().to_owned()
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or(s)
+        .trim()
+        .to_owned()
 }
 
 /// The answer, trimmed and shortened for messages.
@@ -263,7 +356,7 @@ mod tests {
     use llmtest_spec::{AssertionSpec, Case, GenParams, Loc, Prompt};
     use serde_json::json;
 
-    use crate::{grade_sample, GraderContext, GraderRegistry, Outcome, Sample};
+    use crate::{GraderContext, GraderRegistry, Outcome, Sample, grade_sample};
 
     fn case() -> Case {
         Case {
@@ -292,64 +385,151 @@ mod tests {
         let c = case();
         let s = Sample::of_answer("s", "m", &c, answer);
         let verdict = grade_sample(&[(a, g)], &s, None, false);
-        (verdict.outcome == Outcome::Pass, verdict.assertions[0].found.clone())
+        (
+            verdict.outcome == Outcome::Pass,
+            verdict.assertions[0].found.clone(),
+        )
     }
 
     #[test]
     fn equals_ignores_surrounding_whitespace_only() {
         assert!(run(json!({"type": "equals", "value": "142"}), " 142\n").0);
         assert!(!run(json!({"type": "equals", "value": "142"}), "142.").0);
-        assert!(run(json!({"type": "equals", "value": 142}), "142").0, "a YAML number compares as text");
+        assert!(
+            run(json!({"type": "equals", "value": 142}), "142").0,
+            "a YAML number compares as text"
+        );
     }
 
     #[test]
     fn contains_family() {
-        assert!(run(json!({"type": "contains", "value": "58,159,881"}), "收入为58,159,881千元").0);
+        assert!(
+            run(
+                json!({"type": "contains", "value": "58,159,881"}),
+                "收入为58,159,881千元"
+            )
+            .0
+        );
         assert!(!run(json!({"type": "contains", "value": "Yuan"}), "yuan").0);
         assert!(run(json!({"type": "icontains", "value": "Yuan"}), "58 YUAN").0);
-        assert!(run(json!({"type": "contains-any", "value": ["x=2", "x = 2"]}), "so x = 2").0);
+        assert!(
+            run(
+                json!({"type": "contains-any", "value": ["x=2", "x = 2"]}),
+                "so x = 2"
+            )
+            .0
+        );
         assert!(!run(json!({"type": "contains-any", "value": ["a", "b"]}), "c").0);
-        let (pass, found) = run(json!({"type": "contains-all", "value": ["2", "3", "9"]}), "x=2 or x=3");
+        let (pass, found) = run(
+            json!({"type": "contains-all", "value": ["2", "3", "9"]}),
+            "x=2 or x=3",
+        );
         assert!(!pass);
         assert!(found.contains("missing \"9\""), "{found}");
-        assert!(run(json!({"type": "icontains-all", "value": ["MAX", "min"]}), "max at 0, MIN at 2").0);
-        assert!(run(json!({"type": "starts-with", "value": "58"}), "  58,159,881").0);
+        assert!(
+            run(
+                json!({"type": "icontains-all", "value": ["MAX", "min"]}),
+                "max at 0, MIN at 2"
+            )
+            .0
+        );
+        assert!(
+            run(
+                json!({"type": "starts-with", "value": "58"}),
+                "  58,159,881"
+            )
+            .0
+        );
         assert!(!run(json!({"type": "starts-with", "value": "58"}), "It is 58").0);
     }
 
     #[test]
     fn negation_both_spellings() {
-        assert!(run(json!({"type": "not-contains", "value": "53,529,941"}), "58,159,881").0);
-        assert!(!run(json!({"not": {"type": "contains", "value": "58"}}), "58,159,881").0);
+        assert!(
+            run(
+                json!({"type": "not-contains", "value": "53,529,941"}),
+                "58,159,881"
+            )
+            .0
+        );
+        assert!(
+            !run(
+                json!({"not": {"type": "contains", "value": "58"}}),
+                "58,159,881"
+            )
+            .0
+        );
     }
 
     #[test]
     fn regex_with_flags_and_bad_pattern_rejected() {
-        assert!(run(json!({"type": "regex", "value": "^x\\s*=\\s*2"}), "x = 2 or 3").0);
-        assert!(run(json!({"type": "regex", "value": "ANSWER", "ignore_case": true}), "answer: 4").0);
+        assert!(
+            run(
+                json!({"type": "regex", "value": "^x\\s*=\\s*2"}),
+                "x = 2 or 3"
+            )
+            .0
+        );
+        assert!(
+            run(
+                json!({"type": "regex", "value": "ANSWER", "ignore_case": true}),
+                "answer: 4"
+            )
+            .0
+        );
         let reg = GraderRegistry::with_builtins(GraderContext::default());
-        let err = reg.build(&spec(json!({"type": "regex", "value": "(unclosed"}))).err().unwrap();
+        let err = reg
+            .build(&spec(json!({"type": "regex", "value": "(unclosed"})))
+            .err()
+            .unwrap();
         assert!(err.message.starts_with("invalid regex"), "{}", err.message);
     }
 
     #[test]
     fn json_assertions() {
         assert!(run(json!({"type": "is-json"}), "{\"a\": 1}").0);
-        assert!(run(json!({"type": "is-json"}), "Here:\n```json\n{\"a\": [1, 2]}\n```").0);
+        assert!(
+            run(
+                json!({"type": "is-json"}),
+                "Here:\n```json\n{\"a\": [1, 2]}\n```"
+            )
+            .0
+        );
         assert!(!run(json!({"type": "is-json"}), "{a: 1}").0);
         let schema = json!({"type": "object", "required": ["revenue"], "properties": {"revenue": {"type": "number"}}});
-        assert!(run(json!({"type": "json-schema", "value": schema}), "{\"revenue\": 58159881}").0);
-        let (pass, found) = run(json!({"type": "json-schema", "value": schema}), "{\"revenue\": \"58159881\"}");
+        assert!(
+            run(
+                json!({"type": "json-schema", "value": schema}),
+                "{\"revenue\": 58159881}"
+            )
+            .0
+        );
+        let (pass, found) = run(
+            json!({"type": "json-schema", "value": schema}),
+            "{\"revenue\": \"58159881\"}",
+        );
         assert!(!pass && found.contains("/revenue"), "{found}");
-        assert!(run(json!({"type": "json-path", "path": "$.roots[1]", "value": 3}), "{\"roots\": [2, 3.0]}").0);
-        let (pass, found) = run(json!({"type": "json-path", "path": "$.x", "value": 1}), "{\"y\": 1}");
+        assert!(
+            run(
+                json!({"type": "json-path", "path": "$.roots[1]", "value": 3}),
+                "{\"roots\": [2, 3.0]}"
+            )
+            .0
+        );
+        let (pass, found) = run(
+            json!({"type": "json-path", "path": "$.x", "value": 1}),
+            "{\"y\": 1}",
+        );
         assert!(!pass && found.contains("nothing at"), "{found}");
     }
 
     #[test]
     fn unknown_params_get_a_hint() {
         let reg = GraderRegistry::with_builtins(GraderContext::default());
-        let err = reg.build(&spec(json!({"type": "contains", "valeu": "x"}))).err().unwrap();
+        let err = reg
+            .build(&spec(json!({"type": "contains", "valeu": "x"})))
+            .err()
+            .unwrap();
         assert_eq!(err.message, "unknown key `valeu`");
         assert_eq!(err.hint.as_deref(), Some("did you mean `value`?"));
         let err = reg.build(&spec(json!({"type": "nope"}))).err().unwrap();
@@ -361,14 +541,26 @@ mod tests {
         let reg = GraderRegistry::with_builtins(GraderContext::default());
         let a1 = spec(json!({"type": "contains", "value": "a", "weight": 3}));
         let a2 = spec(json!({"type": "contains", "value": "z", "weight": 1}));
-        let graders = vec![(a1.clone(), reg.build(&a1).unwrap()), (a2.clone(), reg.build(&a2).unwrap())];
+        let graders = vec![
+            (a1.clone(), reg.build(&a1).unwrap()),
+            (a2.clone(), reg.build(&a2).unwrap()),
+        ];
         let c = case();
         let s = Sample::of_answer("s", "m", &c, "abc");
         let v = grade_sample(&graders, &s, None, false);
         assert_eq!(v.outcome, Outcome::Fail);
         assert!((v.score - 0.75).abs() < 1e-12);
-        assert_eq!(grade_sample(&graders, &s, Some(0.7), false).outcome, Outcome::Pass);
-        assert_eq!(grade_sample(&graders, &s, Some(0.8), false).outcome, Outcome::Fail);
-        assert_eq!(grade_sample(&graders, &s, None, true).outcome, Outcome::UnterminatedReasoning);
+        assert_eq!(
+            grade_sample(&graders, &s, Some(0.7), false).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            grade_sample(&graders, &s, Some(0.8), false).outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            grade_sample(&graders, &s, None, true).outcome,
+            Outcome::UnterminatedReasoning
+        );
     }
 }

@@ -16,7 +16,12 @@ fn verdicts_match_the_labels() {
     let mut count = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let pair: Map<String, Value> = serde_json::from_str(line).expect("a JSON object per line");
-        let get = |k: &str| pair.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let get = |k: &str| {
+            pair.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let label = pair["label"].as_bool().expect("label");
         let grade = if get("grader") == "number" {
             let mut params = Map::new();
@@ -26,15 +31,29 @@ fn verdicts_match_the_labels() {
                     params.insert(k.into(), v.clone());
                 }
             }
-            NumberGrader::from_params(&params).expect("gold").grade_answer(&get("answer"))
+            NumberGrader::from_params(&params)
+                .expect("gold")
+                .grade_answer(&get("answer"))
         } else {
-            MathGrader::new(&get("gold"), true).expect("gold").grade_answer(&get("answer"))
+            MathGrader::new(&get("gold"), true)
+                .expect("gold")
+                .grade_answer(&get("answer"))
         };
         count += 1;
         if grade.pass != label {
-            wrong.push(format!("{}: label {label}, got {}: {}", get("id"), grade.pass, grade.found));
+            wrong.push(format!(
+                "{}: label {label}, got {}: {}",
+                get("id"),
+                grade.pass,
+                grade.found
+            ));
         }
     }
     assert!(count >= 300, "{count} pairs");
-    assert!(wrong.is_empty(), "{} of {count} verdicts differ from the labels:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {count} verdicts differ from the labels:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }

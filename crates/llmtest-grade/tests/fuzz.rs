@@ -13,11 +13,26 @@ use proptest::prelude::*;
 const BOUND: Duration = Duration::from_secs(5);
 
 fn number() -> NumberGrader {
-    NumberGrader::from_params(serde_json::json!({"value": 58159881, "unit": "千元"}).as_object().unwrap()).unwrap()
+    NumberGrader::from_params(
+        serde_json::json!({"value": 58159881, "unit": "千元"})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn maths() -> Vec<MathGrader> {
-    ["\\frac{1}{2}", "x=2 或 x=3", "(x-1)^2", "(1, 2]", "极大值点 x=0，极小值点 x=2", "142"].iter().map(|g| MathGrader::new(g, true).unwrap()).collect()
+    [
+        "\\frac{1}{2}",
+        "x=2 或 x=3",
+        "(x-1)^2",
+        "(1, 2]",
+        "极大值点 x=0，极小值点 x=2",
+        "142",
+    ]
+    .iter()
+    .map(|g| MathGrader::new(g, true).unwrap())
+    .collect()
 }
 
 /// Pieces that exercise the scanners' and parsers' special cases.
@@ -114,19 +129,41 @@ const PIECES: &[&str] = &[
 fn check_all(input: &str, n: &NumberGrader, ms: &[MathGrader]) {
     let start = Instant::now();
     let g = n.grade_answer(input);
-    assert!(g.found.len() < 2_000, "message stays short: {} bytes", g.found.len());
+    assert!(
+        g.found.len() < 2_000,
+        "message stays short: {} bytes",
+        g.found.len()
+    );
     for m in ms {
         let g = m.grade_answer(input);
-        assert!(g.found.len() < 2_000, "message stays short: {} bytes", g.found.len());
+        assert!(
+            g.found.len() < 2_000,
+            "message stays short: {} bytes",
+            g.found.len()
+        );
         if let Some(e) = &g.extracted {
-            assert!(e.len() < 20_000, "canonical form stays bounded: {} bytes", e.len());
+            assert!(
+                e.len() < 20_000,
+                "canonical form stays bounded: {} bytes",
+                e.len()
+            );
         }
     }
     // FUZZ_TIMES=1 lists the slow inputs (with --nocapture)
     if std::env::var_os("FUZZ_TIMES").is_some() && start.elapsed() > Duration::from_millis(100) {
-        eprintln!("{:?} on {} chars: {:?}", start.elapsed(), input.chars().count(), input.chars().take(40).collect::<String>());
+        eprintln!(
+            "{:?} on {} chars: {:?}",
+            start.elapsed(),
+            input.chars().count(),
+            input.chars().take(40).collect::<String>()
+        );
     }
-    assert!(start.elapsed() < BOUND, "took {:?} on {} chars", start.elapsed(), input.chars().count());
+    assert!(
+        start.elapsed() < BOUND,
+        "took {:?} on {} chars",
+        start.elapsed(),
+        input.chars().count()
+    );
 }
 
 proptest! {
@@ -168,8 +205,14 @@ fn long_adversarial_inputs_finish() {
         "五百八十一亿六千万元".repeat(20_000),
         "三万".repeat(50_000),
         "\\sqrt{".repeat(5_000) + "2" + &"}".repeat(5_000),
-        format!("\\boxed{{{}}}", (0..3_000).map(|i| format!("\\{{{i}, ")).collect::<String>()),
-        format!("\\boxed{{{}}}", vec!["\\{1, \\{2, \\{3, 4\\}\\}\\}"; 200].join(", ")),
+        format!(
+            "\\boxed{{{}}}",
+            (0..3_000).map(|i| format!("\\{{{i}, ")).collect::<String>()
+        ),
+        format!(
+            "\\boxed{{{}}}",
+            vec!["\\{1, \\{2, \\{3, 4\\}\\}\\}"; 200].join(", ")
+        ),
         "x=2 或 ".repeat(5_000),
         "答案：".repeat(30_000),
         "(1,234)".repeat(20_000) + "58,159,881千元",

@@ -52,10 +52,13 @@ mod imp {
     pub fn check_cuda() -> Result<(), String> {
         // SAFETY: only tries to dlopen libcuda; every other cudarc call panics without it.
         if !unsafe { sys::is_culib_present() } {
-            return Err("no CUDA driver library (libcuda) on this machine: no NVIDIA GPU or driver".into());
+            return Err(
+                "no CUDA driver library (libcuda) on this machine: no NVIDIA GPU or driver".into(),
+            );
         }
         result::init().map_err(|e| format!("CUDA driver failed to initialise: {e:?}"))?;
-        let n = result::device::get_count().map_err(|e| format!("CUDA cannot count devices: {e:?}"))?;
+        let n =
+            result::device::get_count().map_err(|e| format!("CUDA cannot count devices: {e:?}"))?;
         if n == 0 {
             return Err("the CUDA driver reports no devices".into());
         }
@@ -70,7 +73,8 @@ mod imp {
 
     fn device(ordinal: i32) -> Result<Device, String> {
         check_cuda()?;
-        let dev = result::device::get(ordinal).map_err(|e| format!("no CUDA device {ordinal}: {e:?}"))?;
+        let dev =
+            result::device::get(ordinal).map_err(|e| format!("no CUDA device {ordinal}: {e:?}"))?;
         let name = result::device::get_name(dev).map_err(|e| format!("{e:?}"))?;
         // SAFETY: `dev` is a valid device handle from `get`.
         let total = unsafe { result::device::total_mem(dev) }.map_err(|e| format!("{e:?}"))? as u64;
@@ -80,24 +84,43 @@ mod imp {
             sys::CUresult::CUDA_SUCCESS => format!("CUDA {}.{}", v / 1000, (v % 1000) / 10),
             other => format!("unknown ({other:?})"),
         };
-        Ok(Device { name, driver, total })
+        Ok(Device {
+            name,
+            driver,
+            total,
+        })
     }
 
     pub fn describe(ordinal: i32) -> String {
         match device(ordinal) {
             Ok(d) => {
                 let nvml = Nvml::init().ok();
-                let driver = nvml.as_ref().and_then(|n| n.sys_driver_version().ok()).map(|v| format!("driver {v}, ")).unwrap_or_default();
-                let used =
-                    used_bytes(nvml.as_ref(), ordinal).map(|u| format!(", {} MiB used", u >> 20)).unwrap_or_else(|| ", memory use unknown (no NVML)".into());
-                format!("gpu {ordinal}: {} ({driver}{}), {} MiB total{used}", d.name, d.driver, d.total >> 20)
+                let driver = nvml
+                    .as_ref()
+                    .and_then(|n| n.sys_driver_version().ok())
+                    .map(|v| format!("driver {v}, "))
+                    .unwrap_or_default();
+                let used = used_bytes(nvml.as_ref(), ordinal)
+                    .map(|u| format!(", {} MiB used", u >> 20))
+                    .unwrap_or_else(|| ", memory use unknown (no NVML)".into());
+                format!(
+                    "gpu {ordinal}: {} ({driver}{}), {} MiB total{used}",
+                    d.name,
+                    d.driver,
+                    d.total >> 20
+                )
             }
             Err(e) => format!("gpu: none usable ({e})"),
         }
     }
 
     fn used_bytes(nvml: Option<&Nvml>, ordinal: i32) -> Option<u64> {
-        nvml?.device_by_index(ordinal as u32).ok()?.memory_info().ok().map(|m| m.used)
+        nvml?
+            .device_by_index(ordinal as u32)
+            .ok()?
+            .memory_info()
+            .ok()
+            .map(|m| m.used)
     }
 
     /// Samples device memory every 20 ms from before the model is loaded until `stop`.
@@ -131,13 +154,21 @@ mod imp {
                     })
                     .ok()?;
             }
-            Some(MemoryWatch { ordinal, device, before, after: Mutex::new(None), peak, done })
+            Some(MemoryWatch {
+                ordinal,
+                device,
+                before,
+                after: Mutex::new(None),
+                peak,
+                done,
+            })
         }
 
         /// Call once the model is loaded.
         pub fn loaded(&self) {
             let nvml = Nvml::init().ok();
-            *self.after.lock().unwrap_or_else(|e| e.into_inner()) = used_bytes(nvml.as_ref(), self.ordinal);
+            *self.after.lock().unwrap_or_else(|e| e.into_inner()) =
+                used_bytes(nvml.as_ref(), self.ordinal);
         }
 
         pub fn facts(&self) -> Map<String, Value> {
@@ -148,7 +179,10 @@ mod imp {
             m.insert("gpu_memory_total_mib".into(), mib(self.device.total));
             if let Some(b) = self.before {
                 m.insert("gpu_memory_before_load_mib".into(), mib(b));
-                m.insert("gpu_memory_peak_mib".into(), mib(self.peak.load(Ordering::Relaxed)));
+                m.insert(
+                    "gpu_memory_peak_mib".into(),
+                    mib(self.peak.load(Ordering::Relaxed)),
+                );
             }
             if let Some(a) = *self.after.lock().unwrap_or_else(|e| e.into_inner()) {
                 m.insert("gpu_memory_after_load_mib".into(), mib(a));

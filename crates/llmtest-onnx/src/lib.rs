@@ -84,16 +84,37 @@ pub fn doctor_at(root: &Path) -> String {
     let mut out = String::new();
     match runtime::runtime(root) {
         Ok(rt) => {
-            out.push_str(&format!("onnx runtime {} from {} (found via {})\n", rt.version, rt.found.path.display(), rt.found.how));
+            out.push_str(&format!(
+                "onnx runtime {} from {} (found via {})\n",
+                rt.version,
+                rt.found.path.display(),
+                rt.found.how
+            ));
             out.push_str(&format!(
                 "execution providers in the library: {}\n",
-                if rt.providers.is_empty() { "none reported".into() } else { rt.providers.join(", ") }
+                if rt.providers.is_empty() {
+                    "none reported".into()
+                } else {
+                    rt.providers.join(", ")
+                }
             ));
         }
         Err(e) => out.push_str(&format!("onnx runtime: not available: {e}\n")),
     }
-    let features: Vec<&str> = [cfg!(feature = "cuda").then_some("cuda"), cfg!(feature = "tensorrt").then_some("tensorrt")].into_iter().flatten().collect();
-    out.push_str(&format!("llmtest-onnx providers built in: cpu{}\n", features.iter().map(|f| format!(", {f}")).collect::<String>()));
+    let features: Vec<&str> = [
+        cfg!(feature = "cuda").then_some("cuda"),
+        cfg!(feature = "tensorrt").then_some("tensorrt"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    out.push_str(&format!(
+        "llmtest-onnx providers built in: cpu{}\n",
+        features
+            .iter()
+            .map(|f| format!(", {f}"))
+            .collect::<String>()
+    ));
     out.push_str(&gpu::describe(0));
     out
 }

@@ -162,9 +162,14 @@ fn infra(kind: InfraKind, msg: impl Into<String>) -> InfraError {
 
 fn read_json(path: &Path) -> Result<Option<Value>, BackendError> {
     match std::fs::read_to_string(path) {
-        Ok(s) => serde_json::from_str(&s).map(Some).map_err(|e| BackendError::config(format!("{}: invalid json: {e}", path.display()))),
+        Ok(s) => serde_json::from_str(&s)
+            .map(Some)
+            .map_err(|e| BackendError::config(format!("{}: invalid json: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(BackendError::config(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(BackendError::config(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -179,7 +184,11 @@ fn token_text(v: Option<&Value>) -> Option<String> {
 fn ids(v: Option<&Value>) -> Vec<u32> {
     match v {
         Some(Value::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|n| n as u32).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_u64)
+            .map(|n| n as u32)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -193,16 +202,28 @@ impl OnnxModel {
         let dir = dir.as_ref().to_path_buf();
         let onnx = dir.join(&opts.file);
         if !onnx.is_file() {
-            return Err(BackendError::config(format!("model file {} does not exist", onnx.display())));
+            return Err(BackendError::config(format!(
+                "model file {} does not exist",
+                onnx.display()
+            )));
         }
         if opts.providers.is_empty() {
-            return Err(BackendError::config("`providers` is empty; give at least one of tensorrt, cuda, cpu"));
+            return Err(BackendError::config(
+                "`providers` is empty; give at least one of tensorrt, cuda, cpu",
+            ));
         }
         if opts.require_gpu && !opts.providers.iter().any(|p| p.is_gpu()) {
-            return Err(BackendError::config("`require_gpu: true` but `providers` lists no GPU provider (tensorrt, cuda)"));
+            return Err(BackendError::config(
+                "`require_gpu: true` but `providers` lists no GPU provider (tensorrt, cuda)",
+            ));
         }
-        let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
-            .map_err(|e| BackendError::config(format!("cannot load {}: {e}", dir.join("tokenizer.json").display())))?;
+        let tokenizer =
+            tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| {
+                BackendError::config(format!(
+                    "cannot load {}: {e}",
+                    dir.join("tokenizer.json").display()
+                ))
+            })?;
         let tok_cfg = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or(Value::Null);
         let gen_cfg = read_json(&dir.join("generation_config.json"))?.unwrap_or(Value::Null);
         let config = read_json(&dir.join("config.json"))?.unwrap_or(Value::Null);
@@ -224,7 +245,13 @@ impl OnnxModel {
             },
         };
         let template = template_src
-            .map(|src| ChatTemplate::new(&src, bos_text.clone().unwrap_or_default(), eos_text.clone().unwrap_or_default()))
+            .map(|src| {
+                ChatTemplate::new(
+                    &src,
+                    bos_text.clone().unwrap_or_default(),
+                    eos_text.clone().unwrap_or_default(),
+                )
+            })
             .transpose()
             .map_err(|e| BackendError::config(format!("{}: {e}", dir.display())))?;
 
@@ -237,22 +264,36 @@ impl OnnxModel {
         {
             eos.push(id);
         }
-        let pad = ids(gen_cfg.get("pad_token_id")).first().copied().or_else(|| eos.first().copied()).unwrap_or(0);
+        let pad = ids(gen_cfg.get("pad_token_id"))
+            .first()
+            .copied()
+            .or_else(|| eos.first().copied())
+            .unwrap_or(0);
         let defaults = GenDefaults {
             do_sample: gen_cfg.get("do_sample").and_then(Value::as_bool),
             temperature: gen_cfg.get("temperature").and_then(Value::as_f64),
             top_p: gen_cfg.get("top_p").and_then(Value::as_f64),
-            top_k: gen_cfg.get("top_k").and_then(Value::as_u64).map(|k| k as u32),
+            top_k: gen_cfg
+                .get("top_k")
+                .and_then(Value::as_u64)
+                .map(|k| k as u32),
             repetition_penalty: gen_cfg.get("repetition_penalty").and_then(Value::as_f64),
         };
-        let max_positions = config.get("max_position_embeddings").and_then(Value::as_u64).map(|n| n as usize);
+        let max_positions = config
+            .get("max_position_embeddings")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
 
         let rt = runtime::runtime(&opts.root).map_err(unavailable)?;
         let (first, provider, fallbacks) = open_session(rt, &onnx, opts)?;
-        let layout = read_layout(&first).map_err(|e| BackendError::config(format!("{}: {e}", onnx.display())))?;
+        let layout = read_layout(&first)
+            .map_err(|e| BackendError::config(format!("{}: {e}", onnx.display())))?;
         let mut sessions = vec![first];
         for _ in 1..opts.sessions.max(1) {
-            let one = LoadOptions { providers: vec![provider], ..opts.clone() };
+            let one = LoadOptions {
+                providers: vec![provider],
+                ..opts.clone()
+            };
             sessions.push(open_session(rt, &onnx, &one)?.0);
         }
         Ok(OnnxModel {
@@ -267,7 +308,10 @@ impl OnnxModel {
                 layout,
                 provider,
                 fallbacks,
-                pool: Pool { free: Mutex::new(sessions), ready: Condvar::new() },
+                pool: Pool {
+                    free: Mutex::new(sessions),
+                    ready: Condvar::new(),
+                },
                 device_id: opts.device_id,
             }),
         })
@@ -300,20 +344,39 @@ impl OnnxModel {
     /// Token ids of `text`; special tokens written in the text (`<|im_start|>`) are
     /// recognised, nothing is added.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, InfraError> {
-        self.inner.tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| infra(InfraKind::Other, format!("tokenizer failed: {e}")))
+        self.inner
+            .tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| infra(InfraKind::Other, format!("tokenizer failed: {e}")))
     }
 
     /// Text of `ids`, special tokens skipped.
     pub fn decode(&self, ids: &[u32]) -> Result<String, InfraError> {
-        self.inner.tokenizer.decode(ids, true).map_err(|e| infra(InfraKind::Other, format!("tokenizer failed: {e}")))
+        self.inner
+            .tokenizer
+            .decode(ids, true)
+            .map_err(|e| infra(InfraKind::Other, format!("tokenizer failed: {e}")))
     }
 
     /// The chat template applied to `messages` with the generation prompt appended.
-    pub fn render_chat(&self, messages: &[Message], tools: Option<&[Value]>, kwargs: &Map<String, Value>) -> Result<String, InfraError> {
+    pub fn render_chat(
+        &self,
+        messages: &[Message],
+        tools: Option<&[Value]>,
+        kwargs: &Map<String, Value>,
+    ) -> Result<String, InfraError> {
         let Some(t) = &self.inner.template else {
-            return Err(infra(InfraKind::Client, format!("{} has no chat_template; use `mode: completion` for this model", self.inner.dir.display())));
+            return Err(infra(
+                InfraKind::Client,
+                format!(
+                    "{} has no chat_template; use `mode: completion` for this model",
+                    self.inner.dir.display()
+                ),
+            ));
         };
-        t.render(messages, tools, kwargs).map_err(|e| infra(InfraKind::Client, e))
+        t.render(messages, tools, kwargs)
+            .map_err(|e| infra(InfraKind::Client, e))
     }
 
     /// Logits of every position of `ids` (one prefill), `[len][vocab]`.
@@ -327,25 +390,42 @@ impl OnnxModel {
     /// Generates one sequence per prompt, batched (prompts of different lengths are
     /// left-padded), until each meets an end-of-sequence token, a stop string or
     /// `sampling.max_tokens`.
-    pub fn generate(&self, prompts: &[Vec<u32>], sampling: &Sampling) -> Result<Generation, InfraError> {
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        sampling: &Sampling,
+    ) -> Result<Generation, InfraError> {
         self.generate_rows(prompts, sampling, 0)
     }
 
     /// [`Self::generate`] for sequences `first_row..` of a larger set, so that the seed of
     /// each sample does not depend on how the set was split into batches.
-    pub(crate) fn generate_rows(&self, prompts: &[Vec<u32>], sampling: &Sampling, first_row: usize) -> Result<Generation, InfraError> {
+    pub(crate) fn generate_rows(
+        &self,
+        prompts: &[Vec<u32>],
+        sampling: &Sampling,
+        first_row: usize,
+    ) -> Result<Generation, InfraError> {
         let start = Instant::now();
         if prompts.is_empty() {
             return Err(infra(InfraKind::Other, "no prompts to generate from"));
         }
         if prompts.iter().any(Vec::is_empty) {
-            return Err(infra(InfraKind::Client, "empty prompt: nothing to continue"));
+            return Err(infra(
+                InfraKind::Client,
+                "empty prompt: nothing to continue",
+            ));
         }
         let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let mut max_new = sampling.max_tokens as usize;
         if let Some(ctx) = self.inner.max_positions {
             if longest >= ctx {
-                return Err(infra(InfraKind::Client, format!("prompt of {longest} tokens does not fit the model's context of {ctx} tokens")));
+                return Err(infra(
+                    InfraKind::Client,
+                    format!(
+                        "prompt of {longest} tokens does not fit the model's context of {ctx} tokens"
+                    ),
+                ));
             }
             max_new = max_new.min(ctx - longest);
         }
@@ -353,7 +433,9 @@ impl OnnxModel {
         let mut step = Step::new(&self.inner, &mut session)?;
         let b = prompts.len();
         let base_seed = sampling.seed.unwrap_or_else(|| rand::rng().random());
-        let mut samplers: Vec<Sampler> = (0..b).map(|row| Sampler::new(sampling, base_seed, first_row + row, &prompts[row])).collect();
+        let mut samplers: Vec<Sampler> = (0..b)
+            .map(|row| Sampler::new(sampling, base_seed, first_row + row, &prompts[row]))
+            .collect();
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
         let mut finish: Vec<Option<&'static str>> = vec![None; b];
         let mut texts: Vec<Option<String>> = vec![None; b];
@@ -362,7 +444,13 @@ impl OnnxModel {
         let (mut logits, vocab) = step.prefill(prompts, self.inner.pad)?;
         // keep the last position of each row
         let s = longest;
-        let mut last: Vec<f32> = (0..b).flat_map(|r| logits[(r * s + s - 1) * vocab..(r * s + s) * vocab].iter().copied()).collect();
+        let mut last: Vec<f32> = (0..b)
+            .flat_map(|r| {
+                logits[(r * s + s - 1) * vocab..(r * s + s) * vocab]
+                    .iter()
+                    .copied()
+            })
+            .collect();
         drop(std::mem::take(&mut logits));
         let mut ttft = None;
         let mut step_times = Vec::new();
@@ -387,7 +475,12 @@ impl OnnxModel {
                 out[row].push(tok);
                 if !sampling.stop.is_empty() {
                     let text = self.decode(&out[row])?;
-                    if let Some(cut) = sampling.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                    if let Some(cut) = sampling
+                        .stop
+                        .iter()
+                        .filter_map(|s| text.find(s.as_str()))
+                        .min()
+                    {
                         texts[row] = Some(text[..cut].to_owned());
                         finish[row] = Some("stop");
                     }
@@ -416,7 +509,11 @@ impl OnnxModel {
                 Some(cut) => cut,
                 None => self.decode(&out[row])?,
             };
-            sequences.push(Sequence { tokens: std::mem::take(&mut out[row]), text, finish_reason: reason });
+            sequences.push(Sequence {
+                tokens: std::mem::take(&mut out[row]),
+                text,
+                finish_reason: reason,
+            });
         }
         Ok(Generation {
             sequences,
@@ -433,7 +530,10 @@ impl OnnxModel {
         let mut free = pool.free.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(s) = free.pop() {
-                return Checkout { pool, session: Some(s) };
+                return Checkout {
+                    pool,
+                    session: Some(s),
+                };
             }
             free = pool.ready.wait(free).unwrap_or_else(|e| e.into_inner());
         }
@@ -460,7 +560,11 @@ impl std::ops::DerefMut for Checkout<'_> {
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
         if let Some(s) = self.session.take() {
-            self.pool.free.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+            self.pool
+                .free
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(s);
             self.pool.ready.notify_one();
         }
     }
@@ -469,7 +573,11 @@ impl Drop for Checkout<'_> {
 /// Opens a session on the first provider of `opts.providers` that registers. Each GPU
 /// provider is registered with `error_on_failure`, so a missing CUDA library is an error we
 /// see, not ONNX Runtime's silent fallback to the CPU.
-fn open_session(rt: &runtime::Runtime, onnx: &Path, opts: &LoadOptions) -> Result<(Session, Provider, Vec<String>), BackendError> {
+fn open_session(
+    rt: &runtime::Runtime,
+    onnx: &Path,
+    opts: &LoadOptions,
+) -> Result<(Session, Provider, Vec<String>), BackendError> {
     let mut fallbacks = Vec::new();
     for &p in &opts.providers {
         if p == Provider::Cpu && opts.require_gpu {
@@ -481,33 +589,56 @@ fn open_session(rt: &runtime::Runtime, onnx: &Path, opts: &LoadOptions) -> Resul
             Err(why) => fallbacks.push(format!("{}: {why}", p.as_str())),
         }
     }
-    let what = if opts.require_gpu { "no GPU execution provider could be used (require_gpu)" } else { "no execution provider could be used" };
+    let what = if opts.require_gpu {
+        "no GPU execution provider could be used (require_gpu)"
+    } else {
+        "no execution provider could be used"
+    };
     Err(unavailable(format!("{what}: {}", fallbacks.join("; "))))
 }
 
-fn session_with(rt: &runtime::Runtime, onnx: &Path, p: Provider, opts: &LoadOptions) -> Result<Session, String> {
+fn session_with(
+    rt: &runtime::Runtime,
+    onnx: &Path,
+    p: Provider,
+    opts: &LoadOptions,
+) -> Result<Session, String> {
     let ep = match p {
         Provider::Cpu => ort::ep::CPU::default().build(),
         Provider::Cuda => cuda_ep(rt, opts.device_id)?,
         Provider::Tensorrt => tensorrt_ep(rt, opts.device_id)?,
     };
     let mut b = Session::builder(&rt.env).map_err(|e| e.to_string())?;
-    b = b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(|e| e.to_string())?;
+    b = b
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| e.to_string())?;
     if let Some(n) = opts.threads {
         b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
     }
-    b = b.with_execution_providers([ep.error_on_failure()]).map_err(|e| e.to_string())?;
-    b.commit_from_file(onnx).map_err(|e| format!("cannot open {}: {e}", onnx.display()))
+    b = b
+        .with_execution_providers([ep.error_on_failure()])
+        .map_err(|e| e.to_string())?;
+    b.commit_from_file(onnx)
+        .map_err(|e| format!("cannot open {}: {e}", onnx.display()))
 }
 
 #[cfg(feature = "cuda")]
-fn cuda_ep(rt: &runtime::Runtime, device: i32) -> Result<ort::ep::ExecutionProviderDispatch, String> {
+fn cuda_ep(
+    rt: &runtime::Runtime,
+    device: i32,
+) -> Result<ort::ep::ExecutionProviderDispatch, String> {
     if !rt.providers.iter().any(|p| p == "CUDAExecutionProvider") {
-        return Err(format!("onnx runtime {} has no CUDAExecutionProvider (install onnxruntime-gpu)", rt.version));
+        return Err(format!(
+            "onnx runtime {} has no CUDAExecutionProvider (install onnxruntime-gpu)",
+            rt.version
+        ));
     }
     crate::gpu::check_cuda()?;
     // TF32 matmuls would move fp32 logits by ~1e-3: evaluate the model's own precision.
-    Ok(ort::ep::CUDA::default().with_device_id(device).with_tf32(false).build())
+    Ok(ort::ep::CUDA::default()
+        .with_device_id(device)
+        .with_tf32(false)
+        .build())
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -516,9 +647,19 @@ fn cuda_ep(_: &runtime::Runtime, _: i32) -> Result<ort::ep::ExecutionProviderDis
 }
 
 #[cfg(feature = "tensorrt")]
-fn tensorrt_ep(rt: &runtime::Runtime, device: i32) -> Result<ort::ep::ExecutionProviderDispatch, String> {
-    if !rt.providers.iter().any(|p| p == "TensorrtExecutionProvider") {
-        return Err(format!("onnx runtime {} has no TensorrtExecutionProvider (install onnxruntime-gpu and TensorRT 10)", rt.version));
+fn tensorrt_ep(
+    rt: &runtime::Runtime,
+    device: i32,
+) -> Result<ort::ep::ExecutionProviderDispatch, String> {
+    if !rt
+        .providers
+        .iter()
+        .any(|p| p == "TensorrtExecutionProvider")
+    {
+        return Err(format!(
+            "onnx runtime {} has no TensorrtExecutionProvider (install onnxruntime-gpu and TensorRT 10)",
+            rt.version
+        ));
     }
     crate::gpu::check_cuda()?;
     Ok(ort::ep::TensorRT::default().with_device_id(device).build())
@@ -533,33 +674,53 @@ fn read_layout(session: &Session) -> Result<Layout, String> {
     let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
     for required in ["input_ids", "attention_mask"] {
         if !names.contains(&required) {
-            return Err(format!("the graph has no `{required}` input (inputs: {})", names.join(", ")));
+            return Err(format!(
+                "the graph has no `{required}` input (inputs: {})",
+                names.join(", ")
+            ));
         }
     }
     let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
     if !outputs.contains(&"logits") {
-        return Err(format!("the graph has no `logits` output (outputs: {})", outputs.join(", ")));
+        return Err(format!(
+            "the graph has no `logits` output (outputs: {})",
+            outputs.join(", ")
+        ));
     }
     let mut cache = Vec::new();
     let mut kv = None;
     for layer in 0.. {
         let k = format!("past_key_values.{layer}.key");
         let v = format!("past_key_values.{layer}.value");
-        let Some(input) = session.inputs().iter().find(|i| i.name() == k) else { break };
+        let Some(input) = session.inputs().iter().find(|i| i.name() == k) else {
+            break;
+        };
         if !names.contains(&v.as_str()) {
             return Err(format!("`{k}` has no matching `{v}` input"));
         }
-        let (pk, pv) = (format!("present.{layer}.key"), format!("present.{layer}.value"));
+        let (pk, pv) = (
+            format!("present.{layer}.key"),
+            format!("present.{layer}.value"),
+        );
         for o in [&pk, &pv] {
             if !outputs.contains(&o.as_str()) {
                 return Err(format!("the graph has no `{o}` output for its `{k}` input"));
             }
         }
         if kv.is_none() {
-            let shape = input.dtype().tensor_shape().ok_or_else(|| format!("`{k}` is not a tensor"))?;
-            let ty = input.dtype().tensor_type().ok_or_else(|| format!("`{k}` is not a tensor"))?;
+            let shape = input
+                .dtype()
+                .tensor_shape()
+                .ok_or_else(|| format!("`{k}` is not a tensor"))?;
+            let ty = input
+                .dtype()
+                .tensor_type()
+                .ok_or_else(|| format!("`{k}` is not a tensor"))?;
             if shape.len() != 4 || shape[1] <= 0 || shape[3] <= 0 {
-                return Err(format!("`{k}` must be [batch, kv_heads, past, head_dim] with fixed heads and head_dim, not {:?}", &shape[..]));
+                return Err(format!(
+                    "`{k}` must be [batch, kv_heads, past, head_dim] with fixed heads and head_dim, not {:?}",
+                    &shape[..]
+                ));
             }
             kv = Some((shape[1] as usize, shape[3] as usize, ty));
         }
@@ -568,10 +729,21 @@ fn read_layout(session: &Session) -> Result<Layout, String> {
     let Some((kv_heads, head_dim, kv_type)) = kv else {
         return Err("the graph has no `past_key_values.0.key` input: export the decoder with its KV cache (Optimum `--task text-generation-with-past`)".into());
     };
-    if !matches!(kv_type, TensorElementType::Float32 | TensorElementType::Float16) {
-        return Err(format!("unsupported KV-cache element type {kv_type:?} (float32 and float16 are supported)"));
+    if !matches!(
+        kv_type,
+        TensorElementType::Float32 | TensorElementType::Float16
+    ) {
+        return Err(format!(
+            "unsupported KV-cache element type {kv_type:?} (float32 and float16 are supported)"
+        ));
     }
-    Ok(Layout { has_position_ids: names.contains(&"position_ids"), cache, kv_heads, head_dim, kv_type })
+    Ok(Layout {
+        has_position_ids: names.contains(&"position_ids"),
+        cache,
+        kv_heads,
+        head_dim,
+        kv_type,
+    })
 }
 
 /// The state of one batched generation on one session: the KV cache (on the provider's
@@ -595,13 +767,38 @@ fn ort_err(what: &str) -> impl Fn(ort::Error) -> InfraError + '_ {
 impl<'s> Step<'s> {
     fn new(inner: &'s Inner, session: &'s mut Session) -> Result<Step<'s>, InfraError> {
         let binding = session.create_binding().map_err(ort_err("io binding"))?;
-        let host_mem = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default).map_err(ort_err("memory info"))?;
+        let host_mem = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )
+        .map_err(ort_err("memory info"))?;
         let cache_mem = match inner.provider {
-            Provider::Cpu => MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default),
-            Provider::Cuda | Provider::Tensorrt => MemoryInfo::new(AllocationDevice::CUDA, inner.device_id, AllocatorType::Device, MemoryType::Default),
+            Provider::Cpu => MemoryInfo::new(
+                AllocationDevice::CPU,
+                0,
+                AllocatorType::Device,
+                MemoryType::Default,
+            ),
+            Provider::Cuda | Provider::Tensorrt => MemoryInfo::new(
+                AllocationDevice::CUDA,
+                inner.device_id,
+                AllocatorType::Device,
+                MemoryType::Default,
+            ),
         }
         .map_err(ort_err("memory info"))?;
-        Ok(Step { inner, session, binding, cache_mem, host_mem, past: Vec::new(), mask: Vec::new(), next_pos: Vec::new() })
+        Ok(Step {
+            inner,
+            session,
+            binding,
+            cache_mem,
+            host_mem,
+            past: Vec::new(),
+            mask: Vec::new(),
+            next_pos: Vec::new(),
+        })
     }
 
     /// Runs the prompts (left-padded to one length); returns logits `[batch * len * vocab]`
@@ -617,7 +814,11 @@ impl<'s> Step<'s> {
             let padding = s - p.len();
             ids.extend(std::iter::repeat_n(pad as i64, padding).chain(p.iter().map(|&t| t as i64)));
             pos.extend(std::iter::repeat_n(1, padding).chain(0..p.len() as i64));
-            self.mask.push(std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, p.len())).collect());
+            self.mask.push(
+                std::iter::repeat_n(0, padding)
+                    .chain(std::iter::repeat_n(1, p.len()))
+                    .collect(),
+            );
             self.next_pos.push(p.len() as i64);
         }
         let layout = &self.inner.layout;
@@ -646,31 +847,69 @@ impl<'s> Step<'s> {
         Ok(logits)
     }
 
-    fn run(&mut self, ids: Vec<i64>, pos: Vec<i64>, b: usize, s: usize) -> Result<(Vec<f32>, usize), InfraError> {
+    fn run(
+        &mut self,
+        ids: Vec<i64>,
+        pos: Vec<i64>,
+        b: usize,
+        s: usize,
+    ) -> Result<(Vec<f32>, usize), InfraError> {
         let e = ort_err("run");
         let total = self.mask[0].len();
         let mask: Vec<i64> = self.mask.iter().flatten().copied().collect();
         let binding = &mut self.binding;
         binding.clear();
-        binding.bind_input("input_ids", &Tensor::from_array(([b as i64, s as i64], ids)).map_err(&e)?).map_err(&e)?;
-        binding.bind_input("attention_mask", &Tensor::from_array(([b as i64, total as i64], mask)).map_err(&e)?).map_err(&e)?;
+        binding
+            .bind_input(
+                "input_ids",
+                &Tensor::from_array(([b as i64, s as i64], ids)).map_err(&e)?,
+            )
+            .map_err(&e)?;
+        binding
+            .bind_input(
+                "attention_mask",
+                &Tensor::from_array(([b as i64, total as i64], mask)).map_err(&e)?,
+            )
+            .map_err(&e)?;
         if self.inner.layout.has_position_ids {
-            binding.bind_input("position_ids", &Tensor::from_array(([b as i64, s as i64], pos)).map_err(&e)?).map_err(&e)?;
+            binding
+                .bind_input(
+                    "position_ids",
+                    &Tensor::from_array(([b as i64, s as i64], pos)).map_err(&e)?,
+                )
+                .map_err(&e)?;
         }
         let layout = &self.inner.layout;
         for (i, [(pk, ok), (pv, ov)]) in layout.cache.iter().enumerate() {
-            binding.bind_input(pk.as_str(), &self.past[2 * i]).map_err(&e)?;
-            binding.bind_input(pv.as_str(), &self.past[2 * i + 1]).map_err(&e)?;
-            binding.bind_output_to_device(ok.as_str(), &self.cache_mem).map_err(&e)?;
-            binding.bind_output_to_device(ov.as_str(), &self.cache_mem).map_err(&e)?;
+            binding
+                .bind_input(pk.as_str(), &self.past[2 * i])
+                .map_err(&e)?;
+            binding
+                .bind_input(pv.as_str(), &self.past[2 * i + 1])
+                .map_err(&e)?;
+            binding
+                .bind_output_to_device(ok.as_str(), &self.cache_mem)
+                .map_err(&e)?;
+            binding
+                .bind_output_to_device(ov.as_str(), &self.cache_mem)
+                .map_err(&e)?;
         }
-        binding.bind_output_to_device("logits", &self.host_mem).map_err(&e)?;
+        binding
+            .bind_output_to_device("logits", &self.host_mem)
+            .map_err(&e)?;
         let mut outputs = self.session.run_binding(binding).map_err(&e)?;
-        let logits = outputs.remove("logits").ok_or_else(|| infra(InfraKind::Other, "onnx runtime returned no logits"))?;
+        let logits = outputs
+            .remove("logits")
+            .ok_or_else(|| infra(InfraKind::Other, "onnx runtime returned no logits"))?;
         let mut past = Vec::with_capacity(self.past.len());
         for [(_, ok), (_, ov)] in &layout.cache {
             for name in [ok, ov] {
-                past.push(outputs.remove(name.as_str()).ok_or_else(|| infra(InfraKind::Other, format!("onnx runtime returned no `{name}`")))?);
+                past.push(outputs.remove(name.as_str()).ok_or_else(|| {
+                    infra(
+                        InfraKind::Other,
+                        format!("onnx runtime returned no `{name}`"),
+                    )
+                })?);
             }
         }
         drop(outputs);
@@ -679,7 +918,10 @@ impl<'s> Step<'s> {
         let vocab = *shape.last().unwrap_or(&0) as usize;
         let expect = b * s * vocab;
         if shape.len() != 3 || vocab == 0 || data.len() != expect {
-            return Err(infra(InfraKind::Other, format!("logits have shape {shape:?}, expected [{b}, {s}, vocab]")));
+            return Err(infra(
+                InfraKind::Other,
+                format!("logits have shape {shape:?}, expected [{b}, {s}, vocab]"),
+            ));
         }
         Ok((data, vocab))
     }
@@ -687,7 +929,9 @@ impl<'s> Step<'s> {
 
 fn empty_cache(ty: TensorElementType, shape: [i64; 4]) -> ort::Result<DynValue> {
     Ok(match ty {
-        TensorElementType::Float16 => Tensor::<half::f16>::from_array((shape, Vec::new()))?.into_dyn(),
+        TensorElementType::Float16 => {
+            Tensor::<half::f16>::from_array((shape, Vec::new()))?.into_dyn()
+        }
         _ => Tensor::<f32>::from_array((shape, Vec::new()))?.into_dyn(),
     })
 }

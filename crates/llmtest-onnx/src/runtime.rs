@@ -37,19 +37,32 @@ impl NotFound {
 
 /// Looks for the library; `root` is the project root (for `.venv`), `dylib_env` the value of
 /// `ORT_DYLIB_PATH` and `venv_env` of `VIRTUAL_ENV` (passed in so tests need no global state).
-pub(crate) fn find_library(root: &Path, dylib_env: Option<&str>, venv_env: Option<&str>, python: Option<&str>) -> Result<Found, NotFound> {
+pub(crate) fn find_library(
+    root: &Path,
+    dylib_env: Option<&str>,
+    venv_env: Option<&str>,
+    python: Option<&str>,
+) -> Result<Found, NotFound> {
     let mut tried = Vec::new();
     if let Some(p) = dylib_env.filter(|p| !p.is_empty()) {
         let path = PathBuf::from(p);
         if path.is_file() {
-            return Ok(Found { path, how: "ORT_DYLIB_PATH".into() });
+            return Ok(Found {
+                path,
+                how: "ORT_DYLIB_PATH".into(),
+            });
         }
         // An explicit setting that is wrong must not be papered over by discovery.
-        return Err(NotFound { tried: vec![format!("ORT_DYLIB_PATH={p}: no such file")] });
+        return Err(NotFound {
+            tried: vec![format!("ORT_DYLIB_PATH={p}: no such file")],
+        });
     }
     tried.push("ORT_DYLIB_PATH: not set".into());
 
-    let mut venvs: Vec<(PathBuf, String)> = vec![(root.join(".venv"), ".venv".into()), (root.join(".venv-onnx"), ".venv-onnx".into())];
+    let mut venvs: Vec<(PathBuf, String)> = vec![
+        (root.join(".venv"), ".venv".into()),
+        (root.join(".venv-onnx"), ".venv-onnx".into()),
+    ];
     if let Some(v) = venv_env.filter(|v| !v.is_empty()) {
         venvs.push((PathBuf::from(v), "VIRTUAL_ENV".into()));
     }
@@ -58,8 +71,16 @@ pub(crate) fn find_library(root: &Path, dylib_env: Option<&str>, venv_env: Optio
             tried.push(format!("{label}: no such directory"));
             continue;
         }
-        match site_packages(&venv).into_iter().find_map(|sp| lib_in_package(&sp.join("onnxruntime"))) {
-            Some(path) => return Ok(Found { path, how: format!("python environment {label}") }),
+        match site_packages(&venv)
+            .into_iter()
+            .find_map(|sp| lib_in_package(&sp.join("onnxruntime")))
+        {
+            Some(path) => {
+                return Ok(Found {
+                    path,
+                    how: format!("python environment {label}"),
+                });
+            }
             None => tried.push(format!("{label}: no onnxruntime package")),
         }
     }
@@ -67,8 +88,16 @@ pub(crate) fn find_library(root: &Path, dylib_env: Option<&str>, venv_env: Optio
     if let Some(py) = python {
         match python_package_dir(py) {
             Ok(dir) => match lib_in_package(&dir) {
-                Some(path) => return Ok(Found { path, how: format!("`{py} -c 'import onnxruntime'`") }),
-                None => tried.push(format!("{py}: onnxruntime at {} has no library in capi/", dir.display())),
+                Some(path) => {
+                    return Ok(Found {
+                        path,
+                        how: format!("`{py} -c 'import onnxruntime'`"),
+                    });
+                }
+                None => tried.push(format!(
+                    "{py}: onnxruntime at {} has no library in capi/",
+                    dir.display()
+                )),
             },
             Err(why) => tried.push(format!("{py}: {why}")),
         }
@@ -83,7 +112,11 @@ fn site_packages(venv: &Path) -> Vec<PathBuf> {
             let mut dirs: Vec<PathBuf> = entries
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python")))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("python"))
+                })
                 .map(|p| p.join("site-packages"))
                 .filter(|p| p.is_dir())
                 .collect();
@@ -108,10 +141,16 @@ fn lib_in_package(pkg: &Path) -> Option<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            let Some(name) = p.file_name().and_then(|n| n.to_str()) else { return false };
-            let Some(rest) = name.strip_prefix(&prefix) else { return false };
+            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+                return false;
+            };
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                return false;
+            };
             // not libonnxruntime_providers_*.so
-            rest.starts_with(std::env::consts::DLL_SUFFIX) || (rest.starts_with('.') && rest.contains(std::env::consts::DLL_SUFFIX.trim_start_matches('.')))
+            rest.starts_with(std::env::consts::DLL_SUFFIX)
+                || (rest.starts_with('.')
+                    && rest.contains(std::env::consts::DLL_SUFFIX.trim_start_matches('.')))
         })
         .collect();
     libs.sort();
@@ -120,7 +159,10 @@ fn lib_in_package(pkg: &Path) -> Option<PathBuf> {
 
 fn python_package_dir(python: &str) -> Result<PathBuf, String> {
     let mut child = Command::new(python)
-        .args(["-c", "import os, onnxruntime; print(os.path.dirname(onnxruntime.__file__))"])
+        .args([
+            "-c",
+            "import os, onnxruntime; print(os.path.dirname(onnxruntime.__file__))",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -137,7 +179,9 @@ fn python_package_dir(python: &str) -> Result<PathBuf, String> {
                 let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
                 return Ok(PathBuf::from(dir));
             }
-            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -161,7 +205,10 @@ static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 /// Loads the library on first use; later calls return the same result (a failed load is
 /// not retried: the process would keep a half-initialised library otherwise).
 pub(crate) fn runtime(root: &Path) -> Result<&'static Runtime, String> {
-    RUNTIME.get_or_init(|| init(root)).as_ref().map_err(Clone::clone)
+    RUNTIME
+        .get_or_init(|| init(root))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// The runtime if it has been loaded already.
@@ -172,12 +219,28 @@ pub(crate) fn loaded() -> Option<&'static Result<Runtime, String>> {
 fn init(root: &Path) -> Result<Runtime, String> {
     let dylib = std::env::var("ORT_DYLIB_PATH").ok();
     let venv = std::env::var("VIRTUAL_ENV").ok();
-    let found = find_library(root, dylib.as_deref(), venv.as_deref(), Some("python3")).map_err(|e| e.message())?;
-    let builder = ort::init_from(&found.path).map_err(|e| format!("cannot load onnx runtime from {} (found via {}): {e}", found.path.display(), found.how))?;
-    let env = builder.with_name("llmtest").with_telemetry(false).build().map_err(|e| format!("cannot create the onnx runtime environment: {e}"))?;
+    let found = find_library(root, dylib.as_deref(), venv.as_deref(), Some("python3"))
+        .map_err(|e| e.message())?;
+    let builder = ort::init_from(&found.path).map_err(|e| {
+        format!(
+            "cannot load onnx runtime from {} (found via {}): {e}",
+            found.path.display(),
+            found.how
+        )
+    })?;
+    let env = builder
+        .with_name("llmtest")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| format!("cannot create the onnx runtime environment: {e}"))?;
     let version = version_string(&found.path);
     let providers = available_providers();
-    Ok(Runtime { found, version, providers, env })
+    Ok(Runtime {
+        found,
+        version,
+        providers,
+        env,
+    })
 }
 
 /// `OrtGetApiBase()->GetVersionString()`: `ort` only reads it to check compatibility, so ask
@@ -186,14 +249,24 @@ fn version_string(path: &Path) -> String {
     // SAFETY: dlopen of a library that is already open only bumps its reference count, and
     // the symbol has the C signature `const OrtApiBase* OrtGetApiBase(void)`.
     unsafe {
-        let Ok(lib) = libloading::Library::new(path) else { return "unknown".into() };
-        let Ok(get) = lib.get::<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase>(b"OrtGetApiBase") else { return "unknown".into() };
+        let Ok(lib) = libloading::Library::new(path) else {
+            return "unknown".into();
+        };
+        let Ok(get) =
+            lib.get::<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase>(b"OrtGetApiBase")
+        else {
+            return "unknown".into();
+        };
         let base = get();
         if base.is_null() {
             return "unknown".into();
         }
         let v = ((*base).GetVersionString)();
-        if v.is_null() { "unknown".into() } else { std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned() }
+        if v.is_null() {
+            "unknown".into()
+        } else {
+            std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned()
+        }
     }
 }
 
@@ -209,7 +282,13 @@ fn available_providers() -> Vec<String> {
             (api.ReleaseStatus)(status.0);
             return Vec::new();
         }
-        let out = (0..n as usize).map(|i| std::ffi::CStr::from_ptr(*list.add(i)).to_string_lossy().into_owned()).collect();
+        let out = (0..n as usize)
+            .map(|i| {
+                std::ffi::CStr::from_ptr(*list.add(i))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
         let status = (api.ReleaseAvailableProviders)(list, n);
         if !status.0.is_null() {
             (api.ReleaseStatus)(status.0);
@@ -233,7 +312,13 @@ mod tests {
     #[test]
     fn finds_the_versioned_library_of_a_venv() {
         let root = tempfile::tempdir().unwrap();
-        fake_wheel(&root.path().join(".venv-onnx"), &["libonnxruntime_providers_shared.so", "libonnxruntime.so.1.31.1"]);
+        fake_wheel(
+            &root.path().join(".venv-onnx"),
+            &[
+                "libonnxruntime_providers_shared.so",
+                "libonnxruntime.so.1.31.1",
+            ],
+        );
         let found = find_library(root.path(), None, None, None).unwrap();
         assert_eq!(found.path.file_name().unwrap(), "libonnxruntime.so.1.31.1");
         assert_eq!(found.how, "python environment .venv-onnx");
@@ -247,8 +332,17 @@ mod tests {
         std::fs::write(&lib, b"").unwrap();
         let found = find_library(root.path(), Some(lib.to_str().unwrap()), None, None).unwrap();
         assert_eq!((found.path, found.how.as_str()), (lib, "ORT_DYLIB_PATH"));
-        let err = find_library(root.path(), Some("/nonexistent/libonnxruntime.so"), None, None).unwrap_err();
-        assert_eq!(err.tried, ["ORT_DYLIB_PATH=/nonexistent/libonnxruntime.so: no such file"]);
+        let err = find_library(
+            root.path(),
+            Some("/nonexistent/libonnxruntime.so"),
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.tried,
+            ["ORT_DYLIB_PATH=/nonexistent/libonnxruntime.so: no such file"]
+        );
     }
 
     #[test]
@@ -256,7 +350,13 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join(".venv/lib/python3.12/site-packages")).unwrap();
         let venv = tempfile::tempdir().unwrap();
-        let err = find_library(root.path(), Some(""), Some(venv.path().to_str().unwrap()), Some("/nonexistent/python3")).unwrap_err();
+        let err = find_library(
+            root.path(),
+            Some(""),
+            Some(venv.path().to_str().unwrap()),
+            Some("/nonexistent/python3"),
+        )
+        .unwrap_err();
         let msg = err.message();
         for part in [
             "ORT_DYLIB_PATH: not set",

@@ -76,14 +76,27 @@ fn row_seed(base: u64, row: usize) -> u64 {
 
 impl<'a> Sampler<'a> {
     pub fn new(cfg: &'a Sampling, base_seed: u64, row: usize, prompt: &[u32]) -> Sampler<'a> {
-        let seen = if cfg.repetition_penalty != 1.0 { prompt.to_vec() } else { Vec::new() };
-        Sampler { cfg, rng: Pcg64Mcg::seed_from_u64(row_seed(base_seed, row)), generated: HashMap::new(), seen }
+        let seen = if cfg.repetition_penalty != 1.0 {
+            prompt.to_vec()
+        } else {
+            Vec::new()
+        };
+        Sampler {
+            cfg,
+            rng: Pcg64Mcg::seed_from_u64(row_seed(base_seed, row)),
+            generated: HashMap::new(),
+            seen,
+        }
     }
 
     /// Chooses the next token from `logits` (modified in place by the penalties).
     pub fn pick(&mut self, logits: &mut [f32]) -> u32 {
         self.penalize(logits);
-        let tok = if self.cfg.temperature <= 0.0 { argmax(logits) } else { self.sample(logits) };
+        let tok = if self.cfg.temperature <= 0.0 {
+            argmax(logits)
+        } else {
+            self.sample(logits)
+        };
         *self.generated.entry(tok).or_insert(0) += 1;
         if self.cfg.repetition_penalty != 1.0 {
             self.seen.push(tok);
@@ -103,7 +116,10 @@ impl<'a> Sampler<'a> {
                 }
             }
         }
-        let (pp, fp) = (self.cfg.presence_penalty as f32, self.cfg.frequency_penalty as f32);
+        let (pp, fp) = (
+            self.cfg.presence_penalty as f32,
+            self.cfg.frequency_penalty as f32,
+        );
         if pp != 0.0 || fp != 0.0 {
             for (&t, &c) in &self.generated {
                 if let Some(l) = logits.get_mut(t as usize) {
@@ -115,7 +131,12 @@ impl<'a> Sampler<'a> {
 
     fn sample(&mut self, logits: &[f32]) -> u32 {
         let t = self.cfg.temperature as f32;
-        let mut cand: Vec<(u32, f32)> = logits.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(i, &l)| (i as u32, l / t)).collect();
+        let mut cand: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.is_finite())
+            .map(|(i, &l)| (i as u32, l / t))
+            .collect();
         if cand.is_empty() {
             return argmax(logits);
         }
@@ -127,7 +148,10 @@ impl<'a> Sampler<'a> {
         }
         cand.sort_unstable_by(by_logit);
         let max = cand[0].1;
-        let mut probs: Vec<f64> = cand.iter().map(|&(_, l)| ((l - max) as f64).exp()).collect();
+        let mut probs: Vec<f64> = cand
+            .iter()
+            .map(|&(_, l)| ((l - max) as f64).exp())
+            .collect();
         let sum: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= sum);
         let mut keep = probs.len();
@@ -175,7 +199,11 @@ mod tests {
     use super::*;
 
     fn sampling(temperature: f64, seed: u64) -> Sampling {
-        Sampling { temperature, seed: Some(seed), ..Sampling::greedy(10) }
+        Sampling {
+            temperature,
+            seed: Some(seed),
+            ..Sampling::greedy(10)
+        }
     }
 
     #[test]
@@ -190,7 +218,9 @@ mod tests {
         let run = |seed| {
             let cfg = sampling(1.0, seed);
             let mut s = Sampler::new(&cfg, seed, 0, &[]);
-            (0..40).map(|_| s.pick(&mut logits.clone())).collect::<Vec<_>>()
+            (0..40)
+                .map(|_| s.pick(&mut logits.clone()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
@@ -214,7 +244,16 @@ mod tests {
     #[test]
     fn top_k_one_and_tiny_top_p_are_greedy() {
         let logits = vec![0.1f32, 2.0, 1.9, -1.0];
-        for cfg in [Sampling { top_k: 1, ..sampling(5.0, 1) }, Sampling { top_p: 0.01, ..sampling(5.0, 1) }] {
+        for cfg in [
+            Sampling {
+                top_k: 1,
+                ..sampling(5.0, 1)
+            },
+            Sampling {
+                top_p: 0.01,
+                ..sampling(5.0, 1)
+            },
+        ] {
             let mut s = Sampler::new(&cfg, 1, 0, &[]);
             for _ in 0..50 {
                 assert_eq!(s.pick(&mut logits.clone()), 1);
@@ -225,9 +264,13 @@ mod tests {
     #[test]
     fn top_k_limits_the_support() {
         let logits = vec![3.0f32, 2.9, 2.8, -5.0, 2.7];
-        let cfg = Sampling { top_k: 2, ..sampling(10.0, 5) };
+        let cfg = Sampling {
+            top_k: 2,
+            ..sampling(10.0, 5)
+        };
         let mut s = Sampler::new(&cfg, 5, 0, &[]);
-        let seen: std::collections::BTreeSet<u32> = (0..200).map(|_| s.pick(&mut logits.clone())).collect();
+        let seen: std::collections::BTreeSet<u32> =
+            (0..200).map(|_| s.pick(&mut logits.clone())).collect();
         assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![0, 1]);
     }
 
@@ -236,19 +279,26 @@ mod tests {
         let logits = vec![1.0f32, 0.9, 0.8, 0.7];
         let cfg = sampling(2.0, 9);
         let mut s = Sampler::new(&cfg, 9, 0, &[]);
-        let seen: std::collections::BTreeSet<u32> = (0..200).map(|_| s.pick(&mut logits.clone())).collect();
+        let seen: std::collections::BTreeSet<u32> =
+            (0..200).map(|_| s.pick(&mut logits.clone())).collect();
         assert_eq!(seen.len(), 4);
     }
 
     #[test]
     fn penalties_change_the_greedy_choice() {
         // token 0 leads by 1.0; after it was generated, a presence penalty of 2 flips the choice
-        let cfg = Sampling { presence_penalty: 2.0, ..Sampling::greedy(5) };
+        let cfg = Sampling {
+            presence_penalty: 2.0,
+            ..Sampling::greedy(5)
+        };
         let mut s = Sampler::new(&cfg, 0, 0, &[]);
         assert_eq!(s.pick(&mut [2.0, 1.0]), 0);
         assert_eq!(s.pick(&mut [2.0, 1.0]), 1);
         // repetition penalty sees the prompt
-        let cfg = Sampling { repetition_penalty: 4.0, ..Sampling::greedy(5) };
+        let cfg = Sampling {
+            repetition_penalty: 4.0,
+            ..Sampling::greedy(5)
+        };
         let mut s = Sampler::new(&cfg, 0, 0, &[0]);
         assert_eq!(s.pick(&mut [2.0, 1.0]), 1);
     }

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 
-use llmtest_backend::{Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request, Response, Timings, Usage, parse_options};
+use llmtest_backend::{
+    Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request,
+    Response, Timings, Usage, parse_options,
+};
 use llmtest_spec::{GenParams, Message, ModelConfig, Prompt, Role};
 
 use crate::http::{Attempt, Call, Endpoint, build_body, display_url, scrub};
@@ -23,7 +26,11 @@ impl BackendFactory for OpenAiFactory {
         "openai"
     }
 
-    fn create(&self, model: &ModelConfig, ctx: &BackendContext) -> Result<Arc<dyn Backend>, BackendError> {
+    fn create(
+        &self,
+        model: &ModelConfig,
+        ctx: &BackendContext,
+    ) -> Result<Arc<dyn Backend>, BackendError> {
         let opts: Options = parse_options(model)?;
         let r = resolve(model, opts, &ctx.root, &|k| std::env::var(k).ok())?;
         Ok(Arc::new(OpenAiBackend::new(r)?))
@@ -39,7 +46,13 @@ struct Replica {
 
 impl Replica {
     fn new(base: String, r: &Resolved) -> Result<Replica, String> {
-        let loopback = reqwest::Url::parse(&base).ok().and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")).unwrap_or(false);
+        let loopback = reqwest::Url::parse(&base)
+            .ok()
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")
+            })
+            .unwrap_or(false);
         let mut b = reqwest::Client::builder()
             .connect_timeout(r.connect_timeout)
             .tcp_nodelay(true)
@@ -52,8 +65,15 @@ impl Replica {
             // A proxy from the environment must not intercept a server on this machine.
             b = b.no_proxy();
         }
-        let client = b.build().map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-        Ok(Replica { display: display_url(&base), base, client, down_until: Mutex::new(None) })
+        let client = b
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        Ok(Replica {
+            display: display_url(&base),
+            base,
+            client,
+            down_until: Mutex::new(None),
+        })
     }
 
     fn is_down(&self, now: Instant) -> bool {
@@ -98,8 +118,17 @@ impl OpenAiBackend {
     pub(crate) fn new(r: Resolved) -> Result<Self, BackendError> {
         let ready = OnceCell::new();
         if r.server.is_none() {
-            let replicas = r.base_urls.iter().map(|u| Replica::new(u.clone(), &r)).collect::<Result<Vec<_>, _>>().map_err(BackendError::Unavailable)?;
-            let _ = ready.set(Ok(Ready { replicas, server: None, time_to_ready: None }));
+            let replicas = r
+                .base_urls
+                .iter()
+                .map(|u| Replica::new(u.clone(), &r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(BackendError::Unavailable)?;
+            let _ = ready.set(Ok(Ready {
+                replicas,
+                server: None,
+                time_to_ready: None,
+            }));
         }
         Ok(OpenAiBackend {
             limit: AdaptiveLimit::new(r.max_concurrency, r.adaptive_concurrency),
@@ -116,25 +145,42 @@ impl OpenAiBackend {
 
     async fn ready(&self) -> Result<&Ready, InfraError> {
         let r = self.ready.get_or_init(|| self.start_server()).await;
-        r.as_ref().map_err(|m| InfraError::new(InfraKind::Unavailable, m.clone()))
+        r.as_ref()
+            .map_err(|m| InfraError::new(InfraKind::Unavailable, m.clone()))
     }
 
     /// Starts the managed server and waits for a real completion from it.
     async fn start_server(&self) -> Result<Ready, String> {
-        let cfg = self.r.server.clone().expect("only called with a managed server");
+        let cfg = self
+            .r
+            .server
+            .clone()
+            .expect("only called with a managed server");
         if self.closed.load(Ordering::SeqCst) {
-            return Err(format!("model `{}`: the backend was shut down", self.r.model_name));
+            return Err(format!(
+                "model `{}`: the backend was shut down",
+                self.r.model_name
+            ));
         }
-        let port = if self.r.base_urls[0].contains("{port}") { Some(free_port().map_err(|e| format!("no free loopback port: {e}"))?) } else { None };
+        let port = if self.r.base_urls[0].contains("{port}") {
+            Some(free_port().map_err(|e| format!("no free loopback port: {e}"))?)
+        } else {
+            None
+        };
         let t0 = Instant::now();
         let spawn_cfg = cfg.clone();
-        let server = tokio::task::spawn_blocking(move || Server::spawn(&spawn_cfg, port)).await.map_err(|e| format!("server start panicked: {e}"))??;
+        let server = tokio::task::spawn_blocking(move || Server::spawn(&spawn_cfg, port))
+            .await
+            .map_err(|e| format!("server start panicked: {e}"))??;
         let server = Arc::new(server);
         *self.spawned.lock().unwrap() = Some(server.clone());
         if self.closed.load(Ordering::SeqCst) {
             let s = server.clone();
             let _ = tokio::task::spawn_blocking(move || s.stop()).await;
-            return Err(format!("model `{}`: the backend was shut down", self.r.model_name));
+            return Err(format!(
+                "model `{}`: the backend was shut down",
+                self.r.model_name
+            ));
         }
         {
             let mut f = self.server_facts.lock().unwrap();
@@ -150,10 +196,17 @@ impl OpenAiBackend {
         };
         let replica = Replica::new(base, &self.r)?;
         let prompt = match cfg.ready_check {
-            ReadyCheck::Chat => Prompt::Chat(vec![Message { role: Role::User, content: "Say OK.".into() }]),
+            ReadyCheck::Chat => Prompt::Chat(vec![Message {
+                role: Role::User,
+                content: "Say OK.".into(),
+            }]),
             ReadyCheck::Completions => Prompt::Completion("OK".into()),
         };
-        let params = GenParams { max_tokens: Some(1), temperature: Some(0.0), ..GenParams::default() };
+        let params = GenParams {
+            max_tokens: Some(1),
+            temperature: Some(0.0),
+            ..GenParams::default()
+        };
         let (endpoint, body) = build_body(&self.r, &prompt, &params, 1, false);
         let body = serde_json::to_vec(&body).expect("json");
         let until = t0 + cfg.ready_timeout;
@@ -163,7 +216,10 @@ impl OpenAiBackend {
             let now = Instant::now();
             let why = match server.exit_status() {
                 Some(status) => Some(format!("exited ({status}) before it was ready")),
-                None if now >= until => Some(format!("was not ready within {:.0} s (last check: {last})", cfg.ready_timeout.as_secs_f64())),
+                None if now >= until => Some(format!(
+                    "was not ready within {:.0} s (last check: {last})",
+                    cfg.ready_timeout.as_secs_f64()
+                )),
                 None => None,
             };
             if let Some(why) = why {
@@ -178,9 +234,16 @@ impl OpenAiBackend {
                     "managed server `{}` for model `{}` {why}; its last output:\n{}",
                     server.program,
                     self.r.model_name,
-                    if tail.is_empty() { "(none)".into() } else { tail }
+                    if tail.is_empty() {
+                        "(none)".into()
+                    } else {
+                        tail
+                    }
                 );
-                self.server_facts.lock().unwrap().insert("server_error".into(), json!(msg));
+                self.server_facts
+                    .lock()
+                    .unwrap()
+                    .insert("server_error".into(), json!(msg));
                 return Err(msg);
             }
             // The readiness check is one short, non-streamed request.
@@ -198,8 +261,15 @@ impl OpenAiBackend {
             pause = (pause * 2).min(Duration::from_millis(500));
         }
         let ttr = t0.elapsed();
-        self.server_facts.lock().unwrap().insert("server_time_to_ready_s".into(), json!(round3(ttr.as_secs_f64())));
-        Ok(Ready { replicas: vec![replica], server: Some(server), time_to_ready: Some(ttr) })
+        self.server_facts.lock().unwrap().insert(
+            "server_time_to_ready_s".into(),
+            json!(round3(ttr.as_secs_f64())),
+        );
+        Ok(Ready {
+            replicas: vec![replica],
+            server: Some(server),
+            time_to_ready: Some(ttr),
+        })
     }
 
     /// A request to `replica` with the model's settings.
@@ -229,20 +299,33 @@ impl OpenAiBackend {
             }
         }
         // All down: the one that went down first gets the next try.
-        let i = (0..n).min_by_key(|i| *ready.replicas[*i].down_until.lock().unwrap()).unwrap_or(0);
+        let i = (0..n)
+            .min_by_key(|i| *ready.replicas[*i].down_until.lock().unwrap())
+            .unwrap_or(0);
         (i, &ready.replicas[i])
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.r.backoff_initial.saturating_mul(1u32 << attempt.min(16)).min(self.r.backoff_max);
+        let exp = self
+            .r
+            .backoff_initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.r.backoff_max);
         // Equal jitter: at least half the exponential step, so retries still spread out.
         exp / 2 + exp.mul_f64(fastrand::f64() / 2.0)
     }
 
     /// One logical request (`n` choices from one HTTP request), with retries.
-    async fn request(&self, ready: &Ready, req: &Request, n: u32) -> Result<(Attempt, usize, u32), InfraError> {
+    async fn request(
+        &self,
+        ready: &Ready,
+        req: &Request,
+        n: u32,
+    ) -> Result<(Attempt, usize, u32), InfraError> {
         let (endpoint, body) = build_body(&self.r, &req.prompt, &req.params, n, self.r.stream);
-        let bytes = serde_json::to_vec(&body).map_err(|e| InfraError::new(InfraKind::Other, format!("cannot encode the request: {e}")))?;
+        let bytes = serde_json::to_vec(&body).map_err(|e| {
+            InfraError::new(InfraKind::Other, format!("cannot encode the request: {e}"))
+        })?;
         let deadline = Instant::now() + self.r.request_timeout;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut retries = 0u32;
@@ -254,7 +337,11 @@ impl OpenAiBackend {
             if self.closed.load(Ordering::SeqCst) {
                 // An interrupted run: sending more would keep a managed server busy while it
                 // is asked to stop.
-                return Err(InfraError::new(InfraKind::Unavailable, format!("model `{}`: the backend was shut down", self.r.model_name)).with_retries(retries));
+                return Err(InfraError::new(
+                    InfraKind::Unavailable,
+                    format!("model `{}`: the backend was shut down", self.r.model_name),
+                )
+                .with_retries(retries));
             }
             if let Err(wait) = self.rate.admit(deadline).await {
                 return Err(InfraError::new(
@@ -264,7 +351,11 @@ impl OpenAiBackend {
                 .with_retries(retries));
             }
             let Some(permit) = self.limit.acquire(deadline).await else {
-                return Err(InfraError::new(InfraKind::Timeout, "no concurrency slot freed up within `request_timeout_s`").with_retries(retries));
+                return Err(InfraError::new(
+                    InfraKind::Timeout,
+                    "no concurrency slot freed up within `request_timeout_s`",
+                )
+                .with_retries(retries));
             };
             let (idx, replica) = self.pick(ready);
             let call = self.call(replica, endpoint, deadline);
@@ -274,7 +365,11 @@ impl OpenAiBackend {
                     drop(permit);
                     self.limit.on_success();
                     *replica.down_until.lock().unwrap() = None;
-                    let used = a.usage.as_ref().map(|u| u.prompt_tokens.unwrap_or(0) + u.completion_tokens.unwrap_or(0)).unwrap_or(bytes.len() as u64 / 4 + a.token_events);
+                    let used = a
+                        .usage
+                        .as_ref()
+                        .map(|u| u.prompt_tokens.unwrap_or(0) + u.completion_tokens.unwrap_or(0))
+                        .unwrap_or(bytes.len() as u64 / 4 + a.token_events);
                     self.rate.record_tokens(used);
                     return Ok((a, idx, retries));
                 }
@@ -287,9 +382,15 @@ impl OpenAiBackend {
                 self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                 self.limit.on_rate_limited(Duration::from_secs(1));
             }
-            let other_replica_up = ready.replicas.len() > 1 && ready.replicas.iter().enumerate().any(|(i, r)| i != idx && !r.is_down(Instant::now()));
+            let other_replica_up = ready.replicas.len() > 1
+                && ready
+                    .replicas
+                    .iter()
+                    .enumerate()
+                    .any(|(i, r)| i != idx && !r.is_down(Instant::now()));
             if failure.replica_down {
-                *replica.down_until.lock().unwrap() = Some(Instant::now() + self.r.replica_cooldown);
+                *replica.down_until.lock().unwrap() =
+                    Some(Instant::now() + self.r.replica_cooldown);
             }
             if failure.stale && stale_resends <= self.r.max_concurrency {
                 // As curl does: a reused connection that died before any response is resent
@@ -312,7 +413,8 @@ impl OpenAiBackend {
             };
             if Instant::now() + delay >= deadline {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                err.message.push_str("; no time left to retry within `request_timeout_s`");
+                err.message
+                    .push_str("; no time left to retry within `request_timeout_s`");
                 return Err(err.with_retries(retries));
             }
             tokio::time::sleep(delay).await;
@@ -346,14 +448,26 @@ impl Backend for OpenAiBackend {
             retries += r;
             replicas.push(idx);
             if a.choices.is_empty() {
-                return Err(InfraError::new(InfraKind::Stream, "the server returned no choices"));
+                return Err(InfraError::new(
+                    InfraKind::Stream,
+                    "the server returned no choices",
+                ));
             }
             // A server that ignores `n` answers with fewer choices: the rest come one by one.
-            choices.extend(a.choices.iter().take((want as usize) - choices.len()).map(|(_, c)| c.clone()));
+            choices.extend(
+                a.choices
+                    .iter()
+                    .take((want as usize) - choices.len())
+                    .map(|(_, c)| c.clone()),
+            );
             parts.push(a);
         }
         let first = &parts[0];
-        let mut timings = Timings { ttft_ms: first.ttft_ms, ttfa_ms: first.ttfa_ms, ..Timings::default() };
+        let mut timings = Timings {
+            ttft_ms: first.ttft_ms,
+            ttfa_ms: first.ttfa_ms,
+            ..Timings::default()
+        };
         let mut decode_ms = 0.0;
         let mut decode_tokens = 0u64;
         let mut all_usage = true;
@@ -372,7 +486,8 @@ impl Backend for OpenAiBackend {
             }
             match &a.usage {
                 Some(u) if reported => {
-                    usage.prompt_tokens = Some(usage.prompt_tokens.unwrap_or(0) + u.prompt_tokens.unwrap_or(0));
+                    usage.prompt_tokens =
+                        Some(usage.prompt_tokens.unwrap_or(0) + u.prompt_tokens.unwrap_or(0));
                     usage.completion_tokens = Some(usage.completion_tokens.unwrap_or(0) + tokens);
                     if let Some(rt) = u.reasoning_tokens {
                         usage.reasoning_tokens = Some(usage.reasoning_tokens.unwrap_or(0) + rt);
@@ -381,7 +496,8 @@ impl Backend for OpenAiBackend {
                 _ => {
                     all_usage = false;
                     if a.token_events > 0 {
-                        usage.completion_tokens = Some(usage.completion_tokens.unwrap_or(0) + a.token_events);
+                        usage.completion_tokens =
+                            Some(usage.completion_tokens.unwrap_or(0) + a.token_events);
                     }
                 }
             }
@@ -390,14 +506,19 @@ impl Backend for OpenAiBackend {
             timings.tokens_per_s = Some(decode_tokens as f64 / (decode_ms / 1000.0));
         }
         usage.counted = !all_usage;
-        let usage = (usage.completion_tokens.is_some() || usage.prompt_tokens.is_some()).then_some(usage);
+        let usage =
+            (usage.completion_tokens.is_some() || usage.prompt_tokens.is_some()).then_some(usage);
         if let Some(p) = self.r.provider {
             facts.insert("provider".into(), json!(p.as_str()));
         }
         if let Some(m) = &first.served_model {
             // llama-server and vLLM name the model by the path they loaded it from: keep the
             // file name, not this machine's directories (facts end up in cassettes).
-            let m = if m.starts_with('/') { m.rsplit('/').find(|p| !p.is_empty()).unwrap_or(m) } else { m };
+            let m = if m.starts_with('/') {
+                m.rsplit('/').find(|p| !p.is_empty()).unwrap_or(m)
+            } else {
+                m
+            };
             facts.insert("served_model".into(), json!(m));
         }
         if let Some(fp) = &first.fingerprint {
@@ -409,7 +530,12 @@ impl Backend for OpenAiBackend {
         if retries > 0 {
             facts.insert("retries".into(), json!(retries));
         }
-        Ok(Response { choices, usage, timings, facts })
+        Ok(Response {
+            choices,
+            usage,
+            timings,
+            facts,
+        })
     }
 
     fn facts(&self) -> Map<String, Value> {
@@ -424,27 +550,57 @@ impl Backend for OpenAiBackend {
         }
         if let Some(Ok(ready)) = self.ready.get() {
             if self.r.server.is_none() {
-                f.insert("base_urls".into(), json!(ready.replicas.iter().map(|r| r.display.clone()).collect::<Vec<_>>()));
+                f.insert(
+                    "base_urls".into(),
+                    json!(
+                        ready
+                            .replicas
+                            .iter()
+                            .map(|r| r.display.clone())
+                            .collect::<Vec<_>>()
+                    ),
+                );
             }
             if let Some(s) = &ready.server {
-                f.insert("server_peak_rss_mib".into(), json!(round3(s.peak_rss_bytes() as f64 / (1 << 20) as f64)));
+                f.insert(
+                    "server_peak_rss_mib".into(),
+                    json!(round3(s.peak_rss_bytes() as f64 / (1 << 20) as f64)),
+                );
                 if let Some(st) = s.exit_status() {
                     f.insert("server_exit".into(), json!(st));
                 }
             }
             if let Some(t) = ready.time_to_ready {
-                f.insert("server_time_to_ready_s".into(), json!(round3(t.as_secs_f64())));
+                f.insert(
+                    "server_time_to_ready_s".into(),
+                    json!(round3(t.as_secs_f64())),
+                );
             }
         }
         let s = &self.stats;
         f.insert("requests".into(), json!(s.requests.load(Ordering::Relaxed)));
-        f.insert("http_attempts".into(), json!(s.attempts.load(Ordering::Relaxed)));
+        f.insert(
+            "http_attempts".into(),
+            json!(s.attempts.load(Ordering::Relaxed)),
+        );
         f.insert("retries".into(), json!(s.retries.load(Ordering::Relaxed)));
-        f.insert("rate_limited_responses".into(), json!(s.rate_limited.load(Ordering::Relaxed)));
-        f.insert("failed_requests".into(), json!(s.failed.load(Ordering::Relaxed)));
-        f.insert("stale_connections_resent".into(), json!(s.stale_connections.load(Ordering::Relaxed)));
+        f.insert(
+            "rate_limited_responses".into(),
+            json!(s.rate_limited.load(Ordering::Relaxed)),
+        );
+        f.insert(
+            "failed_requests".into(),
+            json!(s.failed.load(Ordering::Relaxed)),
+        );
+        f.insert(
+            "stale_connections_resent".into(),
+            json!(s.stale_connections.load(Ordering::Relaxed)),
+        );
         f.insert("concurrency_limit".into(), json!(self.limit.current()));
-        f.insert("concurrency_limit_lowest".into(), json!(self.limit.lowest()));
+        f.insert(
+            "concurrency_limit_lowest".into(),
+            json!(self.limit.lowest()),
+        );
         f
     }
 

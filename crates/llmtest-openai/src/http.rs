@@ -43,7 +43,11 @@ pub(crate) fn display_url(u: &str) -> String {
             let _ = url.set_password(None);
             url.set_query(None);
             let s = url.to_string();
-            let s = if u.contains("{port}") { s.replacen(":0", ":{port}", 1) } else { s };
+            let s = if u.contains("{port}") {
+                s.replacen(":0", ":{port}", 1)
+            } else {
+                s
+            };
             s.trim_end_matches('/').to_owned()
         }
         Err(_) => "<invalid url>".to_owned(),
@@ -51,12 +55,21 @@ pub(crate) fn display_url(u: &str) -> String {
 }
 
 /// The JSON body of a request for `n` choices.
-pub(crate) fn build_body(r: &Resolved, prompt: &Prompt, params: &GenParams, n: u32, stream: bool) -> (Endpoint, Value) {
+pub(crate) fn build_body(
+    r: &Resolved,
+    prompt: &Prompt,
+    params: &GenParams,
+    n: u32,
+    stream: bool,
+) -> (Endpoint, Value) {
     let mut b = Map::new();
     b.insert("model".into(), json!(r.served_model));
     let endpoint = match prompt {
         Prompt::Chat(msgs) => {
-            let msgs: Vec<Value> = msgs.iter().map(|m| json!({"role": m.role.as_str(), "content": m.content})).collect();
+            let msgs: Vec<Value> = msgs
+                .iter()
+                .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+                .collect();
             b.insert("messages".into(), Value::Array(msgs));
             Endpoint::Chat
         }
@@ -73,12 +86,22 @@ pub(crate) fn build_body(r: &Resolved, prompt: &Prompt, params: &GenParams, n: u
     put("temperature", params.temperature.map(|v| json!(v)));
     put("top_p", params.top_p.map(|v| json!(v)));
     put("top_k", params.top_k.map(|v| json!(v)));
-    let mt_field = if endpoint == Endpoint::Chat { r.max_tokens_field.as_str() } else { "max_tokens" };
+    let mt_field = if endpoint == Endpoint::Chat {
+        r.max_tokens_field.as_str()
+    } else {
+        "max_tokens"
+    };
     put(mt_field, params.max_tokens.map(|v| json!(v)));
     put("seed", params.seed.map(|v| json!(v)));
     put("stop", params.stop.as_ref().map(|v| json!(v)));
-    put("presence_penalty", params.presence_penalty.map(|v| json!(v)));
-    put("frequency_penalty", params.frequency_penalty.map(|v| json!(v)));
+    put(
+        "presence_penalty",
+        params.presence_penalty.map(|v| json!(v)),
+    );
+    put(
+        "frequency_penalty",
+        params.frequency_penalty.map(|v| json!(v)),
+    );
     put("response_format", params.response_format.clone());
     put("tools", params.tools.as_ref().map(|v| json!(v)));
     put("tool_choice", params.tool_choice.clone());
@@ -129,7 +152,13 @@ pub(crate) struct Failure {
 
 impl Failure {
     fn new(kind: InfraKind, message: String) -> Self {
-        Failure { error: InfraError::new(kind, message), retry: false, retry_after: None, replica_down: false, stale: false }
+        Failure {
+            error: InfraError::new(kind, message),
+            retry: false,
+            retry_after: None,
+            replica_down: false,
+            stale: false,
+        }
     }
     fn retry(mut self) -> Self {
         self.retry = true;
@@ -211,7 +240,10 @@ impl WithoutUrl for reqwest::Error {
 }
 
 fn parse_retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
-    if let Some(ms) = h.get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok())
+    if let Some(ms) = h
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
         && ms.is_finite()
         && ms >= 0.0
     {
@@ -222,7 +254,10 @@ fn parse_retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
         return (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Everything one attempt needs besides the body.
@@ -241,20 +276,37 @@ pub(crate) struct Call<'a> {
 
 impl Call<'_> {
     fn wait_for(&self) -> Duration {
-        self.read_timeout.min(self.deadline.saturating_duration_since(Instant::now()))
+        self.read_timeout
+            .min(self.deadline.saturating_duration_since(Instant::now()))
     }
 
     fn timeout_failure(&self, what: &str) -> Failure {
         if Instant::now() >= self.deadline {
-            Failure::new(InfraKind::Timeout, format!("request to {} exceeded `request_timeout_s` ({what})", self.replica))
+            Failure::new(
+                InfraKind::Timeout,
+                format!(
+                    "request to {} exceeded `request_timeout_s` ({what})",
+                    self.replica
+                ),
+            )
         } else {
-            Failure::new(InfraKind::Timeout, format!("{what}: nothing from {} for {:.1} s (`read_timeout_s`)", self.replica, self.read_timeout.as_secs_f64()))
+            Failure::new(
+                InfraKind::Timeout,
+                format!(
+                    "{what}: nothing from {} for {:.1} s (`read_timeout_s`)",
+                    self.replica,
+                    self.read_timeout.as_secs_f64()
+                ),
+            )
         }
     }
 
     /// Sends `body` once.
     pub async fn run(&self, body: &[u8]) -> Result<Attempt, Failure> {
-        let mut rb = self.client.post(&self.url).header(reqwest::header::CONTENT_TYPE, "application/json");
+        let mut rb = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
         if self.stream {
             rb = rb.header(reqwest::header::ACCEPT, "text/event-stream");
         }
@@ -263,7 +315,12 @@ impl Call<'_> {
         }
         if let Some(k) = self.key {
             let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", k.expose()))
-                .map_err(|_| Failure::new(InfraKind::Client, "the API key holds characters not allowed in an HTTP header".into()))?;
+                .map_err(|_| {
+                Failure::new(
+                    InfraKind::Client,
+                    "the API key holds characters not allowed in an HTTP header".into(),
+                )
+            })?;
             v.set_sensitive(true);
             rb = rb.header(reqwest::header::AUTHORIZATION, v);
         }
@@ -274,7 +331,16 @@ impl Call<'_> {
             Ok(Err(e)) => {
                 let mut f = Failure::new(
                     InfraKind::Connection,
-                    format!("{} ({}): {}", if e.is_connect() { "connection failed" } else { "connection lost before a response" }, self.replica, scrub(&chain(&e), self.key)),
+                    format!(
+                        "{} ({}): {}",
+                        if e.is_connect() {
+                            "connection failed"
+                        } else {
+                            "connection lost before a response"
+                        },
+                        self.replica,
+                        scrub(&chain(&e), self.key)
+                    ),
                 );
                 f.replica_down = e.is_connect();
                 f.stale = !e.is_connect() && closed_before_response(&e);
@@ -292,19 +358,31 @@ impl Call<'_> {
                 500..=599 => (InfraKind::Server, true, "server error"),
                 _ => (InfraKind::Client, false, "request refused"),
             };
-            let mut f = Failure::new(kind, format!("{what} by {}", self.replica)).status(status).body(&text, self.key);
+            let mut f = Failure::new(kind, format!("{what} by {}", self.replica))
+                .status(status)
+                .body(&text, self.key);
             f.retry = retry;
             f.retry_after = retry_after;
             return Err(f);
         }
-        let is_sse = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
-        if self.stream && is_sse { self.read_stream(resp, t0, status).await } else { self.read_whole(resp, t0, status).await }
+        let is_sse = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if self.stream && is_sse {
+            self.read_stream(resp, t0, status).await
+        } else {
+            self.read_whole(resp, t0, status).await
+        }
     }
 
     async fn read_excerpt(&self, resp: &mut reqwest::Response) -> String {
         let mut buf = Vec::new();
         while buf.len() < 8192 {
-            match tokio::time::timeout(self.wait_for().min(Duration::from_secs(10)), resp.chunk()).await {
+            match tokio::time::timeout(self.wait_for().min(Duration::from_secs(10)), resp.chunk())
+                .await
+            {
                 Ok(Ok(Some(c))) => buf.extend_from_slice(&c),
                 _ => break,
             }
@@ -312,20 +390,46 @@ impl Call<'_> {
         String::from_utf8_lossy(&buf).into_owned()
     }
 
-    async fn read_whole(&self, mut resp: reqwest::Response, t0: Instant, status: u16) -> Result<Attempt, Failure> {
+    async fn read_whole(
+        &self,
+        mut resp: reqwest::Response,
+        t0: Instant,
+        status: u16,
+    ) -> Result<Attempt, Failure> {
         let mut buf = Vec::new();
         loop {
             match tokio::time::timeout(self.wait_for(), resp.chunk()).await {
-                Err(_) => return Err(self.timeout_failure("reading the response body").status(status).body(&String::from_utf8_lossy(&buf), self.key)),
-                Ok(Err(e)) => {
-                    return Err(Failure::new(InfraKind::Stream, format!("response body from {} cut after {} bytes: {}", self.replica, buf.len(), scrub(&chain(&e), self.key)))
+                Err(_) => {
+                    return Err(self
+                        .timeout_failure("reading the response body")
                         .status(status)
                         .body(&String::from_utf8_lossy(&buf), self.key));
+                }
+                Ok(Err(e)) => {
+                    return Err(Failure::new(
+                        InfraKind::Stream,
+                        format!(
+                            "response body from {} cut after {} bytes: {}",
+                            self.replica,
+                            buf.len(),
+                            scrub(&chain(&e), self.key)
+                        ),
+                    )
+                    .status(status)
+                    .body(&String::from_utf8_lossy(&buf), self.key));
                 }
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(c))) => {
                     if buf.len() + c.len() > MAX_BODY {
-                        return Err(Failure::new(InfraKind::Stream, format!("response body from {} exceeds {} MiB", self.replica, MAX_BODY >> 20)).status(status));
+                        return Err(Failure::new(
+                            InfraKind::Stream,
+                            format!(
+                                "response body from {} exceeds {} MiB",
+                                self.replica,
+                                MAX_BODY >> 20
+                            ),
+                        )
+                        .status(status));
                     }
                     buf.extend_from_slice(&c);
                 }
@@ -333,26 +437,54 @@ impl Call<'_> {
         }
         let total_ms = ms(t0.elapsed());
         let text = String::from_utf8_lossy(&buf);
-        let v: Value = serde_json::from_slice(&buf)
-            .map_err(|e| Failure::new(InfraKind::Stream, format!("response from {} is not valid JSON ({e})", self.replica)).status(status).body(&text, self.key))?;
-        let mut a = parse_whole(&v, self.endpoint).map_err(|m| Failure::new(InfraKind::Stream, format!("{m} (from {})", self.replica)).status(status).body(&text, self.key))?;
+        let v: Value = serde_json::from_slice(&buf).map_err(|e| {
+            Failure::new(
+                InfraKind::Stream,
+                format!("response from {} is not valid JSON ({e})", self.replica),
+            )
+            .status(status)
+            .body(&text, self.key)
+        })?;
+        let mut a = parse_whole(&v, self.endpoint).map_err(|m| {
+            Failure::new(InfraKind::Stream, format!("{m} (from {})", self.replica))
+                .status(status)
+                .body(&text, self.key)
+        })?;
         a.total_ms = total_ms;
         Ok(a)
     }
 
-    async fn read_stream(&self, mut resp: reqwest::Response, t0: Instant, status: u16) -> Result<Attempt, Failure> {
+    async fn read_stream(
+        &self,
+        mut resp: reqwest::Response,
+        t0: Instant,
+        status: u16,
+    ) -> Result<Attempt, Failure> {
         let mut parser = SseParser::new(MAX_LINE, MAX_LINE);
         let mut st = StreamState::new(self.endpoint);
         let mut events = Vec::new();
         let mut total = 0usize;
         // The last bytes received, for the excerpt of a broken stream.
         let mut tail: Vec<u8> = Vec::new();
-        let fail = |f: Failure, tail: &[u8]| f.status(status).body(&String::from_utf8_lossy(tail), self.key);
+        let fail = |f: Failure, tail: &[u8]| {
+            f.status(status)
+                .body(&String::from_utf8_lossy(tail), self.key)
+        };
         while !st.done {
             let chunk = match tokio::time::timeout(self.wait_for(), resp.chunk()).await {
                 Err(_) => return Err(fail(self.timeout_failure("stream stalled"), &tail)),
                 Ok(Err(e)) => {
-                    return Err(fail(Failure::new(InfraKind::Stream, format!("stream from {} broken after {total} bytes: {}", self.replica, scrub(&chain(&e), self.key))), &tail));
+                    return Err(fail(
+                        Failure::new(
+                            InfraKind::Stream,
+                            format!(
+                                "stream from {} broken after {total} bytes: {}",
+                                self.replica,
+                                scrub(&chain(&e), self.key)
+                            ),
+                        ),
+                        &tail,
+                    ));
                 }
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(c))) => c,
@@ -360,15 +492,40 @@ impl Call<'_> {
             let at = Instant::now();
             total += chunk.len();
             if total > MAX_BODY {
-                return Err(fail(Failure::new(InfraKind::Stream, format!("stream from {} exceeds {} MiB", self.replica, MAX_BODY >> 20)), &tail));
+                return Err(fail(
+                    Failure::new(
+                        InfraKind::Stream,
+                        format!(
+                            "stream from {} exceeds {} MiB",
+                            self.replica,
+                            MAX_BODY >> 20
+                        ),
+                    ),
+                    &tail,
+                ));
             }
             tail.extend_from_slice(&chunk);
             if tail.len() > 2 * EXCERPT {
                 tail.drain(..tail.len() - EXCERPT);
             }
-            parser.feed(&chunk, &mut events).map_err(|e| fail(Failure::new(InfraKind::Stream, format!("stream from {}: {e}", self.replica)), &tail))?;
+            parser.feed(&chunk, &mut events).map_err(|e| {
+                fail(
+                    Failure::new(
+                        InfraKind::Stream,
+                        format!("stream from {}: {e}", self.replica),
+                    ),
+                    &tail,
+                )
+            })?;
             for ev in events.drain(..) {
-                st.on_event(&ev, at).map_err(|m| Failure::new(InfraKind::Stream, format!("{m} (stream from {})", self.replica)).status(status).body(&ev.data, self.key))?;
+                st.on_event(&ev, at).map_err(|m| {
+                    Failure::new(
+                        InfraKind::Stream,
+                        format!("{m} (stream from {})", self.replica),
+                    )
+                    .status(status)
+                    .body(&ev.data, self.key)
+                })?;
                 if st.done {
                     st.end = Some(at);
                     break;
@@ -390,14 +547,40 @@ impl Call<'_> {
         }
         if !st.done {
             if parser.has_partial() {
-                return Err(fail(Failure::new(InfraKind::Stream, format!("stream from {} cut in the middle of an event after {total} bytes", self.replica)), &tail));
+                return Err(fail(
+                    Failure::new(
+                        InfraKind::Stream,
+                        format!(
+                            "stream from {} cut in the middle of an event after {total} bytes",
+                            self.replica
+                        ),
+                    ),
+                    &tail,
+                ));
             }
             if self.require_done {
-                return Err(fail(Failure::new(InfraKind::Stream, format!("stream from {} ended without [DONE] after {total} bytes", self.replica)), &tail));
+                return Err(fail(
+                    Failure::new(
+                        InfraKind::Stream,
+                        format!(
+                            "stream from {} ended without [DONE] after {total} bytes",
+                            self.replica
+                        ),
+                    ),
+                    &tail,
+                ));
             }
             st.end = Some(Instant::now());
         }
-        st.finish(t0).map_err(|m| fail(Failure::new(InfraKind::Stream, format!("{m} (stream from {})", self.replica)), &tail))
+        st.finish(t0).map_err(|m| {
+            fail(
+                Failure::new(
+                    InfraKind::Stream,
+                    format!("{m} (stream from {})", self.replica),
+                ),
+                &tail,
+            )
+        })
     }
 }
 
@@ -440,7 +623,8 @@ impl ChoiceAcc {
                         return false;
                     }
                     if t.starts_with("<think>") {
-                        self.answer = AnswerState::Thinking(self.text.len() - t.len() + "<think>".len());
+                        self.answer =
+                            AnswerState::Thinking(self.text.len() - t.len() + "<think>".len());
                         continue;
                     }
                     self.answer = AnswerState::Started;
@@ -474,7 +658,15 @@ impl ChoiceAcc {
         Choice {
             text: self.text,
             reasoning: (!self.reasoning.is_empty()).then_some(self.reasoning),
-            tool_calls: self.tools.into_values().map(|(id, name, arguments)| ToolCall { id, name, arguments }).collect(),
+            tool_calls: self
+                .tools
+                .into_values()
+                .map(|(id, name, arguments)| ToolCall {
+                    id,
+                    name,
+                    arguments,
+                })
+                .collect(),
             finish_reason: self.finish,
         }
     }
@@ -498,7 +690,9 @@ fn parse_usage(v: &Value) -> Option<Usage> {
     Some(Usage {
         prompt_tokens: n("prompt_tokens"),
         completion_tokens: n("completion_tokens"),
-        reasoning_tokens: u.pointer("/completion_tokens_details/reasoning_tokens").and_then(Value::as_u64),
+        reasoning_tokens: u
+            .pointer("/completion_tokens_details/reasoning_tokens")
+            .and_then(Value::as_u64),
         counted: false,
     })
 }
@@ -507,7 +701,11 @@ fn error_message(v: &Value) -> Option<String> {
     let e = v.get("error").filter(|e| !e.is_null())?;
     Some(match e {
         Value::String(s) => s.clone(),
-        _ => e.get("message").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| e.to_string()),
+        _ => e
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.to_string()),
     })
 }
 
@@ -552,14 +750,20 @@ impl StreamState {
             return Ok(());
         }
         if ev.event == "error" {
-            return Err(format!("server reported an error mid-stream: {}", excerpt(data)));
+            return Err(format!(
+                "server reported an error mid-stream: {}",
+                excerpt(data)
+            ));
         }
         if data.is_empty() {
             return Ok(());
         }
         let v: Value = serde_json::from_str(data).map_err(|e| format!("malformed chunk ({e})"))?;
         if let Some(m) = error_message(&v) {
-            return Err(format!("server reported an error mid-stream: {}", excerpt(&m)));
+            return Err(format!(
+                "server reported an error mid-stream: {}",
+                excerpt(&m)
+            ));
         }
         if self.model.is_none() {
             self.model = str_field(&v, "model").map(str::to_owned);
@@ -571,9 +775,15 @@ impl StreamState {
             self.usage = Some(u);
         }
         let Some(choices) = v.get("choices") else {
-            return if v.get("usage").is_some() { Ok(()) } else { Err("chunk has neither `choices` nor `usage`".into()) };
+            return if v.get("usage").is_some() {
+                Ok(())
+            } else {
+                Err("chunk has neither `choices` nor `usage`".into())
+            };
         };
-        let choices = choices.as_array().ok_or("chunk's `choices` is not a list")?;
+        let choices = choices
+            .as_array()
+            .ok_or("chunk's `choices` is not a list")?;
         let mut token = false;
         let mut answer = false;
         for c in choices {
@@ -598,13 +808,17 @@ impl StreamState {
             }
             let Some(d) = delta else { continue };
             // vLLM sends the same text as `reasoning_content` and `reasoning`: take one.
-            if let Some(r) = str_field(d, "reasoning_content").or_else(|| str_field(d, "reasoning")) {
+            if let Some(r) = str_field(d, "reasoning_content").or_else(|| str_field(d, "reasoning"))
+            {
                 token = true;
                 acc.reasoning.push_str(r);
             }
             if let Some(tcs) = d.get("tool_calls").and_then(Value::as_array) {
                 for (pos, tc) in tcs.iter().enumerate() {
-                    let i = tc.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
+                    let i = tc
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(pos as u64);
                     let slot = acc.tools.entry(i).or_default();
                     if let Some(id) = str_field(tc, "id") {
                         slot.0 = Some(id.to_owned());
@@ -645,8 +859,14 @@ impl StreamState {
             return Err("stream ended without any choice".into());
         }
         for (i, c) in &self.choices {
-            if c.text.is_empty() && c.reasoning.is_empty() && c.tools.is_empty() && c.finish.is_none() {
-                return Err(format!("choice {i} ended with no output and no finish_reason"));
+            if c.text.is_empty()
+                && c.reasoning.is_empty()
+                && c.tools.is_empty()
+                && c.finish.is_none()
+            {
+                return Err(format!(
+                    "choice {i} ended with no output and no finish_reason"
+                ));
             }
         }
         let end = self.end.unwrap_or_else(Instant::now);
@@ -656,7 +876,11 @@ impl StreamState {
             _ => None,
         };
         Ok(Attempt {
-            choices: self.choices.into_iter().map(|(i, c)| (i, c.into_choice())).collect(),
+            choices: self
+                .choices
+                .into_iter()
+                .map(|(i, c)| (i, c.into_choice()))
+                .collect(),
             usage: self.usage,
             ttft_ms: since(self.first_token),
             ttfa_ms: since(self.first_answer),
@@ -672,7 +896,11 @@ impl StreamState {
 
 fn excerpt(s: &str) -> String {
     let t: String = s.chars().take(EXCERPT).collect();
-    if t.len() < s.len() { format!("{t}…") } else { t }
+    if t.len() < s.len() {
+        format!("{t}…")
+    } else {
+        t
+    }
 }
 
 /// A whole (non-streamed) response.
@@ -680,36 +908,69 @@ fn parse_whole(v: &Value, endpoint: Endpoint) -> Result<Attempt, String> {
     if let Some(m) = error_message(v) {
         return Err(format!("server reported an error: {}", excerpt(&m)));
     }
-    let choices = v.get("choices").and_then(Value::as_array).ok_or("response has no `choices` list")?;
+    let choices = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .ok_or("response has no `choices` list")?;
     if choices.is_empty() {
         return Err("response has an empty `choices` list".into());
     }
     let mut out = Vec::new();
     for (pos, c) in choices.iter().enumerate() {
         let idx = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
-        let mut acc = ChoiceAcc { finish: str_field(c, "finish_reason").map(str::to_owned), ..Default::default() };
+        let mut acc = ChoiceAcc {
+            finish: str_field(c, "finish_reason").map(str::to_owned),
+            ..Default::default()
+        };
         match endpoint {
             Endpoint::Completions => {
-                acc.text = c.get("text").and_then(Value::as_str).ok_or_else(|| format!("choice {idx} has no `text`"))?.to_owned();
+                acc.text = c
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("choice {idx} has no `text`"))?
+                    .to_owned();
             }
             Endpoint::Chat => {
-                let m = c.get("message").filter(|m| m.is_object()).ok_or_else(|| format!("choice {idx} has no `message`"))?;
-                acc.text = m.get("content").and_then(Value::as_str).unwrap_or("").to_owned();
-                acc.reasoning = str_field(m, "reasoning_content").or_else(|| str_field(m, "reasoning")).unwrap_or("").to_owned();
+                let m = c
+                    .get("message")
+                    .filter(|m| m.is_object())
+                    .ok_or_else(|| format!("choice {idx} has no `message`"))?;
+                acc.text = m
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                acc.reasoning = str_field(m, "reasoning_content")
+                    .or_else(|| str_field(m, "reasoning"))
+                    .unwrap_or("")
+                    .to_owned();
                 if let Some(tcs) = m.get("tool_calls").and_then(Value::as_array) {
                     for (i, tc) in tcs.iter().enumerate() {
-                        let f = tc.get("function").ok_or_else(|| format!("choice {idx}: tool call {i} has no `function`"))?;
+                        let f = tc.get("function").ok_or_else(|| {
+                            format!("choice {idx}: tool call {i} has no `function`")
+                        })?;
                         let args = match f.get("arguments") {
                             Some(Value::String(s)) => s.clone(),
                             Some(other) => other.to_string(),
                             None => String::new(),
                         };
-                        acc.tools.insert(i as u64, (str_field(tc, "id").map(str::to_owned), str_field(f, "name").unwrap_or("").to_owned(), args));
+                        acc.tools.insert(
+                            i as u64,
+                            (
+                                str_field(tc, "id").map(str::to_owned),
+                                str_field(f, "name").unwrap_or("").to_owned(),
+                                args,
+                            ),
+                        );
                     }
                 }
             }
         }
-        if acc.text.is_empty() && acc.reasoning.is_empty() && acc.tools.is_empty() && acc.finish.is_none() {
+        if acc.text.is_empty()
+            && acc.reasoning.is_empty()
+            && acc.tools.is_empty()
+            && acc.finish.is_none()
+        {
             return Err(format!("choice {idx} has no output and no finish_reason"));
         }
         out.push((idx, acc.into_choice()));
@@ -729,7 +990,10 @@ mod tests {
     use super::*;
 
     fn ev(data: &str) -> Event {
-        Event { event: String::new(), data: data.into() }
+        Event {
+            event: String::new(),
+            data: data.into(),
+        }
     }
 
     #[test]
@@ -760,15 +1024,27 @@ mod tests {
             "[DONE]",
         ];
         for (i, c) in chunks.iter().enumerate() {
-            s.on_event(&ev(c), t0 + Duration::from_millis(10 * i as u64)).unwrap();
+            s.on_event(&ev(c), t0 + Duration::from_millis(10 * i as u64))
+                .unwrap();
         }
         assert!(s.done);
         s.end = Some(t0 + Duration::from_millis(60));
         let a = s.finish(t0).unwrap();
         let c = &a.choices[0].1;
         assert_eq!(c.text, "ok");
-        assert_eq!(c.reasoning.as_deref(), Some("think"), "one channel, not both copies");
-        assert_eq!(c.tool_calls, vec![ToolCall { id: Some("c1".into()), name: "get".into(), arguments: "{\"a\":1}".into() }]);
+        assert_eq!(
+            c.reasoning.as_deref(),
+            Some("think"),
+            "one channel, not both copies"
+        );
+        assert_eq!(
+            c.tool_calls,
+            vec![ToolCall {
+                id: Some("c1".into()),
+                name: "get".into(),
+                arguments: "{\"a\":1}".into()
+            }]
+        );
         assert_eq!(c.finish_reason.as_deref(), Some("tool_calls"));
         assert_eq!(a.usage.unwrap().completion_tokens, Some(4));
         assert_eq!(a.ttft_ms, Some(10.0));
@@ -781,10 +1057,24 @@ mod tests {
     fn malformed_and_error_chunks_are_errors() {
         let t0 = Instant::now();
         let mut s = StreamState::new(Endpoint::Chat);
-        assert!(s.on_event(&ev("{\"choices\": [ {"), t0).unwrap_err().starts_with("malformed chunk"));
-        let e = s.on_event(&ev(r#"{"error":{"message":"out of memory"}}"#), t0).unwrap_err();
+        assert!(
+            s.on_event(&ev("{\"choices\": [ {"), t0)
+                .unwrap_err()
+                .starts_with("malformed chunk")
+        );
+        let e = s
+            .on_event(&ev(r#"{"error":{"message":"out of memory"}}"#), t0)
+            .unwrap_err();
         assert!(e.contains("out of memory"), "{e}");
-        let e = s.on_event(&Event { event: "error".into(), data: "boom".into() }, t0).unwrap_err();
+        let e = s
+            .on_event(
+                &Event {
+                    event: "error".into(),
+                    data: "boom".into(),
+                },
+                t0,
+            )
+            .unwrap_err();
         assert!(e.contains("boom"));
         assert!(s.on_event(&ev(r#"{"id":"x"}"#), t0).is_err());
     }
@@ -795,11 +1085,19 @@ mod tests {
         let s = StreamState::new(Endpoint::Chat);
         assert!(s.finish(t0).is_err());
         let mut s = StreamState::new(Endpoint::Chat);
-        s.on_event(&ev(r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#), t0).unwrap();
+        s.on_event(
+            &ev(r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#),
+            t0,
+        )
+        .unwrap();
         assert!(s.finish(t0).unwrap_err().contains("no output"));
         // An empty answer the model chose to give (finish_reason stop) is an answer.
         let mut s = StreamState::new(Endpoint::Chat);
-        s.on_event(&ev(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#), t0).unwrap();
+        s.on_event(
+            &ev(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#),
+            t0,
+        )
+        .unwrap();
         assert_eq!(s.finish(t0).unwrap().choices[0].1.text, "");
     }
 
@@ -816,10 +1114,22 @@ mod tests {
         assert!(a.choices[0].1.truncated());
         assert_eq!(a.choices[1].1.text, "b");
         assert_eq!(a.usage.unwrap().reasoning_tokens, Some(1));
-        let v: Value = serde_json::from_str(r#"{"choices":[{"text":" 4","finish_reason":"stop"}]}"#).unwrap();
-        assert_eq!(parse_whole(&v, Endpoint::Completions).unwrap().choices[0].1.text, " 4");
+        let v: Value =
+            serde_json::from_str(r#"{"choices":[{"text":" 4","finish_reason":"stop"}]}"#).unwrap();
+        assert_eq!(
+            parse_whole(&v, Endpoint::Completions).unwrap().choices[0]
+                .1
+                .text,
+            " 4"
+        );
         assert!(parse_whole(&serde_json::json!({"choices": []}), Endpoint::Chat).is_err());
-        assert!(parse_whole(&serde_json::json!({"error": {"message": "x"}}), Endpoint::Chat).is_err());
+        assert!(
+            parse_whole(
+                &serde_json::json!({"error": {"message": "x"}}),
+                Endpoint::Chat
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -832,15 +1142,31 @@ mod tests {
             params: Default::default(),
             description: None,
             suites: None,
-            options: serde_json::json!({"provider": "openai", "api_key_env": "", "model": "gpt"}).as_object().unwrap().clone(),
+            options: serde_json::json!({"provider": "openai", "api_key_env": "", "model": "gpt"})
+                .as_object()
+                .unwrap()
+                .clone(),
             loc: Default::default(),
         };
         let opts: Options = llmtest_backend::parse_options(&m).unwrap();
         let r = resolve(&m, opts, std::path::Path::new("."), &|_| None).unwrap();
-        let mut p = GenParams { temperature: Some(0.0), max_tokens: Some(16), seed: Some(7), stop: Some(vec!["\n".into()]), ..Default::default() };
-        p.extra_body.insert("chat_template_kwargs".into(), serde_json::json!({"enable_thinking": false}));
-        p.extra_body.insert("temperature".into(), serde_json::json!(0.5));
-        let prompt = Prompt::Chat(vec![llmtest_spec::Message { role: llmtest_spec::Role::User, content: "hi".into() }]);
+        let mut p = GenParams {
+            temperature: Some(0.0),
+            max_tokens: Some(16),
+            seed: Some(7),
+            stop: Some(vec!["\n".into()]),
+            ..Default::default()
+        };
+        p.extra_body.insert(
+            "chat_template_kwargs".into(),
+            serde_json::json!({"enable_thinking": false}),
+        );
+        p.extra_body
+            .insert("temperature".into(), serde_json::json!(0.5));
+        let prompt = Prompt::Chat(vec![llmtest_spec::Message {
+            role: llmtest_spec::Role::User,
+            content: "hi".into(),
+        }]);
         let (e, b) = build_body(&r, &prompt, &p, 3, true);
         assert_eq!(e, Endpoint::Chat);
         assert_eq!(b["model"], "gpt");
@@ -858,7 +1184,13 @@ mod tests {
 
     #[test]
     fn urls_are_shown_without_credentials() {
-        assert_eq!(display_url("https://user:pw@host.example/v1?key=abc"), "https://host.example/v1");
-        assert_eq!(display_url("http://127.0.0.1:{port}/v1"), "http://127.0.0.1:{port}/v1");
+        assert_eq!(
+            display_url("https://user:pw@host.example/v1?key=abc"),
+            "https://host.example/v1"
+        );
+        assert_eq!(
+            display_url("http://127.0.0.1:{port}/v1"),
+            "http://127.0.0.1:{port}/v1"
+        );
     }
 }

@@ -42,7 +42,18 @@ impl Drop for Permit<'_> {
 impl AdaptiveLimit {
     pub fn new(max: usize, adaptive: bool) -> Self {
         let max = max.max(1);
-        AdaptiveLimit { state: Mutex::new(LimitState { limit: max, in_flight: 0, streak: 0, last_cut: None, lowest: max }), notify: Notify::new(), max, adaptive }
+        AdaptiveLimit {
+            state: Mutex::new(LimitState {
+                limit: max,
+                in_flight: 0,
+                streak: 0,
+                last_cut: None,
+                lowest: max,
+            }),
+            notify: Notify::new(),
+            max,
+            adaptive,
+        }
     }
 
     /// Waits for a slot, at most until `deadline`.
@@ -58,7 +69,10 @@ impl AdaptiveLimit {
                     return Some(Permit { owner: self });
                 }
             }
-            if tokio::time::timeout_at(deadline.into(), notified).await.is_err() {
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
                 return None;
             }
         }
@@ -125,7 +139,12 @@ impl RateLimit {
     }
 
     pub fn with_window(rpm: Option<u32>, tpm: Option<u64>, window: Duration) -> Self {
-        RateLimit { rpm, tpm, window, state: Mutex::new(RateState::default()) }
+        RateLimit {
+            rpm,
+            tpm,
+            window,
+            state: Mutex::new(RateState::default()),
+        }
     }
 
     pub fn active(&self) -> bool {
@@ -135,10 +154,18 @@ impl RateLimit {
     /// How long to wait before a request may start now; `Duration::ZERO` records the start.
     fn wait_needed(&self, now: Instant) -> Duration {
         let mut s = self.state.lock().unwrap();
-        while s.starts.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while s
+            .starts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             s.starts.pop_front();
         }
-        while s.tokens.front().is_some_and(|(t, _)| now.duration_since(*t) >= self.window) {
+        while s
+            .tokens
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= self.window)
+        {
             s.tokens.pop_front();
         }
         let mut wait = Duration::ZERO;
@@ -188,7 +215,11 @@ impl RateLimit {
     /// Records the tokens a finished request used.
     pub fn record_tokens(&self, tokens: u64) {
         if self.tpm.is_some() && tokens > 0 {
-            self.state.lock().unwrap().tokens.push_back((Instant::now(), tokens));
+            self.state
+                .lock()
+                .unwrap()
+                .tokens
+                .push_back((Instant::now(), tokens));
         }
     }
 }
@@ -223,9 +254,17 @@ mod tests {
         let far = Instant::now() + Duration::from_secs(5);
         let a = l.acquire(far).await.unwrap();
         let _b = l.acquire(far).await.unwrap();
-        assert!(l.acquire(Instant::now() + Duration::from_millis(30)).await.is_none());
+        assert!(
+            l.acquire(Instant::now() + Duration::from_millis(30))
+                .await
+                .is_none()
+        );
         let l2 = l.clone();
-        let waiter = tokio::spawn(async move { l2.acquire(Instant::now() + Duration::from_secs(5)).await.is_some() });
+        let waiter = tokio::spawn(async move {
+            l2.acquire(Instant::now() + Duration::from_secs(5))
+                .await
+                .is_some()
+        });
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(a);
         assert!(waiter.await.unwrap());

@@ -72,7 +72,12 @@ impl Provider {
     }
 
     pub(crate) fn preset(self) -> Preset {
-        let p = |base_url, api_key_env, n| Preset { base_url, api_key_env, n, max_tokens_field: "max_tokens" };
+        let p = |base_url, api_key_env, n| Preset {
+            base_url,
+            api_key_env,
+            n,
+            max_tokens_field: "max_tokens",
+        };
         match self {
             Provider::Vllm => p("http://127.0.0.1:8000/v1", None, NMode::Native),
             Provider::Sglang => p("http://127.0.0.1:30000/v1", None, NMode::Native),
@@ -80,13 +85,36 @@ impl Provider {
             // each choice's usage separately, so the totals would be wrong.
             Provider::Llamacpp => p("http://127.0.0.1:8080/v1", None, NMode::Sequential),
             Provider::Ollama => p("http://127.0.0.1:11434/v1", None, NMode::Sequential),
-            Provider::Dashscope => p("https://dashscope.aliyuncs.com/compatible-mode/v1", Some("DASHSCOPE_API_KEY"), NMode::Sequential),
-            Provider::Siliconflow => p("https://api.siliconflow.cn/v1", Some("SILICONFLOW_API_KEY"), NMode::Sequential),
-            Provider::Deepseek => p("https://api.deepseek.com/v1", Some("DEEPSEEK_API_KEY"), NMode::Sequential),
+            Provider::Dashscope => p(
+                "https://dashscope.aliyuncs.com/compatible-mode/v1",
+                Some("DASHSCOPE_API_KEY"),
+                NMode::Sequential,
+            ),
+            Provider::Siliconflow => p(
+                "https://api.siliconflow.cn/v1",
+                Some("SILICONFLOW_API_KEY"),
+                NMode::Sequential,
+            ),
+            Provider::Deepseek => p(
+                "https://api.deepseek.com/v1",
+                Some("DEEPSEEK_API_KEY"),
+                NMode::Sequential,
+            ),
             // OpenAI's reasoning models refuse `max_tokens` on chat; every chat model accepts
             // `max_completion_tokens`.
-            Provider::Openai => Preset { max_tokens_field: "max_completion_tokens", ..p("https://api.openai.com/v1", Some("OPENAI_API_KEY"), NMode::Native) },
-            Provider::Openrouter => p("https://openrouter.ai/api/v1", Some("OPENROUTER_API_KEY"), NMode::Sequential),
+            Provider::Openai => Preset {
+                max_tokens_field: "max_completion_tokens",
+                ..p(
+                    "https://api.openai.com/v1",
+                    Some("OPENAI_API_KEY"),
+                    NMode::Native,
+                )
+            },
+            Provider::Openrouter => p(
+                "https://openrouter.ai/api/v1",
+                Some("OPENROUTER_API_KEY"),
+                NMode::Sequential,
+            ),
         }
     }
 }
@@ -203,7 +231,9 @@ pub(crate) struct ResolvedServer {
 fn secs(model: &str, key: &str, v: Option<f64>, default: f64) -> Result<Duration, BackendError> {
     let s = v.unwrap_or(default);
     if !s.is_finite() || !(0.0..=7.0 * 86_400.0).contains(&s) {
-        return Err(BackendError::config(format!("model `{model}`: `{key}` must be a number of seconds between 0 and 604800, got {s}")));
+        return Err(BackendError::config(format!(
+            "model `{model}`: `{key}` must be a number of seconds between 0 and 604800, got {s}"
+        )));
     }
     Ok(Duration::from_secs_f64(s))
 }
@@ -216,19 +246,27 @@ fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, S
     while let Some(i) = rest.find("${") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
             None => (inner, None),
         };
         if !is_env_name(name) {
-            return Err(format!("`${{{inner}}}` does not name an environment variable"));
+            return Err(format!(
+                "`${{{inner}}}` does not name an environment variable"
+            ));
         }
         match (env(name).filter(|v| !v.is_empty()), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => return Err(format!("environment variable `{name}` is not set (use `${{{name}:-default}}` for a fallback)")),
+            (None, None) => {
+                return Err(format!(
+                    "environment variable `{name}` is not set (use `${{{name}:-default}}` for a fallback)"
+                ));
+            }
         }
         rest = &after[end + 1..];
     }
@@ -238,11 +276,17 @@ fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, S
 
 fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `env` is how the environment is read (a parameter so tests need not mutate the process's).
-pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, BackendError> {
+pub(crate) fn resolve(
+    model: &ModelConfig,
+    opts: Options,
+    root: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Resolved, BackendError> {
     let name = model.name.as_str();
     let cfg = |m: String| BackendError::config(format!("model `{name}`: {m}"));
     let preset = opts.provider.map(Provider::preset);
@@ -253,14 +297,28 @@ pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn
     let server = match opts.server {
         None => None,
         Some(s) => {
-            let command = s.command.iter().map(|a| expand_env(a, env)).collect::<Result<Vec<_>, _>>().map_err(|m| cfg(format!("`server.command`: {m}")))?;
-            let server_env = s.env.iter().map(|(k, v)| Ok((k.clone(), expand_env(v, env)?))).collect::<Result<Vec<_>, String>>().map_err(|m| cfg(format!("`server.env`: {m}")))?;
+            let command = s
+                .command
+                .iter()
+                .map(|a| expand_env(a, env))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| cfg(format!("`server.command`: {m}")))?;
+            let server_env = s
+                .env
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), expand_env(v, env)?)))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|m| cfg(format!("`server.env`: {m}")))?;
             let Some(program) = command.first() else {
                 return Err(cfg("`server.command` is empty".into()));
             };
             // A relative program path with a slash is relative to the project root, like
             // every other path in `llmtest.yaml`; a bare name is looked up on PATH.
-            let program = if program.contains('/') && Path::new(program).is_relative() { root.join(program) } else { PathBuf::from(program) };
+            let program = if program.contains('/') && Path::new(program).is_relative() {
+                root.join(program)
+            } else {
+                PathBuf::from(program)
+            };
             Some(ResolvedServer {
                 program,
                 args: command[1..].to_vec(),
@@ -294,13 +352,20 @@ pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn
         let probe = u.replace("{port}", "1");
         match reqwest::Url::parse(&probe) {
             Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {}
-            _ => return Err(cfg(format!("`{}` is not an http(s) URL", crate::http::display_url(u)))),
+            _ => {
+                return Err(cfg(format!(
+                    "`{}` is not an http(s) URL",
+                    crate::http::display_url(u)
+                )));
+            }
         }
     }
     if let Some(s) = &server {
         let placeholder = s.args.iter().any(|a| a.contains("{port}"));
         if base_urls.len() != 1 {
-            return Err(cfg("a managed `server` serves one base URL; drop `base_urls`".into()));
+            return Err(cfg(
+                "a managed `server` serves one base URL; drop `base_urls`".into(),
+            ));
         }
         if placeholder != base_urls[0].contains("{port}") {
             return Err(cfg("`server.command` and the base URL must both use `{port}` (llmtest picks a free port) or neither (a fixed port)".into()));
@@ -312,7 +377,10 @@ pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn
     let key_var = match opts.api_key_env {
         Some(v) if v.is_empty() => None,
         Some(v) => Some(v),
-        None => preset.as_ref().and_then(|p| p.api_key_env).map(str::to_owned),
+        None => preset
+            .as_ref()
+            .and_then(|p| p.api_key_env)
+            .map(str::to_owned),
     };
     let api_key = match key_var {
         None => None,
@@ -331,23 +399,36 @@ pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn
     let mut headers = Vec::new();
     for (k, v) in opts.headers {
         if k.eq_ignore_ascii_case("authorization") {
-            return Err(cfg("set the key with `api_key_env`, not in `headers`".into()));
+            return Err(cfg(
+                "set the key with `api_key_env`, not in `headers`".into()
+            ));
         }
-        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() || reqwest::header::HeaderValue::from_str(&v).is_err() {
+        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+            || reqwest::header::HeaderValue::from_str(&v).is_err()
+        {
             return Err(cfg(format!("header `{k}` is not a valid HTTP header")));
         }
         headers.push((k, v));
     }
-    let max_tokens_field = opts.max_tokens_field.or_else(|| preset.as_ref().map(|p| p.max_tokens_field.to_owned())).unwrap_or_else(|| "max_tokens".into());
+    let max_tokens_field = opts
+        .max_tokens_field
+        .or_else(|| preset.as_ref().map(|p| p.max_tokens_field.to_owned()))
+        .unwrap_or_else(|| "max_tokens".into());
     if max_tokens_field != "max_tokens" && max_tokens_field != "max_completion_tokens" {
-        return Err(cfg(format!("`max_tokens_field` must be `max_tokens` or `max_completion_tokens`, got `{max_tokens_field}`")));
+        return Err(cfg(format!(
+            "`max_tokens_field` must be `max_tokens` or `max_completion_tokens`, got `{max_tokens_field}`"
+        )));
     }
     if opts.rpm == Some(0) || opts.tpm == Some(0) {
-        return Err(cfg("`rpm` and `tpm` must be positive (leave them out for no limit)".into()));
+        return Err(cfg(
+            "`rpm` and `tpm` must be positive (leave them out for no limit)".into(),
+        ));
     }
     let max_retries = opts.max_retries.unwrap_or(4);
     if max_retries > 20 {
-        return Err(cfg(format!("`max_retries` is at most 20, got {max_retries}")));
+        return Err(cfg(format!(
+            "`max_retries` is at most 20, got {max_retries}"
+        )));
     }
     let read_timeout = secs(name, "read_timeout_s", opts.read_timeout_s, 120.0)?;
     if read_timeout.is_zero() {
@@ -361,7 +442,10 @@ pub(crate) fn resolve(model: &ModelConfig, opts: Options, root: &Path, env: &dyn
         api_key,
         stream: opts.stream.unwrap_or(true),
         include_usage: opts.include_usage.unwrap_or(true),
-        n_mode: opts.n.or(preset.as_ref().map(|p| p.n)).unwrap_or(NMode::Native),
+        n_mode: opts
+            .n
+            .or(preset.as_ref().map(|p| p.n))
+            .unwrap_or(NMode::Native),
         max_tokens_field,
         require_done: opts.require_done.unwrap_or(true),
         headers,
@@ -402,14 +486,26 @@ mod tests {
     fn res(options: serde_json::Value, env: &[(&str, &str)]) -> Result<Resolved, BackendError> {
         let m = model(options);
         let opts: Options = llmtest_backend::parse_options(&m)?;
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        resolve(&m, opts, Path::new("/proj"), &|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        resolve(&m, opts, Path::new("/proj"), &|k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
     }
 
     #[test]
     fn presets_fill_url_key_and_quirks() {
-        let r = res(json!({"provider": "dashscope", "model": "qwen-plus"}), &[("DASHSCOPE_API_KEY", "sk-abcdefgh")]).unwrap();
-        assert_eq!(r.base_urls, ["https://dashscope.aliyuncs.com/compatible-mode/v1"]);
+        let r = res(
+            json!({"provider": "dashscope", "model": "qwen-plus"}),
+            &[("DASHSCOPE_API_KEY", "sk-abcdefgh")],
+        )
+        .unwrap();
+        assert_eq!(
+            r.base_urls,
+            ["https://dashscope.aliyuncs.com/compatible-mode/v1"]
+        );
         assert_eq!(r.api_key.as_ref().unwrap().expose(), "sk-abcdefgh");
         assert_eq!(r.n_mode, NMode::Sequential);
         assert_eq!(r.served_model, "qwen-plus");
@@ -430,7 +526,11 @@ mod tests {
         assert_eq!(r.n_mode, NMode::Native);
         assert_eq!(r.max_tokens_field, "max_completion_tokens");
         // An empty `api_key_env` turns the preset's key off.
-        let r = res(json!({"provider": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key_env": ""}), &[]).unwrap();
+        let r = res(
+            json!({"provider": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key_env": ""}),
+            &[],
+        )
+        .unwrap();
         assert!(r.api_key.is_none());
     }
 
@@ -444,24 +544,43 @@ mod tests {
 
     #[test]
     fn a_key_pasted_as_the_variable_name_is_not_echoed() {
-        let Err(BackendError::Config { message, .. }) = res(json!({"provider": "openai", "api_key_env": "sk-live-1234567890"}), &[]) else { panic!() };
+        let Err(BackendError::Config { message, .. }) = res(
+            json!({"provider": "openai", "api_key_env": "sk-live-1234567890"}),
+            &[],
+        ) else {
+            panic!()
+        };
         assert!(!message.contains("sk-live"), "{message}");
     }
 
     #[test]
     fn unknown_option_gets_a_hint() {
-        let Err(BackendError::Config { message, hint }) = res(json!({"provider": "vllm", "base_ulr": "x"}), &[]) else { panic!() };
+        let Err(BackendError::Config { message, hint }) =
+            res(json!({"provider": "vllm", "base_ulr": "x"}), &[])
+        else {
+            panic!()
+        };
         assert!(message.contains("base_ulr"), "{message}");
         assert!(hint.unwrap().contains("base_url"));
     }
 
     #[test]
     fn server_needs_port_placeholder_on_both_sides() {
-        let r = res(json!({"server": {"command": ["bin/srv", "--port", "{port}"]}}), &[]).unwrap();
+        let r = res(
+            json!({"server": {"command": ["bin/srv", "--port", "{port}"]}}),
+            &[],
+        )
+        .unwrap();
         assert_eq!(r.base_urls, ["http://127.0.0.1:{port}/v1"]);
         let s = r.server.unwrap();
         assert_eq!(s.program, Path::new("/proj/bin/srv"));
-        assert!(res(json!({"server": {"command": ["srv", "--port", "8080"]}}), &[]).is_err());
+        assert!(
+            res(
+                json!({"server": {"command": ["srv", "--port", "8080"]}}),
+                &[]
+            )
+            .is_err()
+        );
         assert!(res(json!({"server": {"command": ["srv", "--port", "8080"]}, "base_url": "http://127.0.0.1:8080/v1"}), &[]).is_ok());
         assert!(res(json!({"base_url": "http://127.0.0.1:{port}/v1"}), &[]).is_err());
     }
@@ -469,21 +588,40 @@ mod tests {
     #[test]
     fn server_command_expands_environment_variables() {
         let cmd = json!({"server": {"command": ["${SRV:-bin/default}", "--port", "{port}", "-m", "${MODEL_DIR}/m.gguf"], "env": {"X": "${HOME_X:-1}"}}});
-        let s = res(cmd.clone(), &[("MODEL_DIR", "/models")]).unwrap().server.unwrap();
+        let s = res(cmd.clone(), &[("MODEL_DIR", "/models")])
+            .unwrap()
+            .server
+            .unwrap();
         assert_eq!(s.program, Path::new("/proj/bin/default"));
         assert_eq!(s.args[2..], ["-m", "/models/m.gguf"]);
         assert_eq!(s.env, [("X".to_string(), "1".to_string())]);
-        let s = res(cmd.clone(), &[("MODEL_DIR", "/m"), ("SRV", "/opt/llama-server")]).unwrap().server.unwrap();
+        let s = res(
+            cmd.clone(),
+            &[("MODEL_DIR", "/m"), ("SRV", "/opt/llama-server")],
+        )
+        .unwrap()
+        .server
+        .unwrap();
         assert_eq!(s.program, Path::new("/opt/llama-server"));
-        let Err(BackendError::Config { message, .. }) = res(cmd, &[]) else { panic!() };
+        let Err(BackendError::Config { message, .. }) = res(cmd, &[]) else {
+            panic!()
+        };
         assert!(message.contains("MODEL_DIR"), "{message}");
     }
 
     #[test]
     fn nothing_to_talk_to_is_a_config_error() {
-        let Err(BackendError::Config { hint, .. }) = res(json!({}), &[]) else { panic!() };
+        let Err(BackendError::Config { hint, .. }) = res(json!({}), &[]) else {
+            panic!()
+        };
         assert!(hint.unwrap().contains("provider"));
         assert!(res(json!({"base_url": "ftp://x"}), &[]).is_err());
-        assert!(res(json!({"base_url": "http://127.0.0.1:1/v1", "headers": {"Authorization": "x"}}), &[]).is_err());
+        assert!(
+            res(
+                json!({"base_url": "http://127.0.0.1:1/v1", "headers": {"Authorization": "x"}}),
+                &[]
+            )
+            .is_err()
+        );
     }
 }

@@ -56,26 +56,42 @@ fn group_alive(pgid: i32) -> bool {
 
 /// Picks a free loopback port (the OS's choice; released before the server binds it).
 pub(crate) fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }
 
 /// The server's memory as sampled: the largest sum of resident memory over its process
 /// group, or the leader's own high-water mark, whichever is larger.
 fn sample_rss(pgid: i32, page: u64) -> u64 {
     let mut sum = 0u64;
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     for e in dir.flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // Fields after the parenthesised command name: state ppid pgrp …
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let pgrp = rest.split_whitespace().nth(2).and_then(|s| s.parse::<i32>().ok());
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let pgrp = rest
+            .split_whitespace()
+            .nth(2)
+            .and_then(|s| s.parse::<i32>().ok());
         if pgrp != Some(pgid) {
             continue;
         }
         if let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm"))
-            && let Some(pages) = statm.split_whitespace().nth(1).and_then(|s| s.parse::<u64>().ok())
+            && let Some(pages) = statm
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u64>().ok())
         {
             sum += pages * page;
         }
@@ -84,8 +100,13 @@ fn sample_rss(pgid: i32, page: u64) -> u64 {
 }
 
 fn leader_hwm(pid: i32) -> u64 {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
-    s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).map_or(0, |kb| kb * 1024)
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// A running server.
@@ -112,7 +133,11 @@ fn keep_lines(src: impl Read + Send + 'static, log: Arc<Mutex<VecDeque<String>>>
             match r.by_ref().take(64 * 1024).read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    let line: String = String::from_utf8_lossy(&buf).trim_end().chars().take(500).collect();
+                    let line: String = String::from_utf8_lossy(&buf)
+                        .trim_end()
+                        .chars()
+                        .take(500)
+                        .collect();
                     if line.is_empty() {
                         continue;
                     }
@@ -141,7 +166,10 @@ impl Server {
         let args: Vec<String> = cfg.args.iter().map(|a| subst(a)).collect();
         let env = cfg.env.clone();
         let cwd = cfg.cwd.clone();
-        let display = program.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let display = program
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let peak_rss = Arc::new(AtomicU64::new(0));
         let exited = Arc::new(Mutex::new(None));
@@ -154,7 +182,12 @@ impl Server {
                 .name("llmtest-server".into())
                 .spawn(move || {
                     let mut cmd = Command::new(&program);
-                    cmd.args(&args).envs(env).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+                    cmd.args(&args)
+                        .envs(env)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .process_group(0);
                     if !cwd.as_os_str().is_empty() {
                         cmd.current_dir(&cwd);
                     }
@@ -162,7 +195,14 @@ impl Server {
                     unsafe {
                         let parent = libc::getpid();
                         cmd.pre_exec(move || {
-                            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+                            if libc::prctl(
+                                libc::PR_SET_PDEATHSIG,
+                                libc::SIGTERM as libc::c_ulong,
+                                0,
+                                0,
+                                0,
+                            ) != 0
+                            {
                                 return Err(std::io::Error::last_os_error());
                             }
                             if libc::getppid() != parent {
@@ -175,7 +215,8 @@ impl Server {
                     let mut child = match cmd.spawn() {
                         Ok(c) => c,
                         Err(e) => {
-                            let _ = pid_tx.send(Err(format!("cannot start `{}`: {e}", program.display())));
+                            let _ = pid_tx
+                                .send(Err(format!("cannot start `{}`: {e}", program.display())));
                             return;
                         }
                     };
@@ -191,7 +232,9 @@ impl Server {
                     // SAFETY: sysconf has no preconditions.
                     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
                     // Until a stop request, or the owner is gone.
-                    while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(SAMPLE_EVERY) {
+                    while let Err(mpsc::RecvTimeoutError::Timeout) =
+                        stop_rx.recv_timeout(SAMPLE_EVERY)
+                    {
                         peak_rss.fetch_max(sample_rss(pid, page), Ordering::Relaxed);
                         if let Ok(Some(status)) = child.try_wait() {
                             *exited.lock().unwrap() = Some(status.to_string());
@@ -214,7 +257,11 @@ impl Server {
                     let status = status.or_else(|| child.wait().ok());
                     let mut ex = exited.lock().unwrap();
                     if ex.is_none() {
-                        *ex = Some(status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()));
+                        *ex = Some(
+                            status
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| "unknown".into()),
+                        );
                     }
                     LIVE.lock().unwrap().retain(|p| *p != pid);
                 })
@@ -303,20 +350,31 @@ mod tests {
 
     fn alive(pid: i32) -> bool {
         // A zombie still answers kill(0); read its state instead.
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z')).unwrap_or(false)
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
+            .unwrap_or(false)
     }
 
     #[test]
     fn stop_kills_the_whole_group() {
         // A server that forks a worker and ignores SIGTERM in both.
-        let s = Server::spawn(&sh("trap '' TERM; sleep 30 & echo worker=$!; echo port={port}; wait"), Some(4242)).unwrap();
+        let s = Server::spawn(
+            &sh("trap '' TERM; sleep 30 & echo worker=$!; echo port={port}; wait"),
+            Some(4242),
+        )
+        .unwrap();
         let until = Instant::now() + Duration::from_secs(5);
         while !s.log_tail(5).contains("worker=") && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));
         }
         let log = s.log_tail(5);
         assert!(log.contains("port=4242"), "{log}");
-        let worker: i32 = log.lines().find_map(|l| l.strip_prefix("worker=")).unwrap().parse().unwrap();
+        let worker: i32 = log
+            .lines()
+            .find_map(|l| l.strip_prefix("worker="))
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(alive(s.pid) && alive(worker));
         std::thread::sleep(SAMPLE_EVERY * 2);
         assert!(s.peak_rss_bytes() > 0, "memory was sampled");
@@ -340,6 +398,11 @@ mod tests {
         assert!(s.log_tail(3).contains("failing"));
         let mut bad = sh("");
         bad.program = PathBuf::from("/nonexistent/llmtest-server");
-        assert!(Server::spawn(&bad, None).err().unwrap().contains("cannot start"));
+        assert!(
+            Server::spawn(&bad, None)
+                .err()
+                .unwrap()
+                .contains("cannot start")
+        );
     }
 }

@@ -40,7 +40,16 @@ pub(crate) struct SseParser {
 
 impl SseParser {
     pub fn new(max_line: usize, max_event: usize) -> Self {
-        SseParser { line: Vec::new(), event: String::new(), data: String::new(), has_data: false, after_cr: false, max_line, max_event, comments: 0 }
+        SseParser {
+            line: Vec::new(),
+            event: String::new(),
+            data: String::new(),
+            has_data: false,
+            after_cr: false,
+            max_line,
+            max_event,
+            comments: 0,
+        }
     }
 
     /// Parses `bytes`, appending every completed event to `out`.
@@ -78,7 +87,10 @@ impl SseParser {
         let line = std::mem::take(&mut self.line);
         if line.is_empty() {
             if self.has_data {
-                out.push(Event { event: std::mem::take(&mut self.event), data: std::mem::take(&mut self.data) });
+                out.push(Event {
+                    event: std::mem::take(&mut self.event),
+                    data: std::mem::take(&mut self.data),
+                });
                 self.has_data = false;
             } else {
                 self.event.clear();
@@ -132,7 +144,13 @@ mod tests {
         let (whole, p) = parse_all(&[text]);
         assert_eq!(whole.len(), 3);
         assert_eq!(whole[0].data, "{\"a\":1}");
-        assert_eq!(whole[1], Event { event: "error".into(), data: "x\ny".into() });
+        assert_eq!(
+            whole[1],
+            Event {
+                event: "error".into(),
+                data: "x\ny".into()
+            }
+        );
         assert_eq!(whole[2].data, "[DONE]");
         assert_eq!(p.comments, 1);
         for cut in 0..text.len() {
@@ -144,7 +162,10 @@ mod tests {
     #[test]
     fn crlf_and_cr_line_endings() {
         let (a, _) = parse_all(&[b"data: one\r\n\r\ndata: two\r\r"]);
-        assert_eq!(a.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+        assert_eq!(
+            a.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
         // A CRLF split across chunks is one line ending, not two.
         let (b, _) = parse_all(&[b"data: one\r", b"\n\r", b"\n"]);
         assert_eq!(b.len(), 1);
@@ -163,8 +184,14 @@ mod tests {
     fn long_lines_are_refused() {
         let mut p = SseParser::new(8, 64);
         let mut out = Vec::new();
-        assert_eq!(p.feed(b"data: 0123456789", &mut out), Err(SseError::LineTooLong(8)));
+        assert_eq!(
+            p.feed(b"data: 0123456789", &mut out),
+            Err(SseError::LineTooLong(8))
+        );
         let mut p = SseParser::new(64, 8);
-        assert_eq!(p.feed(b"data: 0123\ndata: 45678\n", &mut out), Err(SseError::EventTooLong(8)));
+        assert_eq!(
+            p.feed(b"data: 0123\ndata: 45678\n", &mut out),
+            Err(SseError::EventTooLong(8))
+        );
     }
 }

@@ -30,18 +30,35 @@ async fn batch(b: &dyn Backend, s: &TestServer, streams: usize) -> Result<f64, S
     for _ in 0..streams {
         let r = b.generate(&chat("count", 1)).await.unwrap();
         let hit = s.hits().last().cloned().unwrap();
-        assert_eq!(r.choices[0].text, (0..SCHEDULE_MS.len()).map(|i| format!("t{i} ")).collect::<String>());
-        assert_eq!(r.timings.gaps_ms.len(), SCHEDULE_MS.len() - 1, "one gap per pair of tokens");
+        assert_eq!(
+            r.choices[0].text,
+            (0..SCHEDULE_MS.len())
+                .map(|i| format!("t{i} "))
+                .collect::<String>()
+        );
+        assert_eq!(
+            r.timings.gaps_ms.len(),
+            SCHEDULE_MS.len() - 1,
+            "one gap per pair of tokens"
+        );
         assert_eq!(r.timings.ttfa_ms, r.timings.ttft_ms);
         // The server's instants, from the moment it had read the request.
-        let writes: Vec<f64> = hit.writes.iter().take(SCHEDULE_MS.len()).map(|w| ms(w.duration_since(hit.received))).collect();
+        let writes: Vec<f64> = hit
+            .writes
+            .iter()
+            .take(SCHEDULE_MS.len())
+            .map(|w| ms(w.duration_since(hit.received)))
+            .collect();
         // The server kept to its schedule, so the figures mean what the test says.
         assert!((writes[0] - 150.0).abs() < 30.0, "{writes:?}");
         let ttft = r.timings.ttft_ms.unwrap();
         let d = (ttft - writes[0]).abs();
         worst = worst.max(d);
         if d > TOLERANCE_MS {
-            return Err(format!("ttft {ttft:.3} ms, server wrote the first token at {:.3} ms", writes[0]));
+            return Err(format!(
+                "ttft {ttft:.3} ms, server wrote the first token at {:.3} ms",
+                writes[0]
+            ));
         }
         for (i, g) in r.timings.gaps_ms.iter().enumerate() {
             let expect = writes[i + 1] - writes[i];
@@ -57,7 +74,11 @@ async fn batch(b: &dyn Backend, s: &TestServer, streams: usize) -> Result<f64, S
 
 #[tokio::test]
 async fn ttft_and_gaps_match_the_servers_emit_instants() {
-    let tokens: Vec<(Duration, String)> = SCHEDULE_MS.iter().enumerate().map(|(i, d)| (Duration::from_millis(*d), format!("t{i} "))).collect();
+    let tokens: Vec<(Duration, String)> = SCHEDULE_MS
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (Duration::from_millis(*d), format!("t{i} ")))
+        .collect();
     let s = TestServer::start_isolated(move |i, _| {
         if i == 0 {
             // Warm-up: opens the pooled connection, so connecting is not part of the figures.
@@ -66,13 +87,21 @@ async fn ttft_and_gaps_match_the_servers_emit_instants() {
         let t: Vec<(Duration, &str)> = tokens.iter().map(|(d, s)| (*d, s.as_str())).collect();
         Reply::chat_stream(&t)
     });
-    let b = llmtest_openai::factory().create(&model("m", 1, json!({"base_url": s.base_url()})), &BackendContext::default()).unwrap();
+    let b = llmtest_openai::factory()
+        .create(
+            &model("m", 1, json!({"base_url": s.base_url()})),
+            &BackendContext::default(),
+        )
+        .unwrap();
     b.generate(&chat("warm up", 1)).await.unwrap();
     let mut misses = Vec::new();
     for _ in 0..5 {
         match batch(b.as_ref(), &s, 3).await {
             Ok(worst) => {
-                eprintln!("timing: worst deviation from the server's emit instants {worst:.3} ms over 3 streams ({} noisy batches before)", misses.len());
+                eprintln!(
+                    "timing: worst deviation from the server's emit instants {worst:.3} ms over 3 streams ({} noisy batches before)",
+                    misses.len()
+                );
                 return;
             }
             Err(m) => {

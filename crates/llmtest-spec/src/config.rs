@@ -118,7 +118,13 @@ pub(crate) struct ModelSchema {
 }
 
 /// The keys every model entry may have; the rest go to the backend.
-pub const MODEL_COMMON_KEYS: &[&str] = &["backend", "max_concurrency", "params", "description", "suites"];
+pub const MODEL_COMMON_KEYS: &[&str] = &[
+    "backend",
+    "max_concurrency",
+    "params",
+    "description",
+    "suites",
+];
 
 /// A resolved model entry.
 #[derive(Clone, Debug)]

@@ -7,7 +7,11 @@ use serde_json::{Map, Value};
 use crate::suite::DataFormat;
 
 /// Rows with their 1-based line (JSONL, CSV) or item number (JSON) for error messages.
-pub(crate) fn read_rows(path: &Path, format: DataFormat, limit: Option<usize>) -> Result<Vec<(usize, Map<String, Value>)>, String> {
+pub(crate) fn read_rows(
+    path: &Path,
+    format: DataFormat,
+    limit: Option<usize>,
+) -> Result<Vec<(usize, Map<String, Value>)>, String> {
     let limit = limit.unwrap_or(usize::MAX);
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
@@ -29,7 +33,9 @@ pub(crate) fn read_rows(path: &Path, format: DataFormat, limit: Option<usize>) -
         }
         DataFormat::Json => {
             let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            let Value::Array(items) = v else { return Err("expected a JSON array of objects".into()) };
+            let Value::Array(items) = v else {
+                return Err("expected a JSON array of objects".into());
+            };
             for (i, item) in items.into_iter().take(limit).enumerate() {
                 match item {
                     Value::Object(m) => rows.push((i + 1, m)),
@@ -46,8 +52,11 @@ pub(crate) fn read_rows(path: &Path, format: DataFormat, limit: Option<usize>) -
                 }
                 let rec = rec.map_err(|e| e.to_string())?;
                 let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
-                let m: Map<String, Value> =
-                    headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_owned(), Value::String(v.to_owned()))).collect();
+                let m: Map<String, Value> = headers
+                    .iter()
+                    .zip(rec.iter())
+                    .map(|(h, v)| (h.to_owned(), Value::String(v.to_owned())))
+                    .collect();
                 rows.push((line, m));
             }
         }

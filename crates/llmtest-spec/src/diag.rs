@@ -15,11 +15,19 @@ pub struct Loc {
 
 impl Loc {
     pub fn new(file: impl Into<PathBuf>, line: u32, col: u32) -> Self {
-        Loc { file: file.into(), line, col }
+        Loc {
+            file: file.into(),
+            line,
+            col,
+        }
     }
 
     pub(crate) fn from_saphyr(file: &Path, loc: &serde_saphyr::Location) -> Self {
-        Loc { file: file.to_path_buf(), line: loc.line() as u32, col: loc.column() as u32 }
+        Loc {
+            file: file.to_path_buf(),
+            line: loc.line() as u32,
+            col: loc.column() as u32,
+        }
     }
 }
 
@@ -47,7 +55,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(loc: Loc, message: impl Into<String>) -> Self {
-        Diagnostic { loc, message: message.into(), hint: None, source_line: None }
+        Diagnostic {
+            loc,
+            message: message.into(),
+            hint: None,
+            source_line: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -57,7 +70,10 @@ impl Diagnostic {
 
     pub(crate) fn with_source(mut self, src: &str) -> Self {
         if self.loc.line > 0 {
-            self.source_line = src.lines().nth(self.loc.line as usize - 1).map(str::to_owned);
+            self.source_line = src
+                .lines()
+                .nth(self.loc.line as usize - 1)
+                .map(str::to_owned);
         }
         self
     }
@@ -70,9 +86,16 @@ impl fmt::Display for Diagnostic {
         if let Some(line) = &self.source_line {
             let num = self.loc.line.to_string();
             let pad = " ".repeat(num.len());
-            let caret_at: usize =
-                line.chars().take(self.loc.col.saturating_sub(1) as usize).map(display_width).sum();
-            write!(f, "\n{pad} |\n{num} | {line}\n{pad} | {}^", " ".repeat(caret_at))?;
+            let caret_at: usize = line
+                .chars()
+                .take(self.loc.col.saturating_sub(1) as usize)
+                .map(display_width)
+                .sum();
+            write!(
+                f,
+                "\n{pad} |\n{num} | {line}\n{pad} | {}^",
+                " ".repeat(caret_at)
+            )?;
         }
         if let Some(h) = &self.hint {
             write!(f, "\n  = hint: {h}")?;
@@ -91,7 +114,13 @@ fn display_width(c: char) -> usize {
         || (0xFE30..=0xFE4F).contains(&u)
         || (0xFF00..=0xFF60).contains(&u)
         || (0xFFE0..=0xFFE6).contains(&u);
-    if c == '\t' { 4 } else if wide { 2 } else { 1 }
+    if c == '\t' {
+        4
+    } else if wide {
+        2
+    } else {
+        1
+    }
 }
 
 /// Every problem found in a load, in file order.
@@ -123,7 +152,11 @@ impl fmt::Display for Diagnostics {
             writeln!(f, "{d}\n")?;
         }
         let n = self.0.len();
-        write!(f, "{n} error{} found; nothing was run", if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{n} error{} found; nothing was run",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -142,7 +175,10 @@ pub fn did_you_mean<'a>(got: &str, known: impl IntoIterator<Item = &'a str>) -> 
 }
 
 /// The hint for an unknown name: a close match, else the full list.
-pub fn unknown_name_hint<'a>(got: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> String {
+pub fn unknown_name_hint<'a>(
+    got: &str,
+    known: impl IntoIterator<Item = &'a str> + Clone,
+) -> String {
     did_you_mean(got, known.clone()).unwrap_or_else(|| {
         let list: Vec<_> = known.into_iter().map(|k| format!("`{k}`")).collect();
         format!("expected one of {}", list.join(", "))

@@ -24,9 +24,9 @@ mod suite;
 mod template;
 mod types;
 
-pub use config::{ModelConfig, Profile, RunMode, MODEL_COMMON_KEYS};
-pub use diag::{did_you_mean, unknown_name_hint, Diagnostic, Diagnostics, Loc};
-pub use load::{load_suites, load_suites_named, parse_assertion, Project, CONFIG_FILE};
+pub use config::{MODEL_COMMON_KEYS, ModelConfig, Profile, RunMode};
+pub use diag::{Diagnostic, Diagnostics, Loc, did_you_mean, unknown_name_hint};
+pub use load::{CONFIG_FILE, Project, load_suites, load_suites_named, parse_assertion};
 pub use model::{AssertionCheck, AssertionSpec, Case, CheckError, Suite};
 pub use schema::{config_schema, suite_schema};
 pub use types::{GenParams, Message, Mode, Prompt, ReasoningPolicy, Role, SnapshotMode, ToolCall};

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
-use crate::config::{ConfigFile, ModelConfig, Profile, RunMode, MODEL_COMMON_KEYS};
-use crate::diag::{did_you_mean, unknown_name_hint, Diagnostic, Diagnostics, Loc};
+use crate::config::{ConfigFile, MODEL_COMMON_KEYS, ModelConfig, Profile, RunMode};
+use crate::diag::{Diagnostic, Diagnostics, Loc, did_you_mean, unknown_name_hint};
 use crate::model::{AssertionCheck, AssertionSpec, Case, Suite};
 use crate::suite::{CaseDef, CasesFrom, DataFormat, SuiteFile};
 use crate::template::Templates;
@@ -58,9 +58,12 @@ impl Project {
         let mut diags = Diagnostics::default();
         if file.version.value != 1 {
             diags.push(
-                Diagnostic::new(loc(&rel, &file.version), format!("unsupported config version {}", file.version.value))
-                    .with_hint("this llmtest reads `version: 1`")
-                    .with_source(&src),
+                Diagnostic::new(
+                    loc(&rel, &file.version),
+                    format!("unsupported config version {}", file.version.value),
+                )
+                .with_hint("this llmtest reads `version: 1`")
+                .with_source(&src),
             );
         }
         if let Some(s) = file.suites {
@@ -89,20 +92,33 @@ impl Project {
             match p.models {
                 Some(list) => {
                     for m in list {
-                        if project.models.contains_key(&m.value) || file.models.contains_key(&m.value) {
+                        if project.models.contains_key(&m.value)
+                            || file.models.contains_key(&m.value)
+                        {
                             models.push(m.value);
                         } else {
                             diags.push(
-                                Diagnostic::new(loc(&rel, &m), format!("profile `{name}` names unknown model `{}`", m.value))
-                                    .with_hint(unknown_name_hint(&m.value, known.iter().copied()))
-                                    .with_source(&src),
+                                Diagnostic::new(
+                                    loc(&rel, &m),
+                                    format!("profile `{name}` names unknown model `{}`", m.value),
+                                )
+                                .with_hint(unknown_name_hint(&m.value, known.iter().copied()))
+                                .with_source(&src),
                             );
                         }
                     }
                 }
                 None => models = file.models.keys().cloned().collect(),
             }
-            project.profiles.insert(name.clone(), Profile { name, models, mode: p.mode, allow_known_failures: p.allow_known_failures });
+            project.profiles.insert(
+                name.clone(),
+                Profile {
+                    name,
+                    models,
+                    mode: p.mode,
+                    allow_known_failures: p.allow_known_failures,
+                },
+            );
         }
         if let Some(dp) = file.default_profile {
             if project.profiles.contains_key(&dp.value) {
@@ -110,9 +126,12 @@ impl Project {
             } else {
                 let names: Vec<&str> = project.profiles.keys().map(String::as_str).collect();
                 diags.push(
-                    Diagnostic::new(loc(&rel, &dp), format!("unknown default profile `{}`", dp.value))
-                        .with_hint(unknown_name_hint(&dp.value, names.iter().copied()))
-                        .with_source(&src),
+                    Diagnostic::new(
+                        loc(&rel, &dp),
+                        format!("unknown default profile `{}`", dp.value),
+                    )
+                    .with_hint(unknown_name_hint(&dp.value, names.iter().copied()))
+                    .with_source(&src),
                 );
             }
         }
@@ -127,12 +146,20 @@ impl Project {
     /// The profile to run: `name`, else `LLMTEST_PROFILE`, else the config's default, else
     /// every configured model, live.
     pub fn profile(&self, name: Option<&str>) -> Result<Profile, String> {
-        let env = std::env::var("LLMTEST_PROFILE").ok().filter(|s| !s.is_empty());
-        let chosen = name.map(str::to_owned).or(env).or_else(|| self.default_profile.clone());
+        let env = std::env::var("LLMTEST_PROFILE")
+            .ok()
+            .filter(|s| !s.is_empty());
+        let chosen = name
+            .map(str::to_owned)
+            .or(env)
+            .or_else(|| self.default_profile.clone());
         match chosen {
             Some(n) => self.profiles.get(&n).cloned().ok_or_else(|| {
                 let names: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-                format!("unknown profile `{n}`; {}", unknown_name_hint(&n, names.iter().copied()))
+                format!(
+                    "unknown profile `{n}`; {}",
+                    unknown_name_hint(&n, names.iter().copied())
+                )
             }),
             None => Ok(Profile {
                 name: "default".into(),
@@ -146,11 +173,18 @@ impl Project {
     /// Suite files under `paths` (default: the config's suite directories), relative to the
     /// root, sorted. A path that matches nothing is an error, not a silent empty run.
     pub fn discover(&self, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
-        let roots: Vec<PathBuf> = if paths.is_empty() { self.suite_paths.clone() } else { paths.to_vec() };
+        let roots: Vec<PathBuf> = if paths.is_empty() {
+            self.suite_paths.clone()
+        } else {
+            paths.to_vec()
+        };
         let mut out = Vec::new();
         let mut diags = Diagnostics::default();
         for p in roots {
-            let rel = p.strip_prefix(&self.root).map(Path::to_path_buf).unwrap_or(p.clone());
+            let rel = p
+                .strip_prefix(&self.root)
+                .map(Path::to_path_buf)
+                .unwrap_or(p.clone());
             let abs = self.root.join(&rel);
             if abs.is_file() {
                 out.push(rel);
@@ -158,7 +192,10 @@ impl Project {
                 let before = out.len();
                 walk(&abs, &rel, &mut out);
                 if out.len() == before && !paths.is_empty() {
-                    diags.push(Diagnostic::new(Loc::new(&rel, 0, 0), "no suite files (*.yaml, *.yml, *.json) here"));
+                    diags.push(Diagnostic::new(
+                        Loc::new(&rel, 0, 0),
+                        "no suite files (*.yaml, *.yml, *.json) here",
+                    ));
                 }
             } else {
                 diags.push(
@@ -169,12 +206,18 @@ impl Project {
         }
         out.sort();
         out.dedup();
-        if diags.is_empty() { Ok(out) } else { Err(diags) }
+        if diags.is_empty() {
+            Ok(out)
+        } else {
+            Err(diags)
+        }
     }
 }
 
 fn walk(abs: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(abs) else { return };
+    let Ok(rd) = std::fs::read_dir(abs) else {
+        return;
+    };
     let mut entries: Vec<_> = rd.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -194,53 +237,99 @@ fn walk(abs: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn is_suite_file(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
 }
 
 fn loc<T>(file: &Path, s: &Spanned<T>) -> Loc {
     Loc::from_saphyr(file, &s.referenced)
 }
 
-fn model_config(name: &str, entry: &Spanned<Value>, file: &Path) -> Result<ModelConfig, Diagnostic> {
+fn model_config(
+    name: &str,
+    entry: &Spanned<Value>,
+    file: &Path,
+) -> Result<ModelConfig, Diagnostic> {
     let l = loc(file, entry);
     let Value::Object(map) = &entry.value else {
-        return Err(Diagnostic::new(l, format!("model `{name}` must be a mapping")).with_hint("e.g. `{backend: openai, provider: vllm}`"));
+        return Err(
+            Diagnostic::new(l, format!("model `{name}` must be a mapping"))
+                .with_hint("e.g. `{backend: openai, provider: vllm}`"),
+        );
     };
     let backend = match map.get("backend") {
         Some(Value::String(b)) => b.clone(),
         _ => {
-            return Err(Diagnostic::new(l, format!("model `{name}` has no `backend`"))
-                .with_hint("add `backend: openai` (or onnx, exec, outputs, or a plugin's name)"));
+            return Err(
+                Diagnostic::new(l, format!("model `{name}` has no `backend`")).with_hint(
+                    "add `backend: openai` (or onnx, exec, outputs, or a plugin's name)",
+                ),
+            );
         }
     };
     let max_concurrency = match map.get("max_concurrency") {
         None => 4,
         Some(v) => match v.as_u64() {
             Some(n) if n >= 1 => n as usize,
-            _ => return Err(Diagnostic::new(l, format!("model `{name}`: `max_concurrency` must be a whole number ≥ 1"))),
+            _ => {
+                return Err(Diagnostic::new(
+                    l,
+                    format!("model `{name}`: `max_concurrency` must be a whole number ≥ 1"),
+                ));
+            }
         },
     };
     let params = match map.get("params") {
         None => GenParams::default(),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| Diagnostic::new(l.clone(), format!("model `{name}`: invalid `params`: {e}")))?,
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            Diagnostic::new(l.clone(), format!("model `{name}`: invalid `params`: {e}"))
+        })?,
     };
-    let description = map.get("description").and_then(Value::as_str).map(str::to_owned);
+    let description = map
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let suites = match map.get("suites") {
         None => None,
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-            Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Some(_) => {
+            return Err(Diagnostic::new(
+                l,
+                format!("model `{name}`: `suites` must be a list of suite names"),
+            ));
         }
-        Some(_) => return Err(Diagnostic::new(l, format!("model `{name}`: `suites` must be a list of suite names"))),
     };
-    let options: Map<String, Value> =
-        map.iter().filter(|(k, _)| !MODEL_COMMON_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(ModelConfig { name: name.to_owned(), backend, max_concurrency, params, description, suites, options, loc: l })
+    let options: Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| !MODEL_COMMON_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(ModelConfig {
+        name: name.to_owned(),
+        backend,
+        max_concurrency,
+        params,
+        description,
+        suites,
+        options,
+        loc: l,
+    })
 }
 
 /// Parse YAML (or JSON, which this parser reads too) into `T`, turning the first error into a
 /// located diagnostic with a "did you mean" hint for unknown keys.
-pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, src: &str) -> Result<T, Diagnostic> {
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    src: &str,
+) -> Result<T, Diagnostic> {
     serde_saphyr::from_str::<T>(src).map_err(|e| saphyr_diag(file, src, &e))
 }
 
@@ -250,9 +339,14 @@ fn saphyr_diag(file: &Path, src: &str, err: &serde_saphyr::Error) -> Diagnostic 
     while let E::WithSnippet { error, .. } = e {
         e = error;
     }
-    let l = e.location().map(|l| Loc::from_saphyr(file, &l)).unwrap_or_else(|| Loc::new(file, 0, 0));
+    let l = e
+        .location()
+        .map(|l| Loc::from_saphyr(file, &l))
+        .unwrap_or_else(|| Loc::new(file, 0, 0));
     let d = match e {
-        E::SerdeUnknownField { field, expected, .. } => {
+        E::SerdeUnknownField {
+            field, expected, ..
+        } => {
             let hint = if expected.is_empty() {
                 "this mapping takes no keys".to_string()
             } else {
@@ -260,10 +354,13 @@ fn saphyr_diag(file: &Path, src: &str, err: &serde_saphyr::Error) -> Diagnostic 
             };
             Diagnostic::new(l, format!("unknown key `{field}`")).with_hint(hint)
         }
-        E::SerdeUnknownVariant { variant, expected, .. } => {
-            Diagnostic::new(l, format!("unknown value `{variant}`")).with_hint(unknown_name_hint(variant, expected.iter().copied()))
+        E::SerdeUnknownVariant {
+            variant, expected, ..
+        } => Diagnostic::new(l, format!("unknown value `{variant}`"))
+            .with_hint(unknown_name_hint(variant, expected.iter().copied())),
+        E::SerdeMissingField { field, .. } => {
+            Diagnostic::new(l, format!("missing required key `{field}`"))
         }
-        E::SerdeMissingField { field, .. } => Diagnostic::new(l, format!("missing required key `{field}`")),
         other => {
             let msg = other.to_string();
             let first = msg.lines().next().unwrap_or("invalid input").trim();
@@ -291,7 +388,11 @@ fn lowercase_first(s: &str) -> String {
 
 /// Loads `files` (relative to the project root) into suites. Every problem in every file is
 /// collected; the result is `Err` with all of them if there is any.
-pub fn load_suites(project: &Project, files: &[PathBuf], check: &dyn AssertionCheck) -> Result<Vec<Suite>, Diagnostics> {
+pub fn load_suites(
+    project: &Project,
+    files: &[PathBuf],
+    check: &dyn AssertionCheck,
+) -> Result<Vec<Suite>, Diagnostics> {
     load_suites_named(project, files, check, None)
 }
 
@@ -312,7 +413,10 @@ pub fn load_suites_named(
         let src = match std::fs::read_to_string(project.root.join(rel)) {
             Ok(s) => s,
             Err(e) => {
-                diags.push(Diagnostic::new(Loc::new(rel, 0, 0), format!("cannot read suite: {e}")));
+                diags.push(Diagnostic::new(
+                    Loc::new(rel, 0, 0),
+                    format!("cannot read suite: {e}"),
+                ));
                 continue;
             }
         };
@@ -326,12 +430,22 @@ pub fn load_suites_named(
         if only.is_some_and(|names| !names.contains(&file.suite.value)) {
             continue;
         }
-        let mut ctx = SuiteCtx { rel, src: &src, project, templates: &templates, check, diags: Diagnostics::default() };
+        let mut ctx = SuiteCtx {
+            rel,
+            src: &src,
+            project,
+            templates: &templates,
+            check,
+            diags: Diagnostics::default(),
+        };
         let suite = ctx.resolve(file);
         if let Some(prev) = names.get(&suite.name) {
             ctx.diags.push(
-                Diagnostic::new(Loc::new(rel, 1, 1), format!("duplicate suite name `{}`", suite.name))
-                    .with_hint(format!("`{}` already uses it", prev.file.display())),
+                Diagnostic::new(
+                    Loc::new(rel, 1, 1),
+                    format!("duplicate suite name `{}`", suite.name),
+                )
+                .with_hint(format!("`{}` already uses it", prev.file.display())),
             );
         } else {
             names.insert(suite.name.clone(), Loc::new(rel, 1, 1));
@@ -370,11 +484,19 @@ impl SuiteCtx<'_> {
     fn resolve(&mut self, f: SuiteFile) -> Suite {
         let rel = self.rel;
         if f.version.value != 1 {
-            self.err(loc(rel, &f.version), format!("unsupported suite version {}", f.version.value), Some("this llmtest reads `version: 1`".into()));
+            self.err(
+                loc(rel, &f.version),
+                format!("unsupported suite version {}", f.version.value),
+                Some("this llmtest reads `version: 1`".into()),
+            );
         }
         let name = f.suite.value.clone();
         if name.trim().is_empty() || name.contains(['/', '\\', ':']) {
-            self.err(loc(rel, &f.suite), "suite name must be non-empty and contain no `/`, `\\` or `:`", None);
+            self.err(
+                loc(rel, &f.suite),
+                "suite name must be non-empty and contain no `/`, `\\` or `:`",
+                None,
+            );
         }
         let models = f.models.as_ref().map(|ms| {
             let known: Vec<&str> = self.project.models.keys().map(String::as_str).collect();
@@ -388,7 +510,11 @@ impl SuiteCtx<'_> {
                         } else {
                             unknown_name_hint(&m.value, known.iter().copied())
                         };
-                        self.err(loc(rel, &m), format!("unknown model `{}`", m.value), Some(hint));
+                        self.err(
+                            loc(rel, &m),
+                            format!("unknown model `{}`", m.value),
+                            Some(hint),
+                        );
                         None
                     }
                 })
@@ -400,8 +526,11 @@ impl SuiteCtx<'_> {
             }
         }
         let d = &f.defaults;
-        let default_expect: Vec<AssertionSpec> =
-            d.expect.iter().filter_map(|a| self.assertion(a, &Map::new(), true)).collect();
+        let default_expect: Vec<AssertionSpec> = d
+            .expect
+            .iter()
+            .filter_map(|a| self.assertion(a, &Map::new(), true))
+            .collect();
         let mut cases = Vec::new();
         let mut ids: HashMap<String, Loc> = HashMap::new();
         for c in &f.cases {
@@ -425,7 +554,11 @@ impl SuiteCtx<'_> {
             }
         }
         if cases.is_empty() && self.diags.is_empty() {
-            self.err(loc(rel, &f.suite), format!("suite `{name}` has no cases"), Some("add `cases:` or `cases_from:`".into()));
+            self.err(
+                loc(rel, &f.suite),
+                format!("suite `{name}` has no cases"),
+                Some("add `cases:` or `cases_from:`".into()),
+            );
         }
         Suite {
             name,
@@ -444,7 +577,11 @@ impl SuiteCtx<'_> {
     fn unique(&mut self, ids: &mut HashMap<String, Loc>, case: &Case) {
         if let Some(first) = ids.get(&case.id) {
             let hint = format!("first defined at {first}; case ids must be unique in a suite");
-            self.err(case.loc.clone(), format!("duplicate case id `{}`", case.id), Some(hint));
+            self.err(
+                case.loc.clone(),
+                format!("duplicate case id `{}`", case.id),
+                Some(hint),
+            );
         } else {
             ids.insert(case.id.clone(), case.loc.clone());
         }
@@ -458,12 +595,22 @@ impl SuiteCtx<'_> {
         vars
     }
 
-    fn case(&mut self, c: &CaseDef, f: &SuiteFile, default_expect: &[AssertionSpec]) -> Option<Case> {
+    fn case(
+        &mut self,
+        c: &CaseDef,
+        f: &SuiteFile,
+        default_expect: &[AssertionSpec],
+    ) -> Option<Case> {
         let rel = self.rel;
         let l = loc(rel, &c.id);
         let id = c.id.value.clone();
-        if id.trim().is_empty() || id.contains(['/', '\\', ':']) || id.contains(char::is_whitespace) {
-            self.err(l.clone(), format!("invalid case id `{id}`"), Some("ids are non-empty, without spaces, `/`, `\\` or `:`".into()));
+        if id.trim().is_empty() || id.contains(['/', '\\', ':']) || id.contains(char::is_whitespace)
+        {
+            self.err(
+                l.clone(),
+                format!("invalid case id `{id}`"),
+                Some("ids are non-empty, without spaces, `/`, `\\` or `:`".into()),
+            );
         }
         let vars = self.vars_for(f, &c.vars);
         let prompt = match (&c.prompt, &c.messages) {
@@ -473,31 +620,56 @@ impl SuiteCtx<'_> {
             }
             (None, Some(ms)) => {
                 if f.mode == Mode::Completion {
-                    self.err(loc(rel, ms), "`messages` needs `mode: chat`", Some("a completion suite takes `prompt:`".into()));
+                    self.err(
+                        loc(rel, ms),
+                        "`messages` needs `mode: chat`",
+                        Some("a completion suite takes `prompt:`".into()),
+                    );
                     return None;
                 }
                 let mut out = Vec::new();
                 if let Some(sys) = &f.defaults.system
                     && !ms.value.iter().any(|m| m.role == Role::System)
                 {
-                    out.push(Message { role: Role::System, content: self.render(sys, &vars, l.clone())? });
+                    out.push(Message {
+                        role: Role::System,
+                        content: self.render(sys, &vars, l.clone())?,
+                    });
                 }
                 for m in &ms.value {
-                    out.push(Message { role: m.role, content: self.render(&m.content, &vars, loc(rel, ms))? });
+                    out.push(Message {
+                        role: m.role,
+                        content: self.render(&m.content, &vars, loc(rel, ms))?,
+                    });
                 }
                 Prompt::Chat(out)
             }
             (Some(_), Some(_)) => {
-                self.err(l, format!("case `{id}` has both `prompt` and `messages`"), Some("keep one".into()));
+                self.err(
+                    l,
+                    format!("case `{id}` has both `prompt` and `messages`"),
+                    Some("keep one".into()),
+                );
                 return None;
             }
             (None, None) => {
-                self.err(l, format!("case `{id}` has no `prompt` or `messages`"), None);
+                self.err(
+                    l,
+                    format!("case `{id}` has no `prompt` or `messages`"),
+                    None,
+                );
                 return None;
             }
         };
-        let mut expect = default_expect.iter().map(|a| self.rerender(a, &vars)).collect::<Vec<_>>();
-        expect.extend(c.expect.iter().filter_map(|a| self.assertion(a, &vars, false)));
+        let mut expect = default_expect
+            .iter()
+            .map(|a| self.rerender(a, &vars))
+            .collect::<Vec<_>>();
+        expect.extend(
+            c.expect
+                .iter()
+                .filter_map(|a| self.assertion(a, &vars, false)),
+        );
         let weight = c.weight.unwrap_or(1.0);
         if !(weight.is_finite() && weight >= 0.0) {
             self.err(l.clone(), "`weight` must be a finite number ≥ 0", None);
@@ -516,18 +688,41 @@ impl SuiteCtx<'_> {
             Some(p) => f.defaults.params.merged(p),
             None => f.defaults.params.clone(),
         };
-        Some(Case { id, prompt, vars, expect, weight, threshold, samples, tags: c.tags.clone(), params, loc: l })
+        Some(Case {
+            id,
+            prompt,
+            vars,
+            expect,
+            weight,
+            threshold,
+            samples,
+            tags: c.tags.clone(),
+            params,
+            loc: l,
+        })
     }
 
-    fn build_prompt(&mut self, f: &SuiteFile, vars: &Map<String, Value>, text: String, l: Loc) -> Option<Prompt> {
+    fn build_prompt(
+        &mut self,
+        f: &SuiteFile,
+        vars: &Map<String, Value>,
+        text: String,
+        l: Loc,
+    ) -> Option<Prompt> {
         Some(match f.mode {
             Mode::Completion => Prompt::Completion(text),
             Mode::Chat => {
                 let mut msgs = Vec::new();
                 if let Some(sys) = &f.defaults.system {
-                    msgs.push(Message { role: Role::System, content: self.render(sys, vars, l)? });
+                    msgs.push(Message {
+                        role: Role::System,
+                        content: self.render(sys, vars, l)?,
+                    });
                 }
-                msgs.push(Message { role: Role::User, content: text });
+                msgs.push(Message {
+                    role: Role::User,
+                    content: text,
+                });
                 Prompt::Chat(msgs)
             }
         })
@@ -545,7 +740,12 @@ impl SuiteCtx<'_> {
 
     /// Parse one `expect:` entry. Default assertions are parsed once with no variables and
     /// re-rendered per case ([`Self::rerender`]).
-    fn assertion(&mut self, a: &Spanned<Value>, vars: &Map<String, Value>, deferred: bool) -> Option<AssertionSpec> {
+    fn assertion(
+        &mut self,
+        a: &Spanned<Value>,
+        vars: &Map<String, Value>,
+        deferred: bool,
+    ) -> Option<AssertionSpec> {
         let l = loc(self.rel, a);
         let spec = match parse_assertion(&a.value, l.clone()) {
             Ok(s) => s,
@@ -554,7 +754,11 @@ impl SuiteCtx<'_> {
                 return None;
             }
         };
-        let spec = if deferred { spec } else { self.rerender(&spec, vars) };
+        let spec = if deferred {
+            spec
+        } else {
+            self.rerender(&spec, vars)
+        };
         if let Err(e) = self.check.check(&spec) {
             let msg = if e.message.starts_with("unknown assertion type") {
                 e.message
@@ -588,37 +792,64 @@ impl SuiteCtx<'_> {
         }
     }
 
-    fn import(&mut self, cf: &CasesFrom, f: &SuiteFile, default_expect: &[AssertionSpec]) -> Vec<Case> {
+    fn import(
+        &mut self,
+        cf: &CasesFrom,
+        f: &SuiteFile,
+        default_expect: &[AssertionSpec],
+    ) -> Vec<Case> {
         let rel = self.rel;
         let l = loc(rel, &cf.path);
         let data_rel = rel.parent().unwrap_or(Path::new("")).join(&cf.path.value);
         let abs = self.project.root.join(&data_rel);
-        let format = cf.format.or_else(|| match abs.extension().and_then(|e| e.to_str()) {
-            Some("jsonl") | Some("ndjson") => Some(DataFormat::Jsonl),
-            Some("json") => Some(DataFormat::Json),
-            Some("csv") => Some(DataFormat::Csv),
-            _ => None,
-        });
+        let format = cf
+            .format
+            .or_else(|| match abs.extension().and_then(|e| e.to_str()) {
+                Some("jsonl") | Some("ndjson") => Some(DataFormat::Jsonl),
+                Some("json") => Some(DataFormat::Json),
+                Some("csv") => Some(DataFormat::Csv),
+                _ => None,
+            });
         let Some(format) = format else {
-            self.err(l, format!("cannot tell the format of `{}`", cf.path.value), Some("set `format: jsonl | json | csv`".into()));
+            self.err(
+                l,
+                format!("cannot tell the format of `{}`", cf.path.value),
+                Some("set `format: jsonl | json | csv`".into()),
+            );
             return Vec::new();
         };
         let rows = match crate::data::read_rows(&abs, format, cf.limit) {
             Ok(r) => r,
             Err(e) => {
-                self.err(l, format!("cannot import `{}`: {e}", data_rel.display()), None);
+                self.err(
+                    l,
+                    format!("cannot import `{}`: {e}", data_rel.display()),
+                    None,
+                );
                 return Vec::new();
             }
         };
-        let stem = abs.file_stem().and_then(|s| s.to_str()).unwrap_or("row").to_owned();
+        let stem = abs
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("row")
+            .to_owned();
         let prompt_tpl = match self.templates.compile(&cf.prompt.value) {
             Ok(t) => t,
             Err(e) => {
-                self.err(loc(rel, &cf.prompt), format!("template error: {}", e.message), e.hint);
+                self.err(
+                    loc(rel, &cf.prompt),
+                    format!("template error: {}", e.message),
+                    e.hint,
+                );
                 return Vec::new();
             }
         };
-        let parsed: Vec<AssertionSpec> = cf.expect.iter().filter_map(|a| self.assertion(a, &Map::new(), true)).collect();
+        let parsed: Vec<AssertionSpec> = cf
+            .expect
+            .iter()
+            .filter_map(|a| self.assertion(a, &Map::new(), true))
+            .collect();
         if parsed.len() != cf.expect.len() {
             return Vec::new();
         }
@@ -647,7 +878,11 @@ impl SuiteCtx<'_> {
             let text = match self.templates.render_compiled(&prompt_tpl, &vars) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    self.err(row_loc.clone(), format!("template error: {}", e.message), e.hint);
+                    self.err(
+                        row_loc.clone(),
+                        format!("template error: {}", e.message),
+                        e.hint,
+                    );
                     None
                 }
             };
@@ -657,12 +892,21 @@ impl SuiteCtx<'_> {
                 }
                 continue;
             };
-            let Some(prompt) = self.build_prompt(f, &vars, text, row_loc.clone()) else { continue };
-            let mut expect: Vec<AssertionSpec> = default_expect.iter().map(|a| self.rerender(a, &vars)).collect();
+            let Some(prompt) = self.build_prompt(f, &vars, text, row_loc.clone()) else {
+                continue;
+            };
+            let mut expect: Vec<AssertionSpec> = default_expect
+                .iter()
+                .map(|a| self.rerender(a, &vars))
+                .collect();
             for a in &parsed {
                 let r = self.rerender(a, &vars);
                 if let Err(e) = self.check.check(&r) {
-                    self.err(row_loc.clone(), format!("assertion `{}`: {}", r.display_kind(), e.message), e.hint);
+                    self.err(
+                        row_loc.clone(),
+                        format!("assertion `{}`: {}", r.display_kind(), e.message),
+                        e.hint,
+                    );
                     continue;
                 }
                 expect.push(r);
@@ -691,7 +935,10 @@ const ASSERTION_META: &[&str] = &["type", "not", "weight"];
 /// `{type: not-contains, …}` or `{not: {type: contains, …}}`.
 pub fn parse_assertion(v: &Value, l: Loc) -> Result<AssertionSpec, (String, Option<String>)> {
     let Value::Object(map) = v else {
-        return Err(("an assertion must be a mapping".into(), Some("e.g. `{type: contains, value: \"142\"}`".into())));
+        return Err((
+            "an assertion must be a mapping".into(),
+            Some("e.g. `{type: contains, value: \"142\"}`".into()),
+        ));
     };
     let weight = match map.get("weight") {
         None => 1.0,
@@ -702,7 +949,10 @@ pub fn parse_assertion(v: &Value, l: Loc) -> Result<AssertionSpec, (String, Opti
     };
     if let Some(inner) = map.get("not") {
         if let Some(extra) = map.keys().find(|k| *k != "not" && *k != "weight") {
-            return Err((format!("unexpected key `{extra}` beside `not`"), Some("put the assertion's keys inside `not: {…}`".into())));
+            return Err((
+                format!("unexpected key `{extra}` beside `not`"),
+                Some("put the assertion's keys inside `not: {…}`".into()),
+            ));
         }
         let mut spec = parse_assertion(inner, l)?;
         spec.negate = !spec.negate;
@@ -713,14 +963,29 @@ pub fn parse_assertion(v: &Value, l: Loc) -> Result<AssertionSpec, (String, Opti
         Some(Value::String(t)) => t.clone(),
         Some(_) => return Err(("`type` must be a string".into(), None)),
         None => {
-            let hint = map.keys().find_map(|k| did_you_mean(k, ASSERTION_META.iter().copied()));
-            return Err(("assertion has no `type`".into(), hint.or(Some("e.g. `type: contains`".into()))));
+            let hint = map
+                .keys()
+                .find_map(|k| did_you_mean(k, ASSERTION_META.iter().copied()));
+            return Err((
+                "assertion has no `type`".into(),
+                hint.or(Some("e.g. `type: contains`".into())),
+            ));
         }
     };
     let (kind, negate) = match kind.strip_prefix("not-") {
         Some(k) => (k.to_owned(), true),
         None => (kind, false),
     };
-    let params = map.iter().filter(|(k, _)| !ASSERTION_META.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(AssertionSpec { kind, negate, weight, params, loc: l })
+    let params = map
+        .iter()
+        .filter(|(k, _)| !ASSERTION_META.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(AssertionSpec {
+        kind,
+        negate,
+        weight,
+        params,
+        loc: l,
+    })
 }

@@ -62,7 +62,11 @@ pub struct AssertionSpec {
 impl AssertionSpec {
     /// The name as written: `not-contains` for a negated `contains`.
     pub fn display_kind(&self) -> String {
-        if self.negate { format!("not-{}", self.kind) } else { self.kind.clone() }
+        if self.negate {
+            format!("not-{}", self.kind)
+        } else {
+            self.kind.clone()
+        }
     }
 }
 
@@ -81,7 +85,10 @@ pub struct CheckError {
 
 impl CheckError {
     pub fn new(message: impl Into<String>) -> Self {
-        CheckError { message: message.into(), hint: None }
+        CheckError {
+            message: message.into(),
+            hint: None,
+        }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());

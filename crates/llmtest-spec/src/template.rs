@@ -21,20 +21,34 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build().expect("default syntax is valid"),
+            minijinja::syntax::SyntaxConfig::builder()
+                .keep_trailing_newline(true)
+                .build()
+                .expect("default syntax is valid"),
         );
         let root: PathBuf = root.to_path_buf();
         let loader_root = root.clone();
-        env.set_loader(move |name: &str| match std::fs::read_to_string(loader_root.join(name)) {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("cannot read `{name}`: {e}"))),
-        });
-        env.add_function("file", move |path: String| -> Result<String, minijinja::Error> {
-            std::fs::read_to_string(root.join(&path)).map_err(|e| {
-                minijinja::Error::new(ErrorKind::InvalidOperation, format!("cannot read include file `{path}`: {e}"))
-            })
-        });
+        env.set_loader(
+            move |name: &str| match std::fs::read_to_string(loader_root.join(name)) {
+                Ok(s) => Ok(Some(s)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("cannot read `{name}`: {e}"),
+                )),
+            },
+        );
+        env.add_function(
+            "file",
+            move |path: String| -> Result<String, minijinja::Error> {
+                std::fs::read_to_string(root.join(&path)).map_err(|e| {
+                    minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("cannot read include file `{path}`: {e}"),
+                    )
+                })
+            },
+        );
         Templates { env }
     }
 
@@ -42,26 +56,45 @@ impl Templates {
         if !tpl.contains("{{") && !tpl.contains("{%") && !tpl.contains("{#") {
             return Ok(tpl.to_owned());
         }
-        self.env.render_str(tpl, JValue::from(minijinja::value::Serde(vars))).map_err(convert)
+        self.env
+            .render_str(tpl, JValue::from(minijinja::value::Serde(vars)))
+            .map_err(convert)
     }
 
-    pub fn compile<'a>(&'a self, tpl: &'a str) -> Result<minijinja::Template<'a, 'a>, TemplateError> {
+    pub fn compile<'a>(
+        &'a self,
+        tpl: &'a str,
+    ) -> Result<minijinja::Template<'a, 'a>, TemplateError> {
         self.env.template_from_str(tpl).map_err(convert)
     }
 
-    pub fn render_compiled(&self, t: &minijinja::Template<'_, '_>, vars: &Map<String, Value>) -> Result<String, TemplateError> {
-        t.render(JValue::from(minijinja::value::Serde(vars))).map_err(convert)
+    pub fn render_compiled(
+        &self,
+        t: &minijinja::Template<'_, '_>,
+        vars: &Map<String, Value>,
+    ) -> Result<String, TemplateError> {
+        t.render(JValue::from(minijinja::value::Serde(vars)))
+            .map_err(convert)
     }
 }
 
 fn convert(e: minijinja::Error) -> TemplateError {
     let hint = match e.kind() {
-        ErrorKind::UndefinedError => Some("define it under the case's `vars:` (or the suite's `defaults.vars:`)".to_string()),
-        ErrorKind::TemplateNotFound => Some("include paths are relative to the project root".to_string()),
-        ErrorKind::SyntaxError => Some("see minijinja's syntax: `{{ var }}`, `{% if %}…{% endif %}`".to_string()),
+        ErrorKind::UndefinedError => {
+            Some("define it under the case's `vars:` (or the suite's `defaults.vars:`)".to_string())
+        }
+        ErrorKind::TemplateNotFound => {
+            Some("include paths are relative to the project root".to_string())
+        }
+        ErrorKind::SyntaxError => {
+            Some("see minijinja's syntax: `{{ var }}`, `{% if %}…{% endif %}`".to_string())
+        }
         _ => None,
     };
-    let mut message = e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string());
+    let mut message = e
+        .detail()
+        .map(str::to_owned)
+        .unwrap_or_else(|| e.kind().to_string());
     if e.kind() == ErrorKind::UndefinedError {
         message = format!("undefined variable ({message})");
     }

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use llmtest_spec::{load_suites, AssertionCheck, AssertionSpec, CheckError, Diagnostics, Project, Prompt, Suite};
+use llmtest_spec::{
+    AssertionCheck, AssertionSpec, CheckError, Diagnostics, Project, Prompt, Suite, load_suites,
+};
 
 /// Knows `contains` and `regex` (with a real pattern check), like the grader registry.
 struct Checker;
@@ -17,10 +19,15 @@ impl AssertionCheck for Checker {
             },
             "regex" => {
                 let p = a.params.get("value").and_then(|v| v.as_str()).unwrap_or("");
-                regex::Regex::new(p).map(|_| ()).map_err(|_| CheckError::new("invalid regex"))
+                regex::Regex::new(p)
+                    .map(|_| ())
+                    .map_err(|_| CheckError::new("invalid regex"))
             }
-            other => Err(CheckError::new(format!("unknown assertion type `{other}`"))
-                .with_hint(llmtest_spec::unknown_name_hint(other, ["contains", "regex"]))),
+            other => Err(
+                CheckError::new(format!("unknown assertion type `{other}`")).with_hint(
+                    llmtest_spec::unknown_name_hint(other, ["contains", "regex"]),
+                ),
+            ),
         }
     }
 }
@@ -42,7 +49,8 @@ fn load(files: &[(&str, &str)]) -> Result<Vec<Suite>, Diagnostics> {
     load_suites(&project, &found, &Checker)
 }
 
-const CONFIG: &str = "version: 1\nmodels:\n  qwen2.5-7b: {backend: openai}\n  qwq-32b-awq: {backend: openai}\n";
+const CONFIG: &str =
+    "version: 1\nmodels:\n  qwen2.5-7b: {backend: openai}\n  qwq-32b-awq: {backend: openai}\n";
 
 #[test]
 fn every_error_of_every_suite_is_reported_with_file_line_col() {
@@ -69,17 +77,26 @@ cases:
   - id: inc
     prompt: '{{ file("fixtures/nope.txt") }}'
 "#;
-    let err = load(&[("llmtest.yaml", CONFIG), ("suites/a.yaml", a), ("suites/b.yaml", b)]).unwrap_err();
+    let err = load(&[
+        ("llmtest.yaml", CONFIG),
+        ("suites/a.yaml", a),
+        ("suites/b.yaml", b),
+    ])
+    .unwrap_err();
     insta::assert_snapshot!("diagnostics", err.to_string());
 }
 
 #[test]
 fn json_suites_get_the_same_checks() {
-    let s = r#"{"version": 1, "suite": "j", "cases": [{"id": "a", "prompt": "p", "weight": "heavy"}]}"#;
+    let s =
+        r#"{"version": 1, "suite": "j", "cases": [{"id": "a", "prompt": "p", "weight": "heavy"}]}"#;
     let err = load(&[("suites/j.json", s)]).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("suites/j.json:1:"), "{text}");
-    assert!(text.contains("weight") || text.contains("invalid type"), "{text}");
+    assert!(
+        text.contains("weight") || text.contains("invalid type"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -127,7 +144,10 @@ cases:
 fn completion_mode_keeps_the_prompt_byte_exact() {
     let s = "version: 1\nsuite: s\nmode: completion\ncases:\n  - id: a\n    prompt: |-\n      {{ file(\"fixtures/t.txt\") }}\n\n      continue here\n";
     let suites = load(&[("suites/s.yaml", s), ("fixtures/t.txt", "a\tb\n")]).unwrap();
-    assert_eq!(suites[0].cases[0].prompt, Prompt::Completion("a\tb\n\n\ncontinue here".into()));
+    assert_eq!(
+        suites[0].cases[0].prompt,
+        Prompt::Completion("a\tb\n\n\ncontinue here".into())
+    );
 }
 
 #[test]
@@ -146,7 +166,12 @@ cases_from:
 "#;
     let jsonl = "{\"question\": \"1+1\", \"answer\": \"so #### 2\"}\n{\"question\": \"2+2\", \"answer\": \"#### 4\"}\n";
     let csv = "name,gold\nalpha,\"1,000\"\n";
-    let suites = load(&[("suites/gsm.yaml", s), ("suites/data/g.jsonl", jsonl), ("suites/data/c.csv", csv)]).unwrap();
+    let suites = load(&[
+        ("suites/gsm.yaml", s),
+        ("suites/data/g.jsonl", jsonl),
+        ("suites/data/c.csv", csv),
+    ])
+    .unwrap();
     let cases = &suites[0].cases;
     assert_eq!(cases.len(), 3);
     assert_eq!(cases[0].id, "g-0000");
@@ -167,10 +192,21 @@ fn cases_from_errors_point_at_the_data_row() {
 
 #[test]
 fn a_path_that_matches_nothing_is_an_error() {
-    let (_d, project) = project(&[("suites/a.yaml", "version: 1\nsuite: a\ncases: [{id: x, prompt: p}]\n")]);
-    let err = project.discover(&[PathBuf::from("suites/typo.yaml")]).unwrap_err();
+    let (_d, project) = project(&[(
+        "suites/a.yaml",
+        "version: 1\nsuite: a\ncases: [{id: x, prompt: p}]\n",
+    )]);
+    let err = project
+        .discover(&[PathBuf::from("suites/typo.yaml")])
+        .unwrap_err();
     assert!(err.to_string().contains("no such suite file"), "{err}");
-    assert_eq!(project.discover(&[Path::new("suites").to_path_buf()]).unwrap().len(), 1);
+    assert_eq!(
+        project
+            .discover(&[Path::new("suites").to_path_buf()])
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -185,8 +221,14 @@ fn config_errors_are_located() {
 #[test]
 fn schemas_are_committed_and_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for (file, fresh) in [("schemas/suite.schema.json", llmtest_spec::suite_schema()), ("schemas/llmtest.schema.json", llmtest_spec::config_schema())] {
+    for (file, fresh) in [
+        ("schemas/suite.schema.json", llmtest_spec::suite_schema()),
+        ("schemas/llmtest.schema.json", llmtest_spec::config_schema()),
+    ] {
         let committed = std::fs::read_to_string(root.join(file)).unwrap_or_default();
-        assert!(committed == fresh, "{file} is stale: run `cargo run -p llmtest-cli -- schema --write`");
+        assert!(
+            committed == fresh,
+            "{file} is stale: run `cargo run -p llmtest-cli -- schema --write`"
+        );
     }
 }

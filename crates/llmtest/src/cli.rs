@@ -15,13 +15,17 @@ use clap::{Parser, Subcommand};
 
 use llmtest_spec::RunMode;
 
-use crate::engine::{Engine, Plan, PlanOptions};
-use crate::report::{render, Format};
-use crate::results::{RunResults, Summary, RESULTS_SCHEMA_VERSION};
 use crate::Llmtest;
+use crate::engine::{Engine, Plan, PlanOptions};
+use crate::report::{Format, render};
+use crate::results::{RESULTS_SCHEMA_VERSION, RunResults, Summary};
 
 #[derive(Parser)]
-#[command(name = "llmtest", version, about = "Evaluate LLMs with YAML suites: run, record, validate, report")]
+#[command(
+    name = "llmtest",
+    version,
+    about = "Evaluate LLMs with YAML suites: run, record, validate, report"
+)]
 struct Cli {
     /// Project root (default: the current directory).
     #[arg(long, global = true, value_name = "DIR")]
@@ -102,14 +106,29 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
     };
     let lt = match &cli.root {
         Some(r) => lt.clone().root(r),
-        None => lt.clone().root(std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+        None => lt
+            .clone()
+            .root(std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
     };
     let root = lt.root_dir();
     match cli.cmd {
-        Cmd::Run { select, format, output } => run(&lt, &root, &select, None, format.unwrap_or(Format::Md), output),
+        Cmd::Run {
+            select,
+            format,
+            output,
+        } => run(
+            &lt,
+            &root,
+            &select,
+            None,
+            format.unwrap_or(Format::Md),
+            output,
+        ),
         Cmd::Record { select } => {
             if select.models.is_empty() && select.profile.is_none() {
-                eprintln!("error: `record` needs the models to call: `--model M` (repeatable) or `--profile P`");
+                eprintln!(
+                    "error: `record` needs the models to call: `--model M` (repeatable) or `--profile P`"
+                );
                 return ExitCode::from(2);
             }
             run(&lt, &root, &select, Some(RunMode::Record), Format::Md, None)
@@ -127,7 +146,13 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
         Cmd::Validate { select } => match plan(&lt, &root, &select, None) {
             Ok((_, plan)) => {
                 let cases: usize = plan.suites.iter().map(|s| s.cases.len()).sum();
-                println!("ok: {} suite(s), {} case(s), {} item(s) on profile `{}`", plan.suites.len(), cases, plan.work.len(), plan.profile.name);
+                println!(
+                    "ok: {} suite(s), {} case(s), {} item(s) on profile `{}`",
+                    plan.suites.len(),
+                    cases,
+                    plan.work.len(),
+                    plan.profile.name
+                );
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -151,9 +176,20 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
     }
 }
 
-fn plan(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>) -> Result<(Arc<llmtest_grade::GraderRegistry>, Plan), ExitCode> {
+fn plan(
+    lt: &Llmtest,
+    root: &std::path::Path,
+    s: &Select,
+    mode: Option<RunMode>,
+) -> Result<(Arc<llmtest_grade::GraderRegistry>, Plan), ExitCode> {
     let registry = Arc::new(lt.grader_registry(root));
-    let opts = PlanOptions { paths: s.paths.clone(), profile: s.profile.clone(), models: s.models.clone(), mode, only_suites: None };
+    let opts = PlanOptions {
+        paths: s.paths.clone(),
+        profile: s.profile.clone(),
+        models: s.models.clone(),
+        mode,
+        only_suites: None,
+    };
     match Plan::load(root, &registry, &opts) {
         Ok(p) => Ok((registry, p)),
         Err(d) => {
@@ -164,20 +200,38 @@ fn plan(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>)
 }
 
 fn filtered<'a>(plan: &'a Plan, s: &Select) -> Vec<&'a crate::Work> {
-    plan.work.iter().filter(|w| s.filter.as_deref().is_none_or(|f| w.name().contains(f))).collect()
+    plan.work
+        .iter()
+        .filter(|w| s.filter.as_deref().is_none_or(|f| w.name().contains(f)))
+        .collect()
 }
 
-fn run(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>, format: Format, output: Option<PathBuf>) -> ExitCode {
+fn run(
+    lt: &Llmtest,
+    root: &std::path::Path,
+    s: &Select,
+    mode: Option<RunMode>,
+    format: Format,
+    output: Option<PathBuf>,
+) -> ExitCode {
     let (registry, plan) = match plan(lt, root, s, mode) {
         Ok(p) => p,
         Err(c) => return c,
     };
     let work: Vec<crate::Work> = filtered(&plan, s).into_iter().cloned().collect();
     if work.is_empty() {
-        eprintln!("error: nothing to run: no suite × model matches (profile `{}`); `llmtest list` shows the items", plan.profile.name);
+        eprintln!(
+            "error: nothing to run: no suite × model matches (profile `{}`); `llmtest list` shows the items",
+            plan.profile.name
+        );
         return ExitCode::from(2);
     }
-    let models: Vec<String> = work.iter().map(|w| w.model.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let models: Vec<String> = work
+        .iter()
+        .map(|w| w.model.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let engine = match Engine::new(&plan, &models, &lt.backend_factories(), registry) {
         Ok(e) => Arc::new(e),
         Err(d) => {
@@ -185,12 +239,24 @@ fn run(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>, 
             return ExitCode::from(2);
         }
     };
-    eprintln!("llmtest: {} item(s) on {} model(s), profile `{}` ({})", work.len(), models.len(), plan.profile.name, plan.profile.mode.as_str());
+    eprintln!(
+        "llmtest: {} item(s) on {} model(s), profile `{}` ({})",
+        work.len(),
+        models.len(),
+        plan.profile.name,
+        plan.profile.mode.as_str()
+    );
     engine.prefetch(&work);
     let mut cases = Vec::with_capacity(work.len());
     for (i, w) in work.iter().enumerate() {
         let r = engine.result(w);
-        eprintln!("[{:>4}/{}] {:<22} {}", i + 1, work.len(), r.outcome.as_str(), w.name());
+        eprintln!(
+            "[{:>4}/{}] {:<22} {}",
+            i + 1,
+            work.len(),
+            r.outcome.as_str(),
+            w.name()
+        );
         cases.push((*r).clone());
     }
     engine.shutdown();
@@ -207,7 +273,9 @@ fn run(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>, 
     let results_dir = root.join(&plan.project.results);
     let json_path = results_dir.join("results.json");
     let json = llmtest_backend::redact_secrets(&render(&results, Format::Json));
-    if let Err(e) = std::fs::create_dir_all(&results_dir).and_then(|_| std::fs::write(&json_path, &json)) {
+    if let Err(e) =
+        std::fs::create_dir_all(&results_dir).and_then(|_| std::fs::write(&json_path, &json))
+    {
         eprintln!("warning: cannot write {}: {e}", json_path.display());
     }
     let report = llmtest_backend::redact_secrets(&render(&results, format));
@@ -224,7 +292,10 @@ fn run(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>, 
     eprintln!(
         "llmtest: {} passed, {} failed, {} infrastructure errors, {} skipped; results in {}",
         by.get("pass").unwrap_or(&0),
-        results.summary.total - by.get("pass").unwrap_or(&0) - by.get("infra_error").unwrap_or(&0) - by.get("skipped").unwrap_or(&0),
+        results.summary.total
+            - by.get("pass").unwrap_or(&0)
+            - by.get("infra_error").unwrap_or(&0)
+            - by.get("skipped").unwrap_or(&0),
         by.get("infra_error").unwrap_or(&0),
         by.get("skipped").unwrap_or(&0),
         plan.project.results.join("results.json").display()
@@ -233,7 +304,10 @@ fn run(lt: &Llmtest, root: &std::path::Path, s: &Select, mode: Option<RunMode>, 
 }
 
 fn schema(root: &std::path::Path, write: bool, check: bool) -> ExitCode {
-    let files = [("schemas/suite.schema.json", llmtest_spec::suite_schema()), ("schemas/llmtest.schema.json", llmtest_spec::config_schema())];
+    let files = [
+        ("schemas/suite.schema.json", llmtest_spec::suite_schema()),
+        ("schemas/llmtest.schema.json", llmtest_spec::config_schema()),
+    ];
     if !write && !check {
         for (name, s) in &files {
             println!("// {name}\n{s}");
@@ -244,7 +318,9 @@ fn schema(root: &std::path::Path, write: bool, check: bool) -> ExitCode {
     for (name, s) in &files {
         let p = root.join(name);
         if write {
-            if let Err(e) = std::fs::create_dir_all(p.parent().expect("has parent")).and_then(|_| std::fs::write(&p, s)) {
+            if let Err(e) = std::fs::create_dir_all(p.parent().expect("has parent"))
+                .and_then(|_| std::fs::write(&p, s))
+            {
                 eprintln!("error: cannot write {name}: {e}");
                 return ExitCode::from(3);
             }
@@ -254,14 +330,22 @@ fn schema(root: &std::path::Path, write: bool, check: bool) -> ExitCode {
             stale = true;
         }
     }
-    if stale { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if stale {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn doctor(root: &std::path::Path) {
     println!("llmtest {}", env!("CARGO_PKG_VERSION"));
     println!("project root: {}", root.display());
     match llmtest_spec::Project::load(root) {
-        Ok(p) => println!("llmtest.yaml: {} model(s), {} profile(s)", p.models.len(), p.profiles.len()),
+        Ok(p) => println!(
+            "llmtest.yaml: {} model(s), {} profile(s)",
+            p.models.len(),
+            p.profiles.len()
+        ),
         Err(d) => println!("llmtest.yaml: invalid\n{d}"),
     }
     #[cfg(feature = "onnx")]

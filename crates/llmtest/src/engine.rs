@@ -10,10 +10,15 @@ use serde_json::{Map, Value};
 use tokio::sync::{OnceCell, Semaphore};
 
 use llmtest_backend::{
-    Backend, BackendContext, BackendError, BackendFactory, InfraError, InfraKind, RecordBackend, ReplayBackend, Request, Response,
+    Backend, BackendContext, BackendError, BackendFactory, InfraError, InfraKind, RecordBackend,
+    ReplayBackend, Request, Response,
 };
-use llmtest_grade::{grade_sample, pass_at_k, split_reasoning, Grader, GraderRegistry, Outcome, Sample};
-use llmtest_spec::{AssertionSpec, Case, Diagnostic, Diagnostics, Profile, Project, ReasoningPolicy, RunMode, Suite};
+use llmtest_grade::{
+    Grader, GraderRegistry, Outcome, Sample, grade_sample, pass_at_k, split_reasoning,
+};
+use llmtest_spec::{
+    AssertionSpec, Case, Diagnostic, Diagnostics, Profile, Project, ReasoningPolicy, RunMode, Suite,
+};
 
 use crate::results::{CaseResult, ModelInfo, SampleResult};
 
@@ -59,7 +64,11 @@ pub struct PlanOptions {
 
 impl Plan {
     /// Loads and validates everything; all problems are returned together.
-    pub fn load(root: &Path, registry: &GraderRegistry, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
+    pub fn load(
+        root: &Path,
+        registry: &GraderRegistry,
+        opts: &PlanOptions,
+    ) -> Result<Plan, Diagnostics> {
         let project = Project::load(root)?;
         let mut profile = project.profile(opts.profile.as_deref()).map_err(one)?;
         if let Some(m) = opts.mode {
@@ -71,8 +80,11 @@ impl Plan {
                 if !project.models.contains_key(m) {
                     let known: Vec<&str> = project.models.keys().map(String::as_str).collect();
                     diags.push(
-                        Diagnostic::new(llmtest_spec::Loc::new(llmtest_spec::CONFIG_FILE, 0, 0), format!("unknown model `{m}`"))
-                            .with_hint(llmtest_spec::unknown_name_hint(m, known.iter().copied())),
+                        Diagnostic::new(
+                            llmtest_spec::Loc::new(llmtest_spec::CONFIG_FILE, 0, 0),
+                            format!("unknown model `{m}`"),
+                        )
+                        .with_hint(llmtest_spec::unknown_name_hint(m, known.iter().copied())),
                     );
                 }
             }
@@ -82,10 +94,15 @@ impl Plan {
             profile.models = opts.models.clone();
         }
         let files = project.discover(&opts.paths)?;
-        let suites: Vec<Arc<Suite>> = llmtest_spec::load_suites_named(&project, &files, registry, opts.only_suites.as_deref())?
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        let suites: Vec<Arc<Suite>> = llmtest_spec::load_suites_named(
+            &project,
+            &files,
+            registry,
+            opts.only_suites.as_deref(),
+        )?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
         if opts.paths.is_empty() && opts.only_suites.is_none() {
             // A model limited to suites that do not exist is a typo, not an intent.
             let mut diags = Diagnostics::default();
@@ -94,8 +111,11 @@ impl Plan {
                     if !suites.iter().any(|x| &x.name == s) {
                         let names: Vec<&str> = suites.iter().map(|x| x.name.as_str()).collect();
                         diags.push(
-                            Diagnostic::new(m.loc.clone(), format!("model `{}` names unknown suite `{s}`", m.name))
-                                .with_hint(llmtest_spec::unknown_name_hint(s, names.iter().copied())),
+                            Diagnostic::new(
+                                m.loc.clone(),
+                                format!("model `{}` names unknown suite `{s}`", m.name),
+                            )
+                            .with_hint(llmtest_spec::unknown_name_hint(s, names.iter().copied())),
                         );
                     }
                 }
@@ -108,17 +128,29 @@ impl Plan {
         for s in &suites {
             for m in models_for(&project, &profile, s) {
                 for i in 0..s.cases.len() {
-                    work.push(Work { suite: s.clone(), case: i, model: m.clone() });
+                    work.push(Work {
+                        suite: s.clone(),
+                        case: i,
+                        model: m.clone(),
+                    });
                 }
             }
         }
         work.sort_by_cached_key(Work::name);
-        Ok(Plan { project, profile, suites, work })
+        Ok(Plan {
+            project,
+            profile,
+            suites,
+            work,
+        })
     }
 }
 
 fn one(msg: String) -> Diagnostics {
-    Diagnostics(vec![Diagnostic::new(llmtest_spec::Loc::new(llmtest_spec::CONFIG_FILE, 0, 0), msg)])
+    Diagnostics(vec![Diagnostic::new(
+        llmtest_spec::Loc::new(llmtest_spec::CONFIG_FILE, 0, 0),
+        msg,
+    )])
 }
 
 /// The models a suite runs on: the profile's (or those asked for), narrowed to the ones the
@@ -128,13 +160,21 @@ fn models_for(project: &Project, profile: &Profile, suite: &Suite) -> Vec<String
         .models
         .iter()
         .filter(|m| suite.models.as_ref().is_none_or(|named| named.contains(m)))
-        .filter(|m| project.models.get(*m).is_none_or(|c| c.suites.as_ref().is_none_or(|s| s.contains(&suite.name))))
+        .filter(|m| {
+            project
+                .models
+                .get(*m)
+                .is_none_or(|c| c.suites.as_ref().is_none_or(|s| s.contains(&suite.name)))
+        })
         .cloned()
         .collect()
 }
 
 enum Slot {
-    Ready { backend: Arc<dyn Backend>, sem: Arc<Semaphore> },
+    Ready {
+        backend: Arc<dyn Backend>,
+        sem: Arc<Semaphore>,
+    },
     /// Missing credential: trials are skipped (ignored) with this reason.
     Skipped(String),
     /// The backend cannot run here: every trial is an infrastructure error.
@@ -162,28 +202,55 @@ impl Engine {
     ) -> Result<Engine, Diagnostics> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
-            .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
+            .worker_threads(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    .max(2),
+            )
             .thread_name("llmtest")
             .build()
             .map_err(|e| one(format!("cannot start the async runtime: {e}")))?;
-        let ctx = BackendContext { root: plan.project.root.clone(), cassettes: plan.project.root.join(&plan.project.cassettes) };
+        let ctx = BackendContext {
+            root: plan.project.root.clone(),
+            cassettes: plan.project.root.join(&plan.project.cassettes),
+        };
         let mut slots = BTreeMap::new();
         let mut diags = Diagnostics::default();
         for name in models {
-            let Some(cfg) = plan.project.models.get(name) else { continue };
+            let Some(cfg) = plan.project.models.get(name) else {
+                continue;
+            };
             let offline = factories.get(&cfg.backend).is_some_and(|f| f.offline());
-            let mode = if offline { RunMode::Live } else { plan.profile.mode };
+            let mode = if offline {
+                RunMode::Live
+            } else {
+                plan.profile.mode
+            };
             let slot = match mode {
-                RunMode::Replay => match ReplayBackend::open(&ctx.cassettes, &plan.project.cassettes, name) {
-                    Ok(b) => Slot::Ready { backend: Arc::new(b), sem: Arc::new(Semaphore::new(cfg.max_concurrency.max(16))) },
-                    Err(e) => Slot::Unavailable(e),
-                },
+                RunMode::Replay => {
+                    match ReplayBackend::open(&ctx.cassettes, &plan.project.cassettes, name) {
+                        Ok(b) => Slot::Ready {
+                            backend: Arc::new(b),
+                            sem: Arc::new(Semaphore::new(cfg.max_concurrency.max(16))),
+                        },
+                        Err(e) => Slot::Unavailable(e),
+                    }
+                }
                 RunMode::Live | RunMode::Record => match factories.get(&cfg.backend) {
                     None => {
                         let known: Vec<&str> = factories.keys().map(String::as_str).collect();
                         diags.push(
-                            Diagnostic::new(cfg.loc.clone(), format!("model `{name}`: unknown backend `{}`", cfg.backend))
-                                .with_hint(llmtest_spec::unknown_name_hint(&cfg.backend, known.iter().copied())),
+                            Diagnostic::new(
+                                cfg.loc.clone(),
+                                format!("model `{name}`: unknown backend `{}`", cfg.backend),
+                            )
+                            .with_hint(
+                                llmtest_spec::unknown_name_hint(
+                                    &cfg.backend,
+                                    known.iter().copied(),
+                                ),
+                            ),
                         );
                         continue;
                     }
@@ -196,12 +263,17 @@ impl Engine {
                                 } else {
                                     b
                                 };
-                                Slot::Ready { backend: b, sem: Arc::new(Semaphore::new(cfg.max_concurrency)) }
+                                Slot::Ready {
+                                    backend: b,
+                                    sem: Arc::new(Semaphore::new(cfg.max_concurrency)),
+                                }
                             }
-                            Err(BackendError::MissingCredential { var }) => {
-                                Slot::Skipped(format!("model `{name}` skipped: environment variable `{var}` is not set"))
+                            Err(BackendError::MissingCredential { var }) => Slot::Skipped(format!(
+                                "model `{name}` skipped: environment variable `{var}` is not set"
+                            )),
+                            Err(BackendError::Unavailable(m)) => {
+                                Slot::Unavailable(format!("model `{name}` unavailable: {m}"))
                             }
-                            Err(BackendError::Unavailable(m)) => Slot::Unavailable(format!("model `{name}` unavailable: {m}")),
                             Err(BackendError::Config { message, hint }) => {
                                 let mut d = Diagnostic::new(cfg.loc.clone(), message);
                                 d.hint = hint;
@@ -217,12 +289,27 @@ impl Engine {
         if !diags.is_empty() {
             return Err(diags);
         }
-        let live: Vec<Arc<dyn Backend>> =
-            slots.values().filter_map(|s| if let Slot::Ready { backend, .. } = s { Some(backend.clone()) } else { None }).collect();
+        let live: Vec<Arc<dyn Backend>> = slots
+            .values()
+            .filter_map(|s| {
+                if let Slot::Ready { backend, .. } = s {
+                    Some(backend.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
         if !live.is_empty() {
             rt.spawn(stop_on_signal(live));
         }
-        Ok(Engine { rt, project: plan.project.clone(), mode: plan.profile.mode, registry, slots, cells: Mutex::new(HashMap::new()) })
+        Ok(Engine {
+            rt,
+            project: plan.project.clone(),
+            mode: plan.profile.mode,
+            registry,
+            slots,
+            cells: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn project(&self) -> &Project {
@@ -242,7 +329,12 @@ impl Engine {
     }
 
     fn cell(&self, w: &Work) -> Arc<OnceCell<Arc<CaseResult>>> {
-        self.cells.lock().expect("cells").entry(w.name()).or_default().clone()
+        self.cells
+            .lock()
+            .expect("cells")
+            .entry(w.name())
+            .or_default()
+            .clone()
     }
 
     /// Starts every item in the background; results are picked up with [`Engine::result`].
@@ -252,7 +344,8 @@ impl Engine {
             let w = w.clone();
             let cell = self.cell(&w);
             self.rt.spawn(async move {
-                cell.get_or_init(|| async { Arc::new(me.execute(&w).await) }).await;
+                cell.get_or_init(|| async { Arc::new(me.execute(&w).await) })
+                    .await;
             });
         }
     }
@@ -260,7 +353,11 @@ impl Engine {
     /// The result of one item, running it if nobody has yet (blocks the calling thread).
     pub fn result(&self, w: &Work) -> Arc<CaseResult> {
         let cell = self.cell(w);
-        self.rt.block_on(async { cell.get_or_init(|| async { Arc::new(self.execute(w).await) }).await.clone() })
+        self.rt.block_on(async {
+            cell.get_or_init(|| async { Arc::new(self.execute(w).await) })
+                .await
+                .clone()
+        })
     }
 
     /// Runs every item (bounded per model) and returns the results in plan order.
@@ -274,12 +371,22 @@ impl Engine {
         self.slots
             .iter()
             .map(|(name, slot)| {
-                let backend = self.project.models.get(name).map(|m| m.backend.clone()).unwrap_or_default();
+                let backend = self
+                    .project
+                    .models
+                    .get(name)
+                    .map(|m| m.backend.clone())
+                    .unwrap_or_default();
                 let (unavailable, facts) = match slot {
                     Slot::Ready { backend, .. } => (None, backend.facts()),
                     Slot::Skipped(r) | Slot::Unavailable(r) => (Some(r.clone()), Map::new()),
                 };
-                ModelInfo { name: name.clone(), backend, unavailable, facts }
+                ModelInfo {
+                    name: name.clone(),
+                    backend,
+                    unavailable,
+                    facts,
+                }
             })
             .collect()
     }
@@ -314,18 +421,34 @@ impl Engine {
         };
         let (backend, sem) = match self.slots.get(&w.model) {
             Some(Slot::Ready { backend, sem }) => (backend.clone(), sem.clone()),
-            Some(Slot::Skipped(r)) => return CaseResult { skipped: Some(r.clone()), ..base(Outcome::Skipped) },
+            Some(Slot::Skipped(r)) => {
+                return CaseResult {
+                    skipped: Some(r.clone()),
+                    ..base(Outcome::Skipped)
+                };
+            }
             Some(Slot::Unavailable(r)) => {
-                return CaseResult { error: Some(InfraError::new(InfraKind::Unavailable, r.clone())), ..base(Outcome::InfraError) };
+                return CaseResult {
+                    error: Some(InfraError::new(InfraKind::Unavailable, r.clone())),
+                    ..base(Outcome::InfraError)
+                };
             }
             None => {
                 return CaseResult {
-                    error: Some(InfraError::new(InfraKind::Other, format!("model `{}` was not started", w.model))),
+                    error: Some(InfraError::new(
+                        InfraKind::Other,
+                        format!("model `{}` was not started", w.model),
+                    )),
                     ..base(Outcome::InfraError)
                 };
             }
         };
-        let model_params = self.project.models.get(&w.model).map(|m| m.params.clone()).unwrap_or_default();
+        let model_params = self
+            .project
+            .models
+            .get(&w.model)
+            .map(|m| m.params.clone())
+            .unwrap_or_default();
         let req = Request {
             model: w.model.clone(),
             suite: w.suite.name.clone(),
@@ -343,32 +466,64 @@ impl Engine {
             Ok(r) => {
                 let e = InfraError::new(
                     InfraKind::Stream,
-                    format!("backend returned {} generation(s), {} were asked for", r.choices.len(), case.samples),
+                    format!(
+                        "backend returned {} generation(s), {} were asked for",
+                        r.choices.len(),
+                        case.samples
+                    ),
                 );
-                return CaseResult { error: Some(e), ..base(Outcome::InfraError) };
+                return CaseResult {
+                    error: Some(e),
+                    ..base(Outcome::InfraError)
+                };
             }
-            Err(e) if e.kind == InfraKind::Skip => return CaseResult { skipped: Some(e.message), ..base(Outcome::Skipped) },
-            Err(e) => return CaseResult { error: Some(e), ..base(Outcome::InfraError) },
+            Err(e) if e.kind == InfraKind::Skip => {
+                return CaseResult {
+                    skipped: Some(e.message),
+                    ..base(Outcome::Skipped)
+                };
+            }
+            Err(e) => {
+                return CaseResult {
+                    error: Some(e),
+                    ..base(Outcome::InfraError)
+                };
+            }
         };
-        let graders: Result<Vec<(AssertionSpec, Arc<dyn Grader>)>, _> =
-            case.expect.iter().map(|a| self.registry.build(a).map(|g| (a.clone(), g))).collect();
+        let graders: Result<Vec<(AssertionSpec, Arc<dyn Grader>)>, _> = case
+            .expect
+            .iter()
+            .map(|a| self.registry.build(a).map(|g| (a.clone(), g)))
+            .collect();
         let graders = match graders {
             Ok(g) => g,
             Err(e) => {
                 // Checked at load time; reaching this means a plugin changed its mind.
-                let e = InfraError::new(InfraKind::Other, format!("cannot build assertion: {}", e.message));
-                return CaseResult { error: Some(e), ..base(Outcome::InfraError) };
+                let e = InfraError::new(
+                    InfraKind::Other,
+                    format!("cannot build assertion: {}", e.message),
+                );
+                return CaseResult {
+                    error: Some(e),
+                    ..base(Outcome::InfraError)
+                };
             }
         };
         let suite = w.suite.clone();
         let case_idx = w.case;
         let model = w.model.clone();
-        let graded = tokio::task::spawn_blocking(move || grade_response(&suite, case_idx, &model, &resp, &graders)).await;
+        let graded = tokio::task::spawn_blocking(move || {
+            grade_response(&suite, case_idx, &model, &resp, &graders)
+        })
+        .await;
         match graded {
             Ok(r) => r,
             Err(e) => {
                 let e = InfraError::new(InfraKind::Other, format!("grader panicked: {e}"));
-                CaseResult { error: Some(e), ..base(Outcome::InfraError) }
+                CaseResult {
+                    error: Some(e),
+                    ..base(Outcome::InfraError)
+                }
             }
         }
     }
@@ -404,10 +559,14 @@ pub(crate) fn grade_response(
     let mut samples = Vec::with_capacity(resp.choices.len());
     for (i, ch) in resp.choices.iter().enumerate() {
         let split = match suite.reasoning {
-            ReasoningPolicy::Strip => split_reasoning(&ch.text, ch.reasoning.as_deref(), ch.truncated()),
-            ReasoningPolicy::Keep => {
-                llmtest_grade::Split { answer: ch.text.clone(), reasoning: ch.reasoning.clone(), unterminated: false }
+            ReasoningPolicy::Strip => {
+                split_reasoning(&ch.text, ch.reasoning.as_deref(), ch.truncated())
             }
+            ReasoningPolicy::Keep => llmtest_grade::Split {
+                answer: ch.text.clone(),
+                reasoning: ch.reasoning.clone(),
+                unterminated: false,
+            },
         };
         let sample = Sample {
             suite: &suite.name,
@@ -443,7 +602,10 @@ pub(crate) fn grade_response(
         });
     }
     let n = samples.len() as u64;
-    let c = samples.iter().filter(|s| s.outcome == Outcome::Pass).count() as u64;
+    let c = samples
+        .iter()
+        .filter(|s| s.outcome == Outcome::Pass)
+        .count() as u64;
     let outcome = if c == n {
         Outcome::Pass
     } else {
@@ -466,7 +628,11 @@ pub(crate) fn grade_response(
             pak.insert(format!("pass@{k}"), p);
         }
     }
-    let score = if samples.is_empty() { 0.0 } else { samples.iter().map(|s| s.score).sum::<f64>() / n as f64 };
+    let score = if samples.is_empty() {
+        0.0
+    } else {
+        samples.iter().map(|s| s.score).sum::<f64>() / n as f64
+    };
     let mut facts = resp.facts.clone();
     facts.retain(|_, v| !v.is_null());
     CaseResult {

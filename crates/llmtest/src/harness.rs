@@ -15,21 +15,34 @@ use llmtest_spec::SnapshotMode;
 
 use crate::engine::{Engine, Plan, PlanOptions, Work};
 use crate::results::CaseResult;
-use crate::{snapshot, Llmtest};
+use crate::{Llmtest, snapshot};
 
 type EngineCell = Arc<OnceLock<Arc<Engine>>>;
 
-/// Committed snapshots' recorded outcomes, read once per suite × model.
+/// Committed snapshots' recorded outcomes, read once per suite × model before any trial
+/// runs: a snapshot trial of this same run may rewrite the file (`INSTA_UPDATE=always`),
+/// and what it writes must not turn a new failure into a "known" one.
 #[derive(Default)]
-struct Recorded(std::sync::Mutex<BTreeMap<(String, String), Option<Arc<BTreeMap<String, Outcome>>>>>);
+struct Recorded(OnceLock<BTreeMap<(String, String), Arc<BTreeMap<String, Outcome>>>>);
 
 impl Recorded {
-    fn outcome(&self, dir: &std::path::Path, suite: &str, model: &str, case: &str) -> Option<Outcome> {
-        let mut map = self.0.lock().expect("recorded outcomes");
-        let entry = map
-            .entry((suite.to_owned(), model.to_owned()))
-            .or_insert_with(|| snapshot::recorded_outcomes(dir, suite, model).map(Arc::new));
-        entry.as_ref().and_then(|m| m.get(case).copied())
+    fn load(&self, dir: &std::path::Path, work: &[Work]) {
+        let mut map = BTreeMap::new();
+        for w in work {
+            let key = (w.suite.name.clone(), w.model.clone());
+            if !map.contains_key(&key) {
+                if let Some(m) = snapshot::recorded_outcomes(dir, &key.0, &key.1) {
+                    map.insert(key, Arc::new(m));
+                }
+            }
+        }
+        let _ = self.0.set(map);
+    }
+
+    fn outcome(&self, suite: &str, model: &str, case: &str) -> Option<Outcome> {
+        let map = self.0.get()?;
+        map.get(&(suite.to_owned(), model.to_owned()))
+            .and_then(|m| m.get(case).copied())
     }
 }
 
@@ -42,7 +55,14 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
         (Some(name), true, false) => name.split("::").next().map(|s| vec![s.to_owned()]),
         _ => None,
     };
-    let plan = match Plan::load(&root, &registry, &PlanOptions { only_suites, ..PlanOptions::default() }) {
+    let plan = match Plan::load(
+        &root,
+        &registry,
+        &PlanOptions {
+            only_suites,
+            ..PlanOptions::default()
+        },
+    ) {
         Ok(p) => p,
         Err(d) => {
             eprintln!("{d}");
@@ -64,32 +84,51 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
     for w in &plan.work {
         let name = w.name();
         needs.insert(name.clone(), vec![w.clone()]);
-        let (cell, w, dir, rec) = (cell.clone(), w.clone(), snapshots_dir.clone(), recorded.clone());
+        let (cell, w, rec) = (cell.clone(), w.clone(), recorded.clone());
         let (suite, model) = (w.suite.name.clone(), w.model.clone());
-        let known = move |case: &str| if allow_known { rec.outcome(&dir, &suite, &model, case) } else { None };
-        trials.push(Trial::ignorable_test(name, move || case_trial(&cell, &w, &known)));
+        let known = move |case: &str| {
+            if allow_known {
+                rec.outcome(&suite, &model, case)
+            } else {
+                None
+            }
+        };
+        trials.push(Trial::ignorable_test(name, move || {
+            case_trial(&cell, &w, &known)
+        }));
     }
     let mut groups: BTreeMap<(String, String), Vec<Work>> = BTreeMap::new();
     for w in &plan.work {
         if w.suite.snapshot != SnapshotMode::Off {
-            groups.entry((w.suite.name.clone(), w.model.clone())).or_default().push(w.clone());
+            groups
+                .entry((w.suite.name.clone(), w.model.clone()))
+                .or_default()
+                .push(w.clone());
         }
     }
     for ((suite, model), works) in groups {
         let name = format!("{suite}::{model}::snapshot");
         needs.insert(name.clone(), works.clone());
         let (cell, dir) = (cell.clone(), snapshots_dir.clone());
-        trials.push(Trial::ignorable_test(name, move || snapshot_trial(&cell, &suite, &model, &works, &dir)));
+        trials.push(Trial::ignorable_test(name, move || {
+            snapshot_trial(&cell, &suite, &model, &works, &dir)
+        }));
     }
     trials.sort_by(|a, b| a.name().cmp(b.name()));
 
     if args.list {
         return libtest_mimic::run(&args, trials).exit_code();
     }
-    let selected: Vec<&Trial> = trials.iter().filter(|t| !args.is_filtered_out(t) && !args.is_ignored(t)).collect();
+    let selected: Vec<&Trial> = trials
+        .iter()
+        .filter(|t| !args.is_filtered_out(t) && !args.is_ignored(t))
+        .collect();
     if selected.is_empty() && (args.filter.is_some() || !args.skip.is_empty()) {
         // A filter that matches nothing is more likely a typo than an intent.
-        eprintln!("llmtest: no trial matches the filter; `--list` shows the {} trial names", trials.len());
+        eprintln!(
+            "llmtest: no trial matches the filter; `--list` shows the {} trial names",
+            trials.len()
+        );
     }
     let mut work: Vec<Work> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -100,7 +139,12 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
             }
         }
     }
-    let models: Vec<String> = work.iter().map(|w| w.model.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let models: Vec<String> = work
+        .iter()
+        .map(|w| w.model.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let engine = match Engine::new(&plan, &models, &lt.backend_factories(), registry) {
         Ok(e) => Arc::new(e),
         Err(d) => {
@@ -113,6 +157,9 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
             eprintln!("llmtest: {r}");
         }
     }
+    if allow_known {
+        recorded.load(&snapshots_dir, &work);
+    }
     engine.prefetch(&work);
     let _ = cell.set(engine.clone());
     let conclusion = libtest_mimic::run(&args, trials);
@@ -121,10 +168,15 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
 }
 
 fn engine(cell: &EngineCell) -> Result<&Arc<Engine>, Failed> {
-    cell.get().ok_or_else(|| Failed::from("llmtest engine was not started"))
+    cell.get()
+        .ok_or_else(|| Failed::from("llmtest engine was not started"))
 }
 
-fn case_trial(cell: &EngineCell, w: &Work, known: &dyn Fn(&str) -> Option<Outcome>) -> Result<Completion, Failed> {
+fn case_trial(
+    cell: &EngineCell,
+    w: &Work,
+    known: &dyn Fn(&str) -> Option<Outcome>,
+) -> Result<Completion, Failed> {
     let engine = engine(cell)?;
     if let Some(r) = engine.skip_reason(&w.model) {
         return Ok(Completion::ignored_with(r));
@@ -132,10 +184,18 @@ fn case_trial(cell: &EngineCell, w: &Work, known: &dyn Fn(&str) -> Option<Outcom
     let r = engine.result(w);
     match r.outcome {
         Outcome::Pass => Ok(Completion::Completed),
-        Outcome::Skipped => Ok(Completion::ignored_with(r.skipped.clone().unwrap_or_default())),
+        Outcome::Skipped => Ok(Completion::ignored_with(
+            r.skipped.clone().unwrap_or_default(),
+        )),
         Outcome::InfraError => {
-            let e = r.error.as_ref().map(ToString::to_string).unwrap_or_default();
-            Err(Failed::from(format!("infrastructure error, not a wrong answer: {e}")))
+            let e = r
+                .error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            Err(Failed::from(format!(
+                "infrastructure error, not a wrong answer: {e}"
+            )))
         }
         other => {
             if known(&r.case) == Some(other) {
@@ -146,7 +206,13 @@ fn case_trial(cell: &EngineCell, w: &Work, known: &dyn Fn(&str) -> Option<Outcom
     }
 }
 
-fn snapshot_trial(cell: &EngineCell, suite: &str, model: &str, works: &[Work], dir: &std::path::Path) -> Result<Completion, Failed> {
+fn snapshot_trial(
+    cell: &EngineCell,
+    suite: &str,
+    model: &str,
+    works: &[Work],
+    dir: &std::path::Path,
+) -> Result<Completion, Failed> {
     let engine = engine(cell)?;
     if let Some(r) = engine.skip_reason(model) {
         return Ok(Completion::ignored_with(r));
@@ -158,9 +224,16 @@ fn snapshot_trial(cell: &EngineCell, suite: &str, model: &str, works: &[Work], d
     if results.is_empty() {
         return Ok(Completion::ignored_with("every case was skipped"));
     }
-    let infra: Vec<&Arc<CaseResult>> = results.iter().filter(|r| r.outcome == Outcome::InfraError).collect();
+    let infra: Vec<&Arc<CaseResult>> = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::InfraError)
+        .collect();
     if !infra.is_empty() {
-        let first = infra[0].error.as_ref().map(ToString::to_string).unwrap_or_default();
+        let first = infra[0]
+            .error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         return Err(Failed::from(format!(
             "snapshot not checked: {} of {} case(s) could not be run (infrastructure, not the model); first: {}: {first}",
             infra.len(),
@@ -169,14 +242,22 @@ fn snapshot_trial(cell: &EngineCell, suite: &str, model: &str, works: &[Work], d
         )));
     }
     let mode = works.first().map(|w| w.suite.snapshot).unwrap_or_default();
-    let suite_file = works.first().map(|w| w.suite.file.clone()).unwrap_or_default();
+    let suite_file = works
+        .first()
+        .map(|w| w.suite.file.clone())
+        .unwrap_or_default();
     let refs: Vec<&CaseResult> = results.iter().map(|r| r.as_ref()).collect();
     let doc = snapshot::build(suite, model, mode, &refs);
     match std::panic::catch_unwind(|| snapshot::assert(dir, &suite_file, &doc)) {
         Ok(()) => Ok(Completion::Completed),
         Err(_) => Err(Failed::from(format!(
             "snapshot `{}` does not match these results (diff above); review with `cargo insta review`",
-            snapshot::path(std::path::Path::new(&engine.project().snapshots), suite, model).display()
+            snapshot::path(
+                std::path::Path::new(&engine.project().snapshots),
+                suite,
+                model
+            )
+            .display()
         ))),
     }
 }
@@ -194,13 +275,22 @@ pub(crate) fn failure_message(r: &CaseResult) -> String {
         if r.samples.len() > 1 {
             out.push_str(&format!("\nsample {}: {}", s.index, s.outcome));
         }
-        out.push_str(&format!("\n  answer: {}", llmtest_grade::text::excerpt(&s.answer)));
+        out.push_str(&format!(
+            "\n  answer: {}",
+            llmtest_grade::text::excerpt(&s.answer)
+        ));
         if s.reasoning_chars > 0 {
-            out.push_str(&format!("\n  reasoning: {} ({} chars, removed before grading)", s.reasoning_status, s.reasoning_chars));
+            out.push_str(&format!(
+                "\n  reasoning: {} ({} chars, removed before grading)",
+                s.reasoning_status, s.reasoning_chars
+            ));
         }
         for a in &s.assertions {
             let mark = if a.pass { "✓" } else { "✗" };
-            out.push_str(&format!("\n  {mark} {}: expected {}; found {}", a.kind, a.expected, a.found));
+            out.push_str(&format!(
+                "\n  {mark} {}: expected {}; found {}",
+                a.kind, a.expected, a.found
+            ));
         }
     }
     out

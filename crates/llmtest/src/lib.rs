@@ -116,7 +116,9 @@ impl Llmtest {
 
     /// Every assertion type: built-ins, then the optional crates', then plugins.
     pub fn grader_registry(&self, root: &std::path::Path) -> GraderRegistry {
-        let mut r = GraderRegistry::with_builtins(GraderContext { root: root.to_path_buf() });
+        let mut r = GraderRegistry::with_builtins(GraderContext {
+            root: root.to_path_buf(),
+        });
         #[cfg(feature = "code")]
         for f in llmtest_code::factories() {
             r.register(f);

@@ -40,7 +40,11 @@ fn mark(o: Outcome) -> &'static str {
 /// Model × suite pass rates, then per suite a case × model ✅/❌ table.
 pub fn markdown(r: &RunResults) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# llmtest results — profile `{}` ({})\n", r.profile, r.mode);
+    let _ = writeln!(
+        out,
+        "# llmtest results — profile `{}` ({})\n",
+        r.profile, r.mode
+    );
     let suites: Vec<String> = {
         let mut s: Vec<String> = r.cases.iter().map(|c| c.suite.clone()).collect();
         s.dedup();
@@ -65,7 +69,12 @@ pub fn markdown(r: &RunResults) -> String {
                 Some(c) => {
                     let graded = c.passed + c.failed;
                     let mut cell = if graded > 0 {
-                        format!(" {}/{} ({:.0}%)", c.passed, graded, 100.0 * c.passed as f64 / graded as f64)
+                        format!(
+                            " {}/{} ({:.0}%)",
+                            c.passed,
+                            graded,
+                            100.0 * c.passed as f64 / graded as f64
+                        )
                     } else {
                         " –".into()
                     };
@@ -90,7 +99,10 @@ pub fn markdown(r: &RunResults) -> String {
     }
     for s in &suites {
         let cases: Vec<&CaseResult> = r.cases.iter().filter(|c| &c.suite == s).collect();
-        let ms: Vec<&String> = models.iter().filter(|m| cases.iter().any(|c| &&c.model == m)).collect();
+        let ms: Vec<&String> = models
+            .iter()
+            .filter(|m| cases.iter().any(|c| &&c.model == m))
+            .collect();
         let _ = write!(out, "\n## {s}\n\n| case |");
         for m in &ms {
             let _ = write!(out, " {m} |");
@@ -107,7 +119,12 @@ pub fn markdown(r: &RunResults) -> String {
             for m in &ms {
                 match cases.iter().find(|c| &c.case == id && &&c.model == m) {
                     Some(c) => {
-                        let ex = c.samples.first().and_then(|x| x.extracted.as_deref()).map(|e| format!(" `{}`", md_escape(e))).unwrap_or_default();
+                        let ex = c
+                            .samples
+                            .first()
+                            .and_then(|x| x.extracted.as_deref())
+                            .map(|e| format!(" `{}`", md_escape(e)))
+                            .unwrap_or_default();
                         let _ = write!(out, " {}{ex} |", mark(c.outcome));
                     }
                     None => out.push_str(" |"),
@@ -116,7 +133,10 @@ pub fn markdown(r: &RunResults) -> String {
             out.push('\n');
         }
     }
-    let _ = writeln!(out, "\n✅ pass · ❌ wrong answer · 💭 ran out of tokens while thinking · ⏱ code timeout · 💥 code error · ⚠️ infrastructure error (not the model) · ⏭ skipped");
+    let _ = writeln!(
+        out,
+        "\n✅ pass · ❌ wrong answer · 💭 ran out of tokens while thinking · ⏱ code timeout · 💥 code error · ⚠️ infrastructure error (not the model) · ⏭ skipped"
+    );
     out
 }
 
@@ -129,9 +149,13 @@ fn md_escape(s: &str) -> String {
 pub fn junit(r: &RunResults) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut report = Report::new("llmtest");
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<&CaseResult>> = Default::default();
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<&CaseResult>> =
+        Default::default();
     for c in &r.cases {
-        groups.entry((c.suite.clone(), c.model.clone())).or_default().push(c);
+        groups
+            .entry((c.suite.clone(), c.model.clone()))
+            .or_default()
+            .push(c);
     }
     for ((suite, model), cases) in groups {
         let mut ts = TestSuite::new(format!("{suite}@{model}"));
@@ -147,7 +171,12 @@ pub fn junit(r: &RunResults) -> String {
                 }
                 Outcome::InfraError => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    s.set_message(c.error.as_ref().map(ToString::to_string).unwrap_or_default());
+                    s.set_message(
+                        c.error
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                    );
                     s.set_type("infra_error");
                     s
                 }
@@ -167,11 +196,16 @@ pub fn junit(r: &RunResults) -> String {
         }
         report.add_test_suite(ts);
     }
-    report.to_string().unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->\n"))
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->\n"))
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A single self-contained HTML page: the matrix, then every case with answers on demand.
@@ -181,9 +215,18 @@ pub fn html(r: &RunResults) -> String {
          <style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}\
          .pass{background:#e7f7e7}.fail{background:#fde8e8}.infra{background:#fff6d6}pre{white-space:pre-wrap;max-width:70em}</style>",
     );
-    let _ = write!(out, "<h1>llmtest results</h1><p>profile <code>{}</code>, mode {}</p>", esc(&r.profile), esc(&r.mode));
+    let _ = write!(
+        out,
+        "<h1>llmtest results</h1><p>profile <code>{}</code>, mode {}</p>",
+        esc(&r.profile),
+        esc(&r.mode)
+    );
     let md = markdown(r);
-    let _ = write!(out, "<details open><summary>Matrix (Markdown)</summary><pre>{}</pre></details>", esc(&md));
+    let _ = write!(
+        out,
+        "<details open><summary>Matrix (Markdown)</summary><pre>{}</pre></details>",
+        esc(&md)
+    );
     out.push_str("<table><tr><th>suite</th><th>case</th><th>model</th><th>outcome</th><th>score</th><th>detail</th></tr>");
     for c in &r.cases {
         let class = match c.outcome {
@@ -197,9 +240,21 @@ pub fn html(r: &RunResults) -> String {
                 let asserts: Vec<String> = s
                     .assertions
                     .iter()
-                    .map(|a| format!("{} {}: expected {}; found {}", if a.pass { "✓" } else { "✗" }, esc(&a.kind), esc(&a.expected), esc(&a.found)))
+                    .map(|a| {
+                        format!(
+                            "{} {}: expected {}; found {}",
+                            if a.pass { "✓" } else { "✗" },
+                            esc(&a.kind),
+                            esc(&a.expected),
+                            esc(&a.found)
+                        )
+                    })
                     .collect();
-                format!("<details><summary>answer</summary><pre>{}</pre></details>{}", esc(&s.answer), asserts.join("<br>"))
+                format!(
+                    "<details><summary>answer</summary><pre>{}</pre></details>{}",
+                    esc(&s.answer),
+                    asserts.join("<br>")
+                )
             }
             _ => String::new(),
         };

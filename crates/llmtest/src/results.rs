@@ -126,12 +126,22 @@ pub struct Cell {
 
 impl Summary {
     pub fn from_cases(cases: &[CaseResult]) -> Summary {
-        let mut s = Summary { total: cases.len(), ..Summary::default() };
+        let mut s = Summary {
+            total: cases.len(),
+            ..Summary::default()
+        };
         let mut weights: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
         let mut lat: BTreeMap<(String, String), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         for c in cases {
-            *s.by_outcome.entry(c.outcome.as_str().to_owned()).or_default() += 1;
-            let cell = s.matrix.entry(c.model.clone()).or_default().entry(c.suite.clone()).or_default();
+            *s.by_outcome
+                .entry(c.outcome.as_str().to_owned())
+                .or_default() += 1;
+            let cell = s
+                .matrix
+                .entry(c.model.clone())
+                .or_default()
+                .entry(c.suite.clone())
+                .or_default();
             match c.outcome {
                 Outcome::Pass => cell.passed += 1,
                 Outcome::InfraError => cell.infra += 1,
@@ -171,7 +181,8 @@ impl Summary {
         let n = |k: &str| self.by_outcome.get(k).copied().unwrap_or(0);
         if n("infra_error") > 0 {
             3
-        } else if n("fail") + n("unterminated_reasoning") + n("code_timeout") + n("code_error") > 0 {
+        } else if n("fail") + n("unterminated_reasoning") + n("code_timeout") + n("code_error") > 0
+        {
             1
         } else {
             0
@@ -185,5 +196,9 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
 }

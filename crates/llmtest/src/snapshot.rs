@@ -67,7 +67,12 @@ fn round4(x: f64) -> f64 {
 /// The snapshot content of one suite × model. Infrastructure errors and skips have no
 /// place in a snapshot (they say nothing about the model): the caller refuses to snapshot
 /// such a run.
-pub(crate) fn build(suite: &str, model: &str, mode: SnapshotMode, cases: &[&CaseResult]) -> SnapshotDoc {
+pub(crate) fn build(
+    suite: &str,
+    model: &str,
+    mode: SnapshotMode,
+    cases: &[&CaseResult],
+) -> SnapshotDoc {
     let mut out = Vec::new();
     let mut passed = 0;
     for c in cases {
@@ -81,8 +86,14 @@ pub(crate) fn build(suite: &str, model: &str, mode: SnapshotMode, cases: &[&Case
             outcome: c.outcome,
             score: round4(c.score),
             extracted: case_extracted.clone(),
-            answer: if mode == SnapshotMode::Output { first.map(|s| s.answer.clone()) } else { None },
-            reasoning: first.map(|s| s.reasoning_status.clone()).unwrap_or_else(|| "none".into()),
+            answer: if mode == SnapshotMode::Output {
+                first.map(|s| s.answer.clone())
+            } else {
+                None
+            },
+            reasoning: first
+                .map(|s| s.reasoning_status.clone())
+                .unwrap_or_else(|| "none".into()),
             assertions: first
                 .map(|s| {
                     s.assertions
@@ -91,18 +102,34 @@ pub(crate) fn build(suite: &str, model: &str, mode: SnapshotMode, cases: &[&Case
                             kind: a.kind.clone(),
                             pass: a.pass,
                             // The case line already shows the first extracted value.
-                            extracted: a.extracted.clone().filter(|e| Some(e) != case_extracted.as_ref()),
+                            extracted: a
+                                .extracted
+                                .clone()
+                                .filter(|e| Some(e) != case_extracted.as_ref()),
                             outcome: a.outcome,
                         })
                         .collect()
                 })
                 .unwrap_or_default(),
-            samples: if c.samples.len() > 1 { c.samples.iter().map(|s| s.outcome).collect() } else { Vec::new() },
-            pass_at_k: c.pass_at_k.iter().map(|(k, v)| (k.clone(), round4(*v))).collect(),
+            samples: if c.samples.len() > 1 {
+                c.samples.iter().map(|s| s.outcome).collect()
+            } else {
+                Vec::new()
+            },
+            pass_at_k: c
+                .pass_at_k
+                .iter()
+                .map(|(k, v)| (k.clone(), round4(*v)))
+                .collect(),
         });
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
-    SnapshotDoc { suite: suite.to_owned(), model: model.to_owned(), passed: format!("{passed}/{}", cases.len()), cases: out }
+    SnapshotDoc {
+        suite: suite.to_owned(),
+        model: model.to_owned(),
+        passed: format!("{passed}/{}", cases.len()),
+        cases: out,
+    }
 }
 
 /// The snapshot's name: `<suite>@<model>`.
@@ -121,7 +148,10 @@ pub(crate) fn assert(dir: &Path, suite_file: &Path, doc: &SnapshotDoc) {
     settings.set_snapshot_path(dir);
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
-    settings.set_description(format!("llmtest results of suite `{}` on model `{}`", doc.suite, doc.model));
+    settings.set_description(format!(
+        "llmtest results of suite `{}` on model `{}`",
+        doc.suite, doc.model
+    ));
     let snap_name = name(&doc.suite, &doc.model);
     settings.bind(|| {
         insta::assert_yaml_snapshot!(snap_name, doc);
@@ -129,10 +159,17 @@ pub(crate) fn assert(dir: &Path, suite_file: &Path, doc: &SnapshotDoc) {
 }
 
 /// The committed snapshot's recorded outcome for each case, if the file exists and parses.
-pub(crate) fn recorded_outcomes(dir: &Path, suite: &str, model: &str) -> Option<BTreeMap<String, Outcome>> {
+pub(crate) fn recorded_outcomes(
+    dir: &Path,
+    suite: &str,
+    model: &str,
+) -> Option<BTreeMap<String, Outcome>> {
     let text = std::fs::read_to_string(path(dir, suite, model)).ok()?;
     // An insta file: a `---`-delimited header, then the YAML body.
-    let body = text.strip_prefix("---\n").and_then(|r| r.split_once("\n---\n")).map(|(_, b)| b)?;
+    let body = text
+        .strip_prefix("---\n")
+        .and_then(|r| r.split_once("\n---\n"))
+        .map(|(_, b)| b)?;
     let doc: SnapshotDoc = serde_saphyr::from_str(body).ok()?;
     Some(doc.cases.into_iter().map(|c| (c.id, c.outcome)).collect())
 }

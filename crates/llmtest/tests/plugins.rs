@@ -5,10 +5,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use llmtest::backend::{Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, Request, Response};
+use llmtest::Llmtest;
+use llmtest::backend::{
+    Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, Request, Response,
+};
 use llmtest::grade::{FnFactory, Grade, Grader, Sample};
 use llmtest::spec::ModelConfig;
-use llmtest::Llmtest;
 
 /// A backend that answers from a table keyed by the prompt, like a tiny reasoning model.
 struct Scripted;
@@ -18,16 +20,31 @@ impl Backend for Scripted {
     async fn generate(&self, req: &Request) -> Result<Response, InfraError> {
         let p = req.prompt.text();
         let (text, finish) = if p.contains("think-then-answer") {
-            ("<think>2023 was 53,529,941</think>\n\nANSWER 58,159,881", "stop")
+            (
+                "<think>2023 was 53,529,941</think>\n\nANSWER 58,159,881",
+                "stop",
+            )
         } else if p.contains("prefilled") {
-            ("the opening tag came from the template</think>ANSWER 142", "stop")
+            (
+                "the opening tag came from the template</think>ANSWER 142",
+                "stop",
+            )
         } else if p.contains("out-of-tokens") {
             ("<think>still adding up the rows of the table and", "length")
         } else {
             ("answer in lowercase", "stop")
         };
-        let choices = (0..req.n).map(|_| Choice { text: text.into(), finish_reason: Some(finish.into()), ..Choice::default() }).collect();
-        Ok(Response { choices, ..Response::default() })
+        let choices = (0..req.n)
+            .map(|_| Choice {
+                text: text.into(),
+                finish_reason: Some(finish.into()),
+                ..Choice::default()
+            })
+            .collect();
+        Ok(Response {
+            choices,
+            ..Response::default()
+        })
     }
 }
 
@@ -37,7 +54,11 @@ impl BackendFactory for ScriptedFactory {
     fn name(&self) -> &str {
         "scripted"
     }
-    fn create(&self, model: &ModelConfig, _: &BackendContext) -> Result<Arc<dyn Backend>, BackendError> {
+    fn create(
+        &self,
+        model: &ModelConfig,
+        _: &BackendContext,
+    ) -> Result<Arc<dyn Backend>, BackendError> {
         if let Some(var) = model.options.get("needs_env").and_then(|v| v.as_str())
             && std::env::var(var).is_err()
         {
@@ -47,7 +68,14 @@ impl BackendFactory for ScriptedFactory {
     }
 }
 
-fn all_caps() -> FnFactory<impl Fn(&serde_json::Map<String, serde_json::Value>, &llmtest::grade::GraderContext) -> Result<Arc<dyn Grader>, llmtest::spec::CheckError> + Send + Sync> {
+fn all_caps() -> FnFactory<
+    impl Fn(
+        &serde_json::Map<String, serde_json::Value>,
+        &llmtest::grade::GraderContext,
+    ) -> Result<Arc<dyn Grader>, llmtest::spec::CheckError>
+    + Send
+    + Sync,
+> {
     FnFactory::new("all-caps", |_p, _c| {
         Ok(Arc::new(|s: &Sample<'_>| {
             let ok = !s.answer.is_empty() && s.answer.chars().all(|c| !c.is_lowercase());
@@ -58,7 +86,11 @@ fn all_caps() -> FnFactory<impl Fn(&serde_json::Map<String, serde_json::Value>, 
 
 fn project(models: &str, suite: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("llmtest.yaml"), format!("version: 1\nmodels:\n{models}")).unwrap();
+    std::fs::write(
+        dir.path().join("llmtest.yaml"),
+        format!("version: 1\nmodels:\n{models}"),
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.path().join("suites")).unwrap();
     std::fs::write(dir.path().join("suites/s.yaml"), suite).unwrap();
     dir
@@ -67,11 +99,15 @@ fn project(models: &str, suite: &str) -> tempfile::TempDir {
 fn run(dir: &std::path::Path, args: &[&str]) -> ExitCode {
     let mut argv = vec!["llmtest", "--root", dir.to_str().unwrap()];
     argv.extend_from_slice(args);
-    Llmtest::new().backend(ScriptedFactory).grader(all_caps()).cli_from(argv)
+    Llmtest::new()
+        .backend(ScriptedFactory)
+        .grader(all_caps())
+        .cli_from(argv)
 }
 
 fn results(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("target/llmtest/results.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(dir.join("target/llmtest/results.json")).unwrap())
+        .unwrap()
 }
 
 const REASONING_SUITE: &str = r#"version: 1
@@ -87,14 +123,31 @@ cases:
 #[test]
 fn plugin_backend_and_grader_work_like_builtins_with_reasoning_policy() {
     let dir = project("  mine: {backend: scripted}\n", REASONING_SUITE);
-    assert_eq!(run(dir.path(), &["run", "--format", "json", "--output", "/dev/null"]), ExitCode::from(1));
+    assert_eq!(
+        run(
+            dir.path(),
+            &["run", "--format", "json", "--output", "/dev/null"]
+        ),
+        ExitCode::from(1)
+    );
     let v = results(dir.path());
-    let outcome = |id: &str| v["cases"].as_array().unwrap().iter().find(|c| c["case"] == id).unwrap().clone();
+    let outcome = |id: &str| {
+        v["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["case"] == id)
+            .unwrap()
+            .clone()
+    };
     let s = outcome("stripped");
     assert_eq!(s["outcome"], "pass", "{s}");
     assert_eq!(s["samples"][0]["answer"], "ANSWER 58,159,881");
     assert_eq!(s["samples"][0]["reasoning_status"], "stripped");
-    assert_eq!(s["samples"][0]["reasoning_chars"], "2023 was 53,529,941".chars().count());
+    assert_eq!(
+        s["samples"][0]["reasoning_chars"],
+        "2023 was 53,529,941".chars().count()
+    );
     assert_eq!(outcome("prefilled")["outcome"], "pass");
     assert_eq!(outcome("unterminated")["outcome"], "unterminated_reasoning");
     assert_eq!(outcome("lowercase")["outcome"], "fail");
@@ -102,16 +155,41 @@ fn plugin_backend_and_grader_work_like_builtins_with_reasoning_policy() {
 
 #[test]
 fn missing_credential_skips_and_unknown_names_are_listed() {
-    let dir = project("  cloud: {backend: scripted, needs_env: LLMTEST_TEST_SURELY_UNSET_KEY}\n", REASONING_SUITE);
-    assert_eq!(run(dir.path(), &["run", "--output", "/dev/null"]), ExitCode::from(0));
+    let dir = project(
+        "  cloud: {backend: scripted, needs_env: LLMTEST_TEST_SURELY_UNSET_KEY}\n",
+        REASONING_SUITE,
+    );
+    assert_eq!(
+        run(dir.path(), &["run", "--output", "/dev/null"]),
+        ExitCode::from(0)
+    );
     let v = results(dir.path());
     assert_eq!(v["summary"]["by_outcome"]["skipped"], 4, "{v}");
-    assert!(v["cases"][0]["skipped"].as_str().unwrap().contains("LLMTEST_TEST_SURELY_UNSET_KEY"));
+    assert!(
+        v["cases"][0]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("LLMTEST_TEST_SURELY_UNSET_KEY")
+    );
     // The harness marks the trials ignored instead of failing them.
-    assert_eq!(run(dir.path(), &["test", "--", "--exact", "s::stripped::cloud"]), ExitCode::SUCCESS);
+    assert_eq!(
+        run(dir.path(), &["test", "--", "--exact", "s::stripped::cloud"]),
+        ExitCode::SUCCESS
+    );
 
     let dir = project("  m: {backend: scriptd}\n", REASONING_SUITE);
-    assert_eq!(run(dir.path(), &["run"]), ExitCode::from(2), "an unknown backend is invalid config");
-    let dir = project("  m: {backend: scripted}\n", "version: 1\nsuite: s\ncases: [{id: a, prompt: p, expect: [{type: all-cap}]}]\n");
-    assert_eq!(run(dir.path(), &["validate"]), ExitCode::from(2), "an unknown assertion type is invalid input");
+    assert_eq!(
+        run(dir.path(), &["run"]),
+        ExitCode::from(2),
+        "an unknown backend is invalid config"
+    );
+    let dir = project(
+        "  m: {backend: scripted}\n",
+        "version: 1\nsuite: s\ncases: [{id: a, prompt: p, expect: [{type: all-cap}]}]\n",
+    );
+    assert_eq!(
+        run(dir.path(), &["validate"]),
+        ExitCode::from(2),
+        "an unknown assertion type is invalid input"
+    );
 }

@@ -4,7 +4,7 @@ use num_rational::BigRational;
 use num_traits::{Signed, Zero};
 
 use super::eval::{exact, numeric, points, to_f64, vars};
-use super::parse::{clean_label, is_var, Node};
+use super::parse::{Node, clean_label, is_var};
 
 /// Comparison options.
 #[derive(Clone, Copy, Debug)]
@@ -43,9 +43,16 @@ fn spend() -> bool {
 /// `a ± b` → two answers; `x = a ± b` → `x = a+b, x = a-b`.
 fn expand(n: &Node) -> Node {
     match n {
-        Node::PlusMinus(a, b) => Node::List(vec![Node::Add(vec![(**a).clone(), (**b).clone()]), Node::Add(vec![(**a).clone(), Node::Neg(b.clone())])]),
+        Node::PlusMinus(a, b) => Node::List(vec![
+            Node::Add(vec![(**a).clone(), (**b).clone()]),
+            Node::Add(vec![(**a).clone(), Node::Neg(b.clone())]),
+        ]),
         Node::Eq(l, r) if matches!(**r, Node::PlusMinus(..)) => match expand(r) {
-            Node::List(v) => Node::List(v.into_iter().map(|x| Node::Eq(l.clone(), Box::new(x))).collect()),
+            Node::List(v) => Node::List(
+                v.into_iter()
+                    .map(|x| Node::Eq(l.clone(), Box::new(x)))
+                    .collect(),
+            ),
             other => Node::Eq(l.clone(), Box::new(other)),
         },
         Node::List(v) => flatten(v.iter().map(expand).collect(), true),
@@ -87,7 +94,9 @@ fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
     }
     let d = depth + 1;
     match (g, a) {
-        (Node::Labelled(gl, gi), Node::Labelled(al, ai)) => labels_match(gl, al) && eq(gi, ai, o, d),
+        (Node::Labelled(gl, gi), Node::Labelled(al, ai)) => {
+            labels_match(gl, al) && eq(gi, ai, o, d)
+        }
         (Node::Labelled(_, gi), _) => eq(gi, a, o, d),
         (_, Node::Labelled(_, ai)) => eq(g, ai, o, d),
         _ => {
@@ -105,7 +114,11 @@ fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
                 return match (g, ai) {
                     (_, [one]) => eq(g, one, o, d),
                     // the same answer stated more than once (`0.125，即 12.5%`)
-                    (_, many) if !matches!(g, Node::Tuple(_)) && many.iter().all(|x| eq(g, x, o, d)) => true,
+                    (_, many)
+                        if !matches!(g, Node::Tuple(_)) && many.iter().all(|x| eq(g, x, o, d)) =>
+                    {
+                        true
+                    }
                     (Node::Tuple(gi), _) => ordered(gi, ai, o, d),
                     _ => false,
                 };
@@ -130,7 +143,10 @@ fn matching(g: &[Node], a: &[Node], o: Opts, d: usize) -> bool {
         return false;
     }
     let n = g.len();
-    let table: Vec<Vec<bool>> = g.iter().map(|x| a.iter().map(|y| eq(x, y, o, d)).collect()).collect();
+    let table: Vec<Vec<bool>> = g
+        .iter()
+        .map(|x| a.iter().map(|y| eq(x, y, o, d)).collect())
+        .collect();
     let mut used = vec![false; n];
     fn assign(i: usize, t: &[Vec<bool>], used: &mut [bool], budget: &mut u32) -> bool {
         if i == t.len() {
@@ -160,8 +176,13 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
         (Node::Text(x), Node::Text(y)) => norm_text(x) == norm_text(y),
         (Node::Text(_), _) | (_, Node::Text(_)) => false,
         (Node::Tuple(x), Node::Tuple(y)) => ordered(x, y, o, d),
-        (Node::Interval(gl, glo, ghi, gr), Node::Interval(al, alo, ahi, ar)) => gl == al && gr == ar && eq(glo, alo, o, d) && eq(ghi, ahi, o, d),
-        (Node::Interval(false, lo, hi, false), Node::Tuple(t)) | (Node::Tuple(t), Node::Interval(false, lo, hi, false)) if t.len() == 2 => {
+        (Node::Interval(gl, glo, ghi, gr), Node::Interval(al, alo, ahi, ar)) => {
+            gl == al && gr == ar && eq(glo, alo, o, d) && eq(ghi, ahi, o, d)
+        }
+        (Node::Interval(false, lo, hi, false), Node::Tuple(t))
+        | (Node::Tuple(t), Node::Interval(false, lo, hi, false))
+            if t.len() == 2 =>
+        {
             eq(lo, &t[0], o, d) && eq(hi, &t[1], o, d)
         }
         (Node::Union(x), Node::Union(y)) => matching(x, y, o, d),
@@ -196,13 +217,17 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
                 false
             }
         }
-        (Node::Tuple(_) | Node::Interval(..) | Node::Union(_), _) | (_, Node::Tuple(_) | Node::Interval(..) | Node::Union(_)) => false,
+        (Node::Tuple(_) | Node::Interval(..) | Node::Union(_), _)
+        | (_, Node::Tuple(_) | Node::Interval(..) | Node::Union(_)) => false,
         _ => scalar(g, a, o),
     }
 }
 
 fn norm_text(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase()
 }
 
 fn has_var(n: &Node, v: &str) -> bool {
@@ -238,7 +263,10 @@ fn scalar(g: &Node, a: &Node, o: Opts) -> bool {
     }
     // 45° and π/4
     let radians = |n: &Node| match n {
-        Node::Deg(x) => Some(Node::Div(Box::new(Node::Mul(vec![(**x).clone(), Node::Pi])), Box::new(Node::Num(BigRational::from_integer(180.into()), None)))),
+        Node::Deg(x) => Some(Node::Div(
+            Box::new(Node::Mul(vec![(**x).clone(), Node::Pi])),
+            Box::new(Node::Num(BigRational::from_integer(180.into()), None)),
+        )),
         _ => None,
     };
     if let Some(a2) = radians(a)
@@ -262,7 +290,9 @@ fn value_eq(g: &Node, a: &Node, o: Opts) -> bool {
         if let (Some(x), Some(y)) = (exact(g), exact(a)) {
             return x == y || (o.decimals && (decimal_match(a, &x) || decimal_match(g, &y)));
         }
-        let (Some(x), Some(y)) = (numeric(g, &[]), numeric(a, &[])) else { return false };
+        let (Some(x), Some(y)) = (numeric(g, &[]), numeric(a, &[])) else {
+            return false;
+        };
         if close(x, y) {
             return true;
         }
@@ -270,7 +300,9 @@ fn value_eq(g: &Node, a: &Node, o: Opts) -> bool {
     }
     let mut ok = 0;
     for env in points(&vs, 8) {
-        let (Some(x), Some(y)) = (numeric(g, &env), numeric(a, &env)) else { return false };
+        let (Some(x), Some(y)) = (numeric(g, &env), numeric(a, &env)) else {
+            return false;
+        };
         if !x.is_finite() || !y.is_finite() {
             continue;
         }
@@ -308,7 +340,9 @@ fn decimal_match(n: &Node, target: &BigRational) -> bool {
 }
 
 fn decimal_match_f(n: &Node, target: f64) -> bool {
-    let Some((v, places, sig)) = decimal(n) else { return false };
+    let Some((v, places, sig)) = decimal(n) else {
+        return false;
+    };
     if sig < 3 || places > 15 || !target.is_finite() || target.is_zero() {
         return false;
     }
@@ -329,7 +363,9 @@ fn same_relation(gl: &Node, gr: &Node, al: &Node, ar: &Node) -> bool {
     let mut ratio: Option<f64> = None;
     let mut ok = 0;
     for env in points(&vs, 8) {
-        let (Some(x), Some(y)) = (numeric(&f, &env), numeric(&h, &env)) else { return false };
+        let (Some(x), Some(y)) = (numeric(&f, &env), numeric(&h, &env)) else {
+            return false;
+        };
         if !x.is_finite() || !y.is_finite() {
             continue;
         }

@@ -54,11 +54,7 @@ pub(crate) fn exact(n: &Node) -> Option<BigRational> {
                     return None;
                 }
                 let p = num_traits::pow(b, m as usize);
-                if k < 0 {
-                    p.recip()
-                } else {
-                    p
-                }
+                if k < 0 { p.recip() } else { p }
             } else if e == BigRational::new(BigInt::one(), BigInt::from(2)) {
                 sqrt_exact(&b)?
             } else {
@@ -172,12 +168,26 @@ pub(crate) fn vars(n: &Node, out: &mut Vec<String>) {
                 out.push(v.clone());
             }
         }
-        Node::Neg(a) | Node::Percent(a) | Node::Deg(a) | Node::Fact(a) | Node::Func(_, a) | Node::Labelled(_, a) => vars(a, out),
-        Node::Div(a, b) | Node::Pow(a, b) | Node::PlusMinus(a, b) | Node::Eq(a, b) | Node::Interval(_, a, b, _) => {
+        Node::Neg(a)
+        | Node::Percent(a)
+        | Node::Deg(a)
+        | Node::Fact(a)
+        | Node::Func(_, a)
+        | Node::Labelled(_, a) => vars(a, out),
+        Node::Div(a, b)
+        | Node::Pow(a, b)
+        | Node::PlusMinus(a, b)
+        | Node::Eq(a, b)
+        | Node::Interval(_, a, b, _) => {
             vars(a, out);
             vars(b, out);
         }
-        Node::Add(v) | Node::Mul(v) | Node::Tuple(v) | Node::Set(v) | Node::Union(v) | Node::List(v) => v.iter().for_each(|x| vars(x, out)),
+        Node::Add(v)
+        | Node::Mul(v)
+        | Node::Tuple(v)
+        | Node::Set(v)
+        | Node::Union(v)
+        | Node::List(v) => v.iter().for_each(|x| vars(x, out)),
         Node::Num(..) | Node::Pi | Node::E | Node::Inf | Node::Text(_) => {}
     }
     out.sort();
@@ -194,5 +204,11 @@ pub(crate) fn points(vars: &[String], count: usize) -> Vec<Vec<(String, f64)>> {
         state ^= state << 17;
         0.3 + (state % 1_000_000) as f64 / 1_000_000.0 * 2.4
     };
-    (0..count).map(|k| vars.iter().map(|v| (v.clone(), if k % 2 == 1 { -next() } else { next() })).collect()).collect()
+    (0..count)
+        .map(|k| {
+            vars.iter()
+                .map(|v| (v.clone(), if k % 2 == 1 { -next() } else { next() }))
+                .collect()
+        })
+        .collect()
 }

@@ -29,7 +29,17 @@ impl Source {
     }
 }
 
-const CN_MARKERS: &[&str] = &["最终答案是", "最终答案为", "最终答案", "答案是", "答案为", "答案应为", "答案:", "答案", "答:"];
+const CN_MARKERS: &[&str] = &[
+    "最终答案是",
+    "最终答案为",
+    "最终答案",
+    "答案是",
+    "答案为",
+    "答案应为",
+    "答案:",
+    "答案",
+    "答:",
+];
 const EN_MARKERS: &[&str] = &["the final answer is", "the answer is", "answer is"];
 const LABEL_MARKERS: &[&str] = &["final answer:", "final answer", "answer:"];
 
@@ -61,21 +71,35 @@ fn after_last_marker(answer: &str, lower: &str, markers: &[&str]) -> Option<Stri
     if lower.len() != answer.len() {
         // non-ASCII case folding changed lengths: search the original (markers are
         // lowercase ASCII or Chinese, so only the English ones can miss)
-        return markers.iter().filter_map(|m| answer.rfind(m).map(|i| (i, m))).max_by_key(|(i, _)| *i).and_then(|(i, m)| {
-            let t = clip(&answer[i + m.len()..]);
-            (!t.is_empty()).then_some(t)
-        });
+        return markers
+            .iter()
+            .filter_map(|m| answer.rfind(m).map(|i| (i, m)))
+            .max_by_key(|(i, _)| *i)
+            .and_then(|(i, m)| {
+                let t = clip(&answer[i + m.len()..]);
+                (!t.is_empty()).then_some(t)
+            });
     }
-    let (i, m) = markers.iter().filter_map(|m| lower.rfind(m).map(|i| (i, m))).max_by_key(|(i, m)| (*i, m.len()))?;
+    let (i, m) = markers
+        .iter()
+        .filter_map(|m| lower.rfind(m).map(|i| (i, m)))
+        .max_by_key(|(i, m)| (*i, m.len()))?;
     let t = clip(&answer[i + m.len()..]);
     (!t.is_empty()).then_some(t)
 }
 
 /// The text after a marker, up to the end of its line and sentence.
 fn clip(s: &str) -> String {
-    let s = s.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '：' | '*' | '是' | '为' | '='));
+    let s = s.trim_start_matches(|c: char| {
+        c.is_whitespace() || matches!(c, ':' | '：' | '*' | '是' | '为' | '=')
+    });
     let s = s.strip_prefix("is ").unwrap_or(s);
-    let mut line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
+    let mut line = s
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     if let Some(b) = last_boxed(&line) {
         return b;
     }
@@ -90,7 +114,10 @@ fn clip(s: &str) -> String {
 }
 
 fn trim_end(s: &str) -> String {
-    s.trim().trim_end_matches(['.', '。', '*', '！', ';', '；', ',', '，']).trim().to_owned()
+    s.trim()
+        .trim_end_matches(['.', '。', '*', '！', ';', '；', ',', '，'])
+        .trim()
+        .to_owned()
 }
 
 /// The last boxed answer; boxes on the same line joined by a short connector (`\boxed{x=2}
@@ -99,11 +126,19 @@ fn boxed_answer(s: &str) -> Option<String> {
     let mut parts = vec![];
     let mut end = s.len();
     while let Some((start, body, after)) = boxed_before(s, end) {
-        if let Some((_, next_start)) = parts.last().map(|(b, st): &(String, usize)| (b.clone(), *st)) {
+        if let Some((_, next_start)) = parts
+            .last()
+            .map(|(b, st): &(String, usize)| (b.clone(), *st))
+        {
             // a box inside another one: keep the inner, later one only
-            let Some(between) = s.get(after..next_start) else { break };
-            let joined =
-                between.chars().count() <= 24 && !between.contains('\n') && ["和", "或", ",", "，", "、", "and", "or", ";"].iter().any(|w| between.contains(w));
+            let Some(between) = s.get(after..next_start) else {
+                break;
+            };
+            let joined = between.chars().count() <= 24
+                && !between.contains('\n')
+                && ["和", "或", ",", "，", "、", "and", "or", ";"]
+                    .iter()
+                    .any(|w| between.contains(w));
             if !joined {
                 break;
             }
@@ -118,27 +153,43 @@ fn boxed_answer(s: &str) -> Option<String> {
         return None;
     }
     parts.reverse();
-    Some(parts.into_iter().map(|(b, _)| b).collect::<Vec<_>>().join(", "))
+    Some(
+        parts
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// The last box starting before `end`: (start, content, end of the box).
 fn boxed_before(s: &str, end: usize) -> Option<(usize, String, usize)> {
     let hay = &s[..end];
-    let i = hay.rfind("\\boxed").into_iter().chain(hay.rfind("\\fbox")).max()?;
+    let i = hay
+        .rfind("\\boxed")
+        .into_iter()
+        .chain(hay.rfind("\\fbox"))
+        .max()?;
     let (body, len) = boxed_at(&s[i..])?;
     Some((i, body, i + len))
 }
 
 /// The content of the last `\boxed{…}` or `\fbox{…}`.
 pub(crate) fn last_boxed(s: &str) -> Option<String> {
-    let i = s.rfind("\\boxed").into_iter().chain(s.rfind("\\fbox")).max()?;
+    let i = s
+        .rfind("\\boxed")
+        .into_iter()
+        .chain(s.rfind("\\fbox"))
+        .max()?;
     boxed_at(&s[i..]).map(|(b, _)| b)
 }
 
 /// The box at the start of `rest`: (content, bytes the box takes).
 fn boxed_at(rest: &str) -> Option<(String, usize)> {
     let total = rest.len();
-    let rest = rest.strip_prefix("\\boxed").or_else(|| rest.strip_prefix("\\fbox"))?;
+    let rest = rest
+        .strip_prefix("\\boxed")
+        .or_else(|| rest.strip_prefix("\\fbox"))?;
     let rest = rest.trim_start();
     let offset = total - rest.len();
     if let Some(body) = rest.strip_prefix('{') {
@@ -159,26 +210,43 @@ fn boxed_at(rest: &str) -> Option<(String, usize)> {
         }
         Some((body.trim().to_owned(), total))
     } else {
-        let t: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '$').collect();
+        let t: String = rest
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '$')
+            .collect();
         let len = offset + t.len();
         (!t.is_empty()).then_some((t, len))
     }
 }
 
 fn last_line(s: &str) -> String {
-    let Some(line) = s.lines().rev().find(|l| l.chars().any(|c| c.is_ascii_digit() || "\\πx√∞".contains(c))) else {
+    let Some(line) = s.lines().rev().find(|l| {
+        l.chars()
+            .any(|c| c.is_ascii_digit() || "\\πx√∞".contains(c))
+    }) else {
         let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
         // A sentence of prose with no math in it ("I am not sure which one.") states no
         // answer; reading its words as a product of variables would only confuse reports.
-        let words = last.split(|c: char| !c.is_alphabetic()).filter(|w| w.chars().count() >= 2).count();
+        let words = last
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|w| w.chars().count() >= 2)
+            .count();
         if words >= 4 {
             return String::new();
         }
         return trim_end(last);
     };
     // the last sentence with something mathematical in it
-    let sentences: Vec<&str> = line.split(['。', '！', '？']).flat_map(|p| p.split(". ")).collect();
-    let pick = sentences.iter().rev().find(|p| p.chars().any(|c| c.is_ascii_digit() || "\\π√∞".contains(c))).copied().unwrap_or(line);
+    let sentences: Vec<&str> = line
+        .split(['。', '！', '？'])
+        .flat_map(|p| p.split(". "))
+        .collect();
+    let pick = sentences
+        .iter()
+        .rev()
+        .find(|p| p.chars().any(|c| c.is_ascii_digit() || "\\π√∞".contains(c)))
+        .copied()
+        .unwrap_or(line);
     trim_end(pick)
 }
 
@@ -188,19 +256,31 @@ mod tests {
 
     #[test]
     fn order_and_forms() {
-        assert_eq!(final_answer("so \\boxed{\\dfrac{2}{4}} and \\boxed{\\frac{1}{2}}").0, "\\dfrac{2}{4}, \\frac{1}{2}");
+        assert_eq!(
+            final_answer("so \\boxed{\\dfrac{2}{4}} and \\boxed{\\frac{1}{2}}").0,
+            "\\dfrac{2}{4}, \\frac{1}{2}"
+        );
         assert_eq!(final_answer("\\boxed{1}\n\nthen \\boxed{2}").0, "2");
-        assert_eq!(final_answer("\\boxed{x = 2} \\text{ 和 } \\boxed{x = 3}").0, "x = 2, x = 3");
+        assert_eq!(
+            final_answer("\\boxed{x = 2} \\text{ 和 } \\boxed{x = 3}").0,
+            "x = 2, x = 3"
+        );
         assert_eq!(final_answer("\\boxed{\\{2, 3\\}}").0, "\\{2, 3\\}");
         assert_eq!(final_answer("x \\fbox{5}").0, "5");
         assert_eq!(final_answer("\\boxed 7 done").0, "7");
-        assert_eq!(final_answer("计算得 5。\n答案：x=2 或 x=3。").0, "x=2 或 x=3");
+        assert_eq!(
+            final_answer("计算得 5。\n答案：x=2 或 x=3。").0,
+            "x=2 或 x=3"
+        );
         assert_eq!(final_answer("最终答案是 142").0, "142");
         assert_eq!(final_answer("Thus the answer is 18. Nice.").0, "18");
         assert_eq!(final_answer("Final Answer: $1,234$").0, "1,234");
         assert_eq!(final_answer("答：共需要 8 天。").0, "共需要 8 天");
         assert_eq!(final_answer("blah\n#### 72").0, "72");
-        assert_eq!(final_answer("She sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = 18 dollars.").0, "She makes 9 * 2 = 18 dollars");
+        assert_eq!(
+            final_answer("She sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = 18 dollars.").0,
+            "She makes 9 * 2 = 18 dollars"
+        );
         assert_eq!(final_answer("**Answer:** 3.5").0, "3.5");
         assert_eq!(final_answer("").0, "");
         assert_eq!(final_answer("I am a tiny test model.").0, "");

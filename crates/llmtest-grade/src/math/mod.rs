@@ -45,14 +45,17 @@ use serde_json::{Map, Value};
 
 use llmtest_spec::CheckError;
 
-use crate::grader::{parse_params, FnFactory, Grade, Grader, GraderContext, GraderFactory, Sample};
+use crate::grader::{FnFactory, Grade, Grader, GraderContext, GraderFactory, Sample, parse_params};
 use parse::Node;
 
 pub(crate) fn factory() -> Arc<dyn GraderFactory> {
-    Arc::new(FnFactory::new("math", |p: &Map<String, Value>, _: &GraderContext| {
-        let g = MathGrader::from_params(p)?;
-        Ok(Arc::new(g) as Arc<dyn Grader>)
-    }))
+    Arc::new(FnFactory::new(
+        "math",
+        |p: &Map<String, Value>, _: &GraderContext| {
+            let g = MathGrader::from_params(p)?;
+            Ok(Arc::new(g) as Arc<dyn Grader>)
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -107,20 +110,35 @@ impl MathGrader {
         let text = gold.trim();
         // a gold written as a solution (`\boxed{…}`, `#### 18`) is reduced to its answer
         let (inner, _) = extract::final_answer(text);
-        let src = if text.contains("\\boxed") || text.contains("####") { inner } else { text.to_owned() };
+        let src = if text.contains("\\boxed") || text.contains("####") {
+            inner
+        } else {
+            text.to_owned()
+        };
         let node = parse::parse(&src).ok_or_else(|| {
-            CheckError::new(format!("cannot read the gold answer {text:?}"))
-                .with_hint("write it in LaTeX or plain text: `\\frac{1}{2}`, `x=2 或 x=3`, `(1, 2]`")
+            CheckError::new(format!("cannot read the gold answer {text:?}")).with_hint(
+                "write it in LaTeX or plain text: `\\frac{1}{2}`, `x=2 或 x=3`, `(1, 2]`",
+            )
         })?;
-        Ok(MathGrader { gold: node, gold_text: text.to_owned(), opts: equiv::Opts { decimals } })
+        Ok(MathGrader {
+            gold: node,
+            gold_text: text.to_owned(),
+            opts: equiv::Opts { decimals },
+        })
     }
 
     /// Judges one answer (reasoning already removed).
     pub fn verdict(&self, answer: &str) -> MathVerdict {
         let (text, _) = extract::final_answer(answer);
         let node = parse::parse(&text);
-        let pass = node.as_ref().is_some_and(|n| equiv::equivalent(&self.gold, n, self.opts));
-        MathVerdict { pass, canonical: node.map(|n| short(&show(&self.tidy(n)))), extracted: text }
+        let pass = node
+            .as_ref()
+            .is_some_and(|n| equiv::equivalent(&self.gold, n, self.opts));
+        MathVerdict {
+            pass,
+            canonical: node.map(|n| short(&show(&self.tidy(n)))),
+            extracted: text,
+        }
     }
 
     /// The answer as shown in messages and snapshots: labels only where the gold has them
@@ -135,7 +153,9 @@ impl MathGrader {
         }
         fn strip(n: Node, keep_labels: bool) -> Node {
             match n {
-                Node::Labelled(l, x) if keep_labels => Node::Labelled(l, Box::new(strip(*x, keep_labels))),
+                Node::Labelled(l, x) if keep_labels => {
+                    Node::Labelled(l, Box::new(strip(*x, keep_labels)))
+                }
                 Node::Labelled(_, x) => strip(*x, keep_labels),
                 Node::List(v) => Node::List(v.into_iter().map(|x| strip(x, keep_labels)).collect()),
                 Node::Eq(l, r) if !has_vars(&l) && !has_vars(&r) => *r,
@@ -154,19 +174,36 @@ impl MathGrader {
     pub fn grade_answer(&self, answer: &str) -> Grade {
         let (text, source) = extract::final_answer(answer);
         let node = parse::parse(&text);
-        let expected = format!("{} (= {})", short(&self.gold_text), short(&show(&self.gold)));
+        let expected = format!(
+            "{} (= {})",
+            short(&self.gold_text),
+            short(&show(&self.gold))
+        );
         let Some(node) = node else {
             let found = if text.trim().is_empty() {
                 format!("no final answer in {}", crate::text::excerpt(answer))
             } else {
-                format!("{:?} {} (not readable as math)", short(&text), source.describe())
+                format!(
+                    "{:?} {} (not readable as math)",
+                    short(&text),
+                    source.describe()
+                )
             };
             return Grade::binary(false, expected, found);
         };
         let pass = equiv::equivalent(&self.gold, &node, self.opts);
         let canon = short(&show(&self.tidy(node)));
-        let found =
-            format!("{:?} {} = {}{}", short(&text), source.describe(), canon, if pass { String::new() } else { format!(" ≢ {}", short(&show(&self.gold))) });
+        let found = format!(
+            "{:?} {} = {}{}",
+            short(&text),
+            source.describe(),
+            canon,
+            if pass {
+                String::new()
+            } else {
+                format!(" ≢ {}", short(&show(&self.gold)))
+            }
+        );
         Grade::binary(pass, expected, found).with_extracted(canon)
     }
 }
@@ -215,7 +252,10 @@ fn render(n: &Node, depth: usize) -> String {
     let d = depth + 1;
     let atom = |x: &Node| {
         let s = render(x, d);
-        if matches!(x, Node::Add(_) | Node::Neg(_) | Node::Div(..) | Node::Mul(_) | Node::PlusMinus(..)) {
+        if matches!(
+            x,
+            Node::Add(_) | Node::Neg(_) | Node::Div(..) | Node::Mul(_) | Node::PlusMinus(..)
+        ) {
             format!("({s})")
         } else {
             s
@@ -260,7 +300,13 @@ fn render(n: &Node, depth: usize) -> String {
         Node::Fact(a) => format!("{}!", atom(a)),
         Node::PlusMinus(a, b) => format!("{}±{}", render(a, d), atom(b)),
         Node::Tuple(v) => format!("({})", join(v, ", ")),
-        Node::Interval(l, a, b, r) => format!("{}{}, {}{}", if *l { '[' } else { '(' }, render(a, d), render(b, d), if *r { ']' } else { ')' }),
+        Node::Interval(l, a, b, r) => format!(
+            "{}{}, {}{}",
+            if *l { '[' } else { '(' },
+            render(a, d),
+            render(b, d),
+            if *r { ']' } else { ')' }
+        ),
         Node::Set(v) => format!("{{{}}}", join(v, ", ")),
         Node::Union(v) => join(v, " ∪ "),
         Node::List(v) => join(v, ", "),

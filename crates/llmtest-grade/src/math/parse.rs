@@ -62,8 +62,10 @@ enum Tok {
     Comma,
 }
 
-const FUNCS: &[&str] =
-    &["sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "ln", "log", "exp", "sqrt", "abs", "sinh", "cosh", "tanh", "lg"];
+const FUNCS: &[&str] = &[
+    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "ln", "log", "exp",
+    "sqrt", "abs", "sinh", "cosh", "tanh", "lg",
+];
 const GREEK: &[&str] = &[
     "alpha",
     "beta",
@@ -88,8 +90,10 @@ const GREEK: &[&str] = &[
     "nu",
     "chi",
 ];
-const UNITS: &[&str] =
-    &["cm", "mm", "km", "kg", "mg", "ml", "mL", "min", "hr", "hrs", "sec", "ft", "in", "yd", "mi", "lb", "lbs", "oz", "mph", "m", "g", "s", "h", "L"];
+const UNITS: &[&str] = &[
+    "cm", "mm", "km", "kg", "mg", "ml", "mL", "min", "hr", "hrs", "sec", "ft", "in", "yd", "mi",
+    "lb", "lbs", "oz", "mph", "m", "g", "s", "h", "L",
+];
 const CN_SEPS: &[&str] = &["或者", "以及", "或", "和", "及", "且", "与", "、"];
 
 /// LaTeX spellings folded before lexing. Longer commands come before their prefixes.
@@ -169,7 +173,14 @@ const REPLACE: &[(&str, &str)] = &[
 pub(crate) fn parse(s: &str) -> Option<Node> {
     let mut text = crate::number::fold(s.trim());
     if text.chars().count() > MAX_INPUT {
-        text = text.chars().rev().take(MAX_INPUT).collect::<Vec<_>>().into_iter().rev().collect();
+        text = text
+            .chars()
+            .rev()
+            .take(MAX_INPUT)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
     }
     text = unwrap_text_commands(&text);
     text = repeating_decimals(&text);
@@ -183,9 +194,13 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
         return None;
     }
     // "(x-2)(x-3)=0，所以 x=2 或 x=3": the conclusion is what follows the last "so"
-    if let Some(k) = toks.iter().rposition(|t| matches!(t, Tok::Word(w) if is_conclusion(w)))
+    if let Some(k) = toks
+        .iter()
+        .rposition(|t| matches!(t, Tok::Word(w) if is_conclusion(w)))
         && k > 0
-        && toks[k + 1..].iter().any(|t| matches!(t, Tok::Num(_) | Tok::Ident(_)))
+        && toks[k + 1..]
+            .iter()
+            .any(|t| matches!(t, Tok::Num(_) | Tok::Ident(_)))
     {
         toks.drain(..k);
     }
@@ -197,7 +212,16 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
     }
     match items.len() {
         0 => {
-            let words: Vec<&str> = toks.iter().filter_map(|t| if let Tok::Word(w) = t { Some(w.as_str()) } else { None }).collect();
+            let words: Vec<&str> = toks
+                .iter()
+                .filter_map(|t| {
+                    if let Tok::Word(w) = t {
+                        Some(w.as_str())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             (!words.is_empty()).then(|| Node::Text(words.join(" ")))
         }
         1 => items.pop(),
@@ -252,7 +276,8 @@ fn repeat_part(rest: &str) -> Option<(String, usize)> {
         let t = t.strip_prefix('{')?;
         let end = t.find('}')?;
         let d = &t[..end];
-        (!d.is_empty() && d.len() <= 30 && d.chars().all(|c| c.is_ascii_digit())).then(|| (d.to_owned(), end + 2))
+        (!d.is_empty() && d.len() <= 30 && d.chars().all(|c| c.is_ascii_digit()))
+            .then(|| (d.to_owned(), end + 2))
     };
     if let Some(t) = rest.strip_prefix("\\overline") {
         let (d, n) = digits_in(t)?;
@@ -283,7 +308,15 @@ fn repeating_fraction(int: &str, frac: &str, rep: &str) -> (String, String) {
 
 /// `\text{ cm}` → ` cm `: the words inside text commands are words, not a group.
 fn unwrap_text_commands(s: &str) -> String {
-    const CMDS: &[&str] = &["\\textbf{", "\\textrm{", "\\text{", "\\mathrm{", "\\mathbf{", "\\mbox{", "\\operatorname{"];
+    const CMDS: &[&str] = &[
+        "\\textbf{",
+        "\\textrm{",
+        "\\text{",
+        "\\mathrm{",
+        "\\mathbf{",
+        "\\mbox{",
+        "\\operatorname{",
+    ];
     if !s.contains('\\') {
         return s.to_owned();
     }
@@ -306,7 +339,11 @@ fn unwrap_text_commands(s: &str) -> String {
                                 out.push(' ');
                                 if matches!(inner, "or" | "and") {
                                     out.push_str(inner);
-                                } else if !inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphabetic() || matches!(c, ' ' | '/' | '.')) {
+                                } else if !inner.is_empty()
+                                    && inner.chars().all(|c| {
+                                        c.is_ascii_alphabetic() || matches!(c, ' ' | '/' | '.')
+                                    })
+                                {
                                     // a unit (`\text{ cm}^2`, `\mathrm{m/s}`): dropped with its exponent
                                     for exp in ["^2", "^3", "^{2}", "^{3}"] {
                                         if let Some(r) = rest.strip_prefix(exp) {
@@ -344,7 +381,9 @@ fn lex(s: &str) -> Vec<Tok> {
         let ch = c[i];
         if ch.is_whitespace() || ch == '$' || ch == '¥' {
             i += 1;
-        } else if ch.is_ascii_digit() || (ch == '.' && c.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if ch.is_ascii_digit()
+            || (ch == '.' && c.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let (end, num) = lex_number(&c, i);
             out.push(Tok::Num(num));
             i = end;
@@ -386,11 +425,29 @@ fn lex(s: &str) -> Vec<Tok> {
                 out.push(Tok::Sep);
             } else if w.len() == 1 {
                 out.push(Tok::Ident(w));
-            } else if UNITS.contains(&w.as_str()) && matches!(out.last(), Some(Tok::Num(_)) | Some(Tok::Op('%'))) {
+            } else if UNITS.contains(&w.as_str())
+                && matches!(out.last(), Some(Tok::Num(_)) | Some(Tok::Op('%')))
+            {
                 out.push(Tok::Word(w));
             } else if w.len() == 2
                 && w.chars().all(|c| c.is_ascii_lowercase())
-                && !matches!(lw.as_str(), "is" | "so" | "of" | "to" | "at" | "be" | "we" | "it" | "an" | "as" | "by" | "on" | "if" | "no" | "or")
+                && !matches!(
+                    lw.as_str(),
+                    "is" | "so"
+                        | "of"
+                        | "to"
+                        | "at"
+                        | "be"
+                        | "we"
+                        | "it"
+                        | "an"
+                        | "as"
+                        | "by"
+                        | "on"
+                        | "if"
+                        | "no"
+                        | "or"
+                )
             {
                 for ch in w.chars() {
                     out.push(Tok::Ident(ch.to_string()));
@@ -409,7 +466,8 @@ fn lex(s: &str) -> Vec<Tok> {
         } else {
             i += 1;
             match ch {
-                '+' | '-' | '*' | '/' | '^' | '_' | '!' | '%' | '=' | '<' | '>' | '≤' | '≥' | '≠' | '∞' | 'π' | '±' | '∪' | '°' | '|' | '√' | '∈' => {
+                '+' | '-' | '*' | '/' | '^' | '_' | '!' | '%' | '=' | '<' | '>' | '≤' | '≥'
+                | '≠' | '∞' | 'π' | '±' | '∪' | '°' | '|' | '√' | '∈' => {
                     out.push(Tok::Op(ch))
                 }
                 '×' | '·' => out.push(Tok::Op('*')),
@@ -449,7 +507,11 @@ fn split_frac_digits(toks: Vec<Tok>) -> Vec<Tok> {
                 }
             }
             other => {
-                after_frac = if matches!(other, Tok::Open(_)) { 0 } else { after_frac.saturating_sub(1) };
+                after_frac = if matches!(other, Tok::Open(_)) {
+                    0
+                } else {
+                    after_frac.saturating_sub(1)
+                };
                 out.push(other);
             }
         }
@@ -458,9 +520,14 @@ fn split_frac_digits(toks: Vec<Tok>) -> Vec<Tok> {
 }
 
 fn is_conclusion(w: &str) -> bool {
-    ["所以", "因此", "综上", "解得", "故"].iter().any(|c| w.starts_with(c))
+    ["所以", "因此", "综上", "解得", "故"]
+        .iter()
+        .any(|c| w.starts_with(c))
         || w == "即"
-        || matches!(w.to_ascii_lowercase().as_str(), "so" | "thus" | "therefore" | "hence")
+        || matches!(
+            w.to_ascii_lowercase().as_str(),
+            "so" | "thus" | "therefore" | "hence"
+        )
 }
 
 fn is_cjk(ch: char) -> bool {
@@ -583,20 +650,39 @@ fn item(toks: &[Tok]) -> Option<Node> {
         }
     }
     // words between stretches of math: the last stretch is the answer
-    let math = segments
-        .into_iter()
-        .rev()
-        .find(|s| s.iter().any(|t| matches!(t, Tok::Num(_) | Tok::Ident(_) | Tok::Op('π') | Tok::Op('∞') | Tok::Func(_) | Tok::Cmd(_))))?;
+    let math = segments.into_iter().rev().find(|s| {
+        s.iter().any(|t| {
+            matches!(
+                t,
+                Tok::Num(_)
+                    | Tok::Ident(_)
+                    | Tok::Op('π')
+                    | Tok::Op('∞')
+                    | Tok::Func(_)
+                    | Tok::Cmd(_)
+            )
+        })
+    })?;
     let node = relation(&math)?;
     let label = clean_label(&label);
-    Some(if label.is_empty() { node } else { Node::Labelled(label, Box::new(node)) })
+    Some(if label.is_empty() {
+        node
+    } else {
+        Node::Labelled(label, Box::new(node))
+    })
 }
 
 /// Label words without filler, so `极大值点为` and `极大值` match.
 pub(crate) fn clean_label(s: &str) -> String {
-    let mut t: String = s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
-    for filler in ["所以", "因此", "故", "则", "函数", "取得", "处", "在", "的", "为", "是", "时", "点", "得", "有", "解", "答案", "最终"]
-    {
+    let mut t: String = s
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    for filler in [
+        "所以", "因此", "故", "则", "函数", "取得", "处", "在", "的", "为", "是", "时", "点", "得",
+        "有", "解", "答案", "最终",
+    ] {
         t = t.replace(filler, "");
     }
     t
@@ -646,8 +732,17 @@ fn relation(toks: &[Tok]) -> Option<Node> {
         [(_, a), (Some(o), b)] => Some(inequality(a, *o, b)),
         [(_, a), (Some(o1), x), (Some(o2), b)] if is_var(x) && same_dir(*o1, *o2) => {
             // a < x ≤ b
-            let (lo, lo_op, hi, hi_op) = if matches!(o1, '<' | '≤') { (a, *o1, b, *o2) } else { (b, *o2, a, *o1) };
-            Some(Node::Interval(lo_op == '≤' || lo_op == '≥', Box::new(lo.clone()), Box::new(hi.clone()), hi_op == '≤' || hi_op == '≥'))
+            let (lo, lo_op, hi, hi_op) = if matches!(o1, '<' | '≤') {
+                (a, *o1, b, *o2)
+            } else {
+                (b, *o2, a, *o1)
+            };
+            Some(Node::Interval(
+                lo_op == '≤' || lo_op == '≥',
+                Box::new(lo.clone()),
+                Box::new(hi.clone()),
+                hi_op == '≤' || hi_op == '≥',
+            ))
         }
         // x = 5 + 13 = 18: a chain of equalities ends in the value
         many if many.iter().skip(1).all(|(o, _)| *o == Some('=')) => {
@@ -665,7 +760,9 @@ fn relation(toks: &[Tok]) -> Option<Node> {
 
 /// `f(x)`, `g(t)`, `f(x, y)`: a name applied to distinct plain variables.
 fn function_name(p: &[Tok]) -> Option<String> {
-    let [Tok::Ident(f), Tok::Open('('), args @ .., Tok::Close(')')] = p else { return None };
+    let [Tok::Ident(f), Tok::Open('('), args @ .., Tok::Close(')')] = p else {
+        return None;
+    };
     let mut names = Vec::new();
     for (k, t) in args.iter().enumerate() {
         match (k % 2, t) {
@@ -771,18 +868,36 @@ impl<'a> Parser<'a> {
                 terms.push(Node::Neg(Box::new(self.term()?)));
             } else if self.eat(&Tok::Op('±')) {
                 let rhs = self.term()?;
-                let lhs = if terms.len() == 1 { terms.pop()? } else { Node::Add(std::mem::take(&mut terms)) };
+                let lhs = if terms.len() == 1 {
+                    terms.pop()?
+                } else {
+                    Node::Add(std::mem::take(&mut terms))
+                };
                 terms = vec![Node::PlusMinus(Box::new(lhs), Box::new(rhs))];
             } else {
                 break;
             }
         }
         self.depth -= 1;
-        Some(if terms.len() == 1 { terms.pop()? } else { Node::Add(terms) })
+        Some(if terms.len() == 1 {
+            terms.pop()?
+        } else {
+            Node::Add(terms)
+        })
     }
 
     fn starts_primary(&self) -> bool {
-        matches!(self.peek(), Some(Tok::Num(_) | Tok::Ident(_) | Tok::Func(_) | Tok::Cmd(_) | Tok::Open('(' | '{' | '[' | '⦃') | Tok::Op('π' | '√' | '∞')))
+        matches!(
+            self.peek(),
+            Some(
+                Tok::Num(_)
+                    | Tok::Ident(_)
+                    | Tok::Func(_)
+                    | Tok::Cmd(_)
+                    | Tok::Open('(' | '{' | '[' | '⦃')
+                    | Tok::Op('π' | '√' | '∞')
+            )
+        )
     }
 
     fn term(&mut self) -> Option<Node> {
@@ -792,13 +907,20 @@ impl<'a> Parser<'a> {
                 factors.push(self.unary()?);
             } else if self.eat(&Tok::Op('/')) {
                 let d = self.unary()?;
-                let n = if factors.len() == 1 { factors.pop()? } else { Node::Mul(std::mem::take(&mut factors)) };
+                let n = if factors.len() == 1 {
+                    factors.pop()?
+                } else {
+                    Node::Mul(std::mem::take(&mut factors))
+                };
                 factors = vec![Node::Div(Box::new(n), Box::new(d))];
             } else if self.starts_primary() && !matches!(self.peek(), Some(Tok::Open('['))) {
                 // implicit product: 2x, 2\pi, x(x+1); a mixed number 1\frac{1}{2} is a sum
                 let next = self.unary()?;
                 let mixed = matches!((factors.last(), &next), (Some(Node::Num(_, None)), Node::Div(a, b)) if matches!((&**a, &**b), (Node::Num(_, None), Node::Num(_, None))) && factors.len() == 1)
-                    && self.t.get(self.i.wrapping_sub(1)).is_some_and(|t| matches!(t, Tok::Close('}')));
+                    && self
+                        .t
+                        .get(self.i.wrapping_sub(1))
+                        .is_some_and(|t| matches!(t, Tok::Close('}')));
                 if mixed {
                     let whole = factors.pop()?;
                     factors.push(Node::Add(vec![whole, next]));
@@ -809,7 +931,11 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        Some(if factors.len() == 1 { factors.pop()? } else { Node::Mul(factors) })
+        Some(if factors.len() == 1 {
+            factors.pop()?
+        } else {
+            Node::Mul(factors)
+        })
     }
 
     fn unary(&mut self) -> Option<Node> {
@@ -820,7 +946,10 @@ impl<'a> Parser<'a> {
             self.unary()
         } else if self.eat(&Tok::Op('±')) {
             let v = self.unary()?;
-            Some(Node::PlusMinus(Box::new(Node::Num(BigRational::zero(), None)), Box::new(v)))
+            Some(Node::PlusMinus(
+                Box::new(Node::Num(BigRational::zero(), None)),
+                Box::new(v),
+            ))
         } else {
             self.power()
         };
@@ -831,7 +960,11 @@ impl<'a> Parser<'a> {
     fn power(&mut self) -> Option<Node> {
         let base = self.postfix()?;
         if self.eat(&Tok::Op('^')) {
-            let exp = if self.peek() == Some(&Tok::Op('-')) { self.unary()? } else { self.power_operand()? };
+            let exp = if self.peek() == Some(&Tok::Op('-')) {
+                self.unary()?
+            } else {
+                self.power_operand()?
+            };
             let p = Node::Pow(Box::new(base), Box::new(exp));
             return Some(self.postfix_ops(p));
         }
@@ -920,7 +1053,11 @@ impl<'a> Parser<'a> {
                     };
                     name = format!("{name}_{sub}");
                 }
-                Some(if name == "e" { Node::E } else { Node::Var(name) })
+                Some(if name == "e" {
+                    Node::E
+                } else {
+                    Node::Var(name)
+                })
             }
             Tok::Op('π') => Some(Node::Pi),
             Tok::Op('∞') => Some(Node::Inf),
@@ -934,14 +1071,24 @@ impl<'a> Parser<'a> {
                     let n = self.expr()?;
                     self.eat(&Tok::Close(']'));
                     let x = self.group()?;
-                    return Some(Node::Pow(Box::new(x), Box::new(Node::Div(Box::new(Node::Num(BigRational::one(), None)), Box::new(n)))));
+                    return Some(Node::Pow(
+                        Box::new(x),
+                        Box::new(Node::Div(
+                            Box::new(Node::Num(BigRational::one(), None)),
+                            Box::new(n),
+                        )),
+                    ));
                 }
                 // sin^2 x
                 let mut pow = None;
                 if self.eat(&Tok::Op('^')) {
                     pow = Some(self.power_operand()?);
                 }
-                let arg = if matches!(self.peek(), Some(Tok::Open('(' | '{'))) { self.primary()? } else { self.power()? };
+                let arg = if matches!(self.peek(), Some(Tok::Open('(' | '{'))) {
+                    self.primary()?
+                } else {
+                    self.power()?
+                };
                 let f = Node::Func(f, Box::new(arg));
                 Some(match pow {
                     Some(p) => Node::Pow(Box::new(f), Box::new(p)),
@@ -956,7 +1103,10 @@ impl<'a> Parser<'a> {
             Tok::Cmd(_) => {
                 let a = self.group()?;
                 let b = self.group()?;
-                Some(Node::Func("binom".into(), Box::new(Node::Tuple(vec![a, b]))))
+                Some(Node::Func(
+                    "binom".into(),
+                    Box::new(Node::Tuple(vec![a, b])),
+                ))
             }
             Tok::Op('|') => {
                 let a = self.expr()?;
@@ -1013,7 +1163,11 @@ pub(crate) fn num(d: &str) -> Option<Node> {
     let n: BigInt = digits.parse().ok()?;
     let den = BigInt::from(10u32).pow(frac.len() as u32);
     let ten = BigRational::from_integer(BigInt::from(10u32));
-    let scale = if exp >= 0 { num_traits::pow(ten, exp as usize) } else { num_traits::pow(ten, exp.unsigned_abs() as usize).recip() };
+    let scale = if exp >= 0 {
+        num_traits::pow(ten, exp as usize)
+    } else {
+        num_traits::pow(ten, exp.unsigned_abs() as usize).recip()
+    };
     let places = (!frac.is_empty() && exp == 0).then_some(frac.len() as u32);
     Some(Node::Num(BigRational::new(n, den) * scale, places))
 }

@@ -4,14 +4,22 @@ use super::*;
 fn ok(gold: &str, answer: &str) {
     let g = MathGrader::new(gold, true).unwrap();
     let r = g.grade_answer(answer);
-    assert!(r.pass, "gold {gold:?}, answer {answer:?} should pass: {}", r.found);
+    assert!(
+        r.pass,
+        "gold {gold:?}, answer {answer:?} should pass: {}",
+        r.found
+    );
 }
 
 #[track_caller]
 fn bad(gold: &str, answer: &str) {
     let g = MathGrader::new(gold, true).unwrap();
     let r = g.grade_answer(answer);
-    assert!(!r.pass, "gold {gold:?}, answer {answer:?} should fail: {}", r.found);
+    assert!(
+        !r.pass,
+        "gold {gold:?}, answer {answer:?} should fail: {}",
+        r.found
+    );
 }
 
 #[test]
@@ -93,7 +101,10 @@ fn numbers_and_latex() {
 #[test]
 fn structures() {
     ok("(1, 2]", "(1,2]");
-    ok("(-\\infty, 1] \\cup (2, \\infty)", "(2, +\\infty) \\cup (-\\infty, 1]");
+    ok(
+        "(-\\infty, 1] \\cup (2, \\infty)",
+        "(2, +\\infty) \\cup (-\\infty, 1]",
+    );
     ok("(2, \\infty)", "x > 2");
     ok("[2, 5)", "2 \\le x < 5");
     ok("(1, 2)", "(1, 2)");
@@ -142,6 +153,12 @@ fn messages_and_canonical_form() {
     assert!(r.found.contains("≢ 1/2"), "{}", r.found);
     assert_eq!(r.expected, "\\frac{1}{2} (= 1/2)");
     assert!(MathGrader::new("", true).is_err());
-    let e = MathGrader::from_params(serde_json::json!({"value": "1", "decimal": true}).as_object().unwrap()).err().unwrap();
+    let e = MathGrader::from_params(
+        serde_json::json!({"value": "1", "decimal": true})
+            .as_object()
+            .unwrap(),
+    )
+    .err()
+    .unwrap();
     assert!(e.message.contains("unknown key"), "{}", e.message);
 }

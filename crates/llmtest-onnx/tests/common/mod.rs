@@ -11,7 +11,10 @@ use llmtest_backend::BackendError;
 use llmtest_onnx::{LoadOptions, OnnxModel};
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 pub fn model_dir() -> PathBuf {
@@ -41,11 +44,16 @@ pub fn model() -> Option<&'static OnnxModel> {
     static MODEL: OnceLock<Option<OnnxModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let opts = LoadOptions { root: root(), threads: Some(1), ..LoadOptions::default() };
+            let opts = LoadOptions {
+                root: root(),
+                threads: Some(1),
+                ..LoadOptions::default()
+            };
             match OnnxModel::load(model_dir(), &opts) {
                 Ok(m) => Some(m),
                 Err(e) => {
-                    skip_unless_runtime(&e).unwrap_or_else(|| panic!("loading the fixture model failed: {e}"));
+                    skip_unless_runtime(&e)
+                        .unwrap_or_else(|| panic!("loading the fixture model failed: {e}"));
                     None
                 }
             }
@@ -55,13 +63,24 @@ pub fn model() -> Option<&'static OnnxModel> {
 
 pub fn max_abs_diff(a: &[f32], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - y).abs())
+        .fold(0.0, f64::max)
 }
 
 pub fn f64s(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }
 
 pub fn u32s(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array().expect("array").iter().map(|x| x.as_u64().expect("integer") as u32).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().expect("integer") as u32)
+        .collect()
 }

@@ -31,10 +31,18 @@ pub enum End {
 #[derive(Clone, Debug)]
 pub enum Reply {
     /// A whole response.
-    Status { code: u16, headers: Vec<(String, String)>, body: String, delay: Duration },
+    Status {
+        code: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+        delay: Duration,
+    },
     /// A chunked `text/event-stream`: each piece is written after its delay (from the previous
     /// write), as its own chunk.
-    Sse { pieces: Vec<(Duration, String)>, end: End },
+    Sse {
+        pieces: Vec<(Duration, String)>,
+        end: End,
+    },
     /// Resets the connection without answering.
     Reset,
     /// Closes the connection without answering (what a server does to an idle kept-alive
@@ -44,10 +52,20 @@ pub enum Reply {
 
 impl Reply {
     pub fn json(body: Value) -> Reply {
-        Reply::Status { code: 200, headers: vec![("content-type".into(), "application/json".into())], body: body.to_string(), delay: Duration::ZERO }
+        Reply::Status {
+            code: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
     }
     pub fn status(code: u16, body: &str) -> Reply {
-        Reply::Status { code, headers: vec![("content-type".into(), "application/json".into())], body: body.into(), delay: Duration::ZERO }
+        Reply::Status {
+            code,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
     }
     pub fn header(mut self, k: &str, v: &str) -> Reply {
         if let Reply::Status { headers, .. } = &mut self {
@@ -65,10 +83,16 @@ impl Reply {
             }
             pieces.push((*d, data(&json!({"model": "scripted", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]}))));
         }
-        pieces.push((Duration::ZERO, data(&json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))));
+        pieces.push((
+            Duration::ZERO,
+            data(&json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})),
+        ));
         pieces.push((Duration::ZERO, data(&json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": tokens.len()}}))));
         pieces.push((Duration::ZERO, "data: [DONE]\n\n".into()));
-        Reply::Sse { pieces, end: End::Finish }
+        Reply::Sse {
+            pieces,
+            end: End::Finish,
+        }
     }
 }
 
@@ -112,7 +136,9 @@ impl Drop for TestServer {
 async fn accept_loop(listener: TcpListener, hits: Arc<Mutex<Vec<Hit>>>, script: Script) {
     // Bounded: at most 10 000 connections per server.
     for _ in 0..10_000 {
-        let Ok((sock, _)) = listener.accept().await else { break };
+        let Ok((sock, _)) = listener.accept().await else {
+            break;
+        };
         let (h, script) = (hits.clone(), script.clone());
         tokio::spawn(async move {
             let _ = tokio::time::timeout(Duration::from_secs(60), serve(sock, h, script)).await;
@@ -122,25 +148,37 @@ async fn accept_loop(listener: TcpListener, hits: Arc<Mutex<Vec<Hit>>>, script: 
 
 impl TestServer {
     /// Serves `script(i, hit)` for the i-th request (0-based, across connections).
-    pub async fn start(script: impl Fn(usize, &Hit) -> Reply + Send + Sync + 'static) -> TestServer {
+    pub async fn start(
+        script: impl Fn(usize, &Hit) -> Reply + Send + Sync + 'static,
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(script);
         let task = tokio::spawn(accept_loop(listener, hits.clone(), script));
-        TestServer { addr, hits, task: Some(task), stop: None }
+        TestServer {
+            addr,
+            hits,
+            task: Some(task),
+            stop: None,
+        }
     }
 
     /// As `start`, on a thread and runtime of its own, so that the server's timers and
     /// writes do not wait for the client's tasks (for timing measurements).
-    pub fn start_isolated(script: impl Fn(usize, &Hit) -> Reply + Send + Sync + 'static) -> TestServer {
+    pub fn start_isolated(
+        script: impl Fn(usize, &Hit) -> Reply + Send + Sync + 'static,
+    ) -> TestServer {
         let hits = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(script);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let h = hits.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
@@ -152,7 +190,12 @@ impl TestServer {
             });
         });
         let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        TestServer { addr, hits, task: None, stop: Some(stop_tx) }
+        TestServer {
+            addr,
+            hits,
+            task: None,
+            stop: Some(stop_tx),
+        }
     }
 
     pub fn base_url(&self) -> String {
@@ -169,7 +212,10 @@ impl TestServer {
 }
 
 /// Reads one request; `None` at a clean end of the connection.
-async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Option<String>, Vec<u8>)> {
+async fn read_request(
+    sock: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<(String, Option<String>, Vec<u8>)> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
@@ -214,8 +260,16 @@ async fn serve(mut sock: TcpStream, hits: Arc<Mutex<Vec<Hit>>>, script: Script) 
     let mut buf = Vec::new();
     // Keep-alive: several requests per connection, at most 1000.
     for _ in 0..1000 {
-        let Some((path, authorization, body)) = read_request(&mut sock, &mut buf).await else { return };
-        let hit = Hit { path, body: serde_json::from_slice(&body).unwrap_or(Value::Null), authorization, received: Instant::now(), writes: Vec::new() };
+        let Some((path, authorization, body)) = read_request(&mut sock, &mut buf).await else {
+            return;
+        };
+        let hit = Hit {
+            path,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            authorization,
+            received: Instant::now(),
+            writes: Vec::new(),
+        };
         let idx = {
             let mut h = hits.lock().unwrap();
             h.push(hit.clone());
@@ -228,7 +282,12 @@ async fn serve(mut sock: TcpStream, hits: Arc<Mutex<Vec<Hit>>>, script: Script) 
                 return;
             }
             Reply::Close => return,
-            Reply::Status { code, headers, body, delay } => {
+            Reply::Status {
+                code,
+                headers,
+                body,
+                delay,
+            } => {
                 tokio::time::sleep(delay).await;
                 let mut head = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\n", body.len());
                 for (k, v) in headers {
@@ -305,7 +364,10 @@ pub fn chat(text: &str, n: u32) -> llmtest_backend::Request {
         model: "m".into(),
         suite: "s".into(),
         case_id: "c".into(),
-        prompt: llmtest_spec::Prompt::Chat(vec![llmtest_spec::Message { role: llmtest_spec::Role::User, content: text.into() }]),
+        prompt: llmtest_spec::Prompt::Chat(vec![llmtest_spec::Message {
+            role: llmtest_spec::Role::User,
+            content: text.into(),
+        }]),
         params: Default::default(),
         n,
     }
@@ -313,5 +375,8 @@ pub fn chat(text: &str, n: u32) -> llmtest_backend::Request {
 
 /// A completion request.
 pub fn completion(text: &str, n: u32) -> llmtest_backend::Request {
-    llmtest_backend::Request { prompt: llmtest_spec::Prompt::Completion(text.into()), ..chat("", n) }
+    llmtest_backend::Request {
+        prompt: llmtest_spec::Prompt::Completion(text.into()),
+        ..chat("", n)
+    }
 }
