@@ -17,12 +17,14 @@
 //! | `pick` | `first` | which number counts: the `first` stated amount, the `last` one (a final answer after working), or `any`. Years, and operands of a calculation shown in the answer (`A − B = C`), count only when nothing else is there |
 //! | `rounded` | `true` | also accept a rounded answer that shows at least three significant digits and equals the gold rounded to the digits shown (`1.49万` for 14,884; `582亿` for 58,159,881千元) |
 //!
-//! Numbers are read with thousands separators (`,` `，`, LaTeX `{,}` and `\,`), Chinese
+//! Numbers are read with thousands separators (`,` `，`, LaTeX `{,}` and `\,`, SI spaces
+//! `58 159 881`), Chinese
 //! 4-digit grouping (`5815,9881`, `5亿8159万`), full-width digits and punctuation, decimals,
 //! scientific notation (`5.8e10`, `5.8×10^{10}`), negatives (`-`, `−`, `负`, accounting
 //! parentheses `(1,234)`), percentages (`%`, `percent`, `百分之`), scale words, currency words
 //! and Chinese numerals (`五百八十一亿六千万`), inside markdown or LaTeX. A bare number is
-//! read in the gold's unit; a number with a scale or currency is converted to it; a number
+//! read in the gold's unit (or, when that unit has a scale, as a count of ones: `12000` for
+//! a gold of 1.2万); a number with a scale or currency is converted to it; a number
 //! in another dimension (a percentage when the gold is an amount, dollars when it is yuan)
 //! is not an amount of the gold's kind and is passed over. Years (`2024年`, `in 2024`),
 //! dates, ordinals (`第3`), list markers (`1. `) and numbers glued to identifiers
@@ -195,14 +197,22 @@ impl NumberGrader {
             ],
         };
         let readings: Vec<(Dec, &Cand)> = chosen.iter().map(|c| (self.convert(c), *c)).collect();
+        // A bare number is read in the gold's unit (`58,159,881` for 千元), or, when that
+        // unit has a scale, as a count of ones (`12000` for 1.2万).
+        let ones = chosen
+            .iter()
+            .filter(|c| self.bare_has_ones_reading(c))
+            .map(|c| (c.value.shift(-self.unit.scale), *c));
         let hit = readings
             .iter()
-            .find(|(v, c)| self.within(v) || self.rounded_ok(v, c));
+            .find(|(v, c)| self.within(v) || self.rounded_ok(v, c))
+            .copied()
+            .or_else(|| ones.into_iter().find(|(v, _)| self.within(v)));
         let (pass, (value, cand)) = match hit {
             Some(r) => (true, r),
-            None => (false, &readings[0]),
+            None => (false, readings[0]),
         };
-        let read = self.reading(cand, value);
+        let read = self.reading(cand, &value);
         let found = if pass {
             read
         } else if self.pick == Pick::Any && readings.len() > 1 {
@@ -220,6 +230,13 @@ impl NumberGrader {
             value.display(),
             self.unit_text
         ))
+    }
+
+    fn bare_has_ones_reading(&self, c: &Cand) -> bool {
+        c.scale.is_none()
+            && c.base.is_none()
+            && self.unit.scale != 0
+            && self.unit.base != Base::Percent
     }
 
     fn unit_label(&self) -> &str {
@@ -868,7 +885,7 @@ fn grouped_int(c: &[char], i: usize) -> (usize, String) {
         k = e;
     }
     if groups.is_empty() {
-        return (end, first);
+        return space_grouped(c, end, first);
     }
     for width in [3usize, 4] {
         if first.len() <= width && groups.iter().all(|(_, g)| g.len() == width) {
@@ -882,6 +899,33 @@ fn grouped_int(c: &[char], i: usize) -> (usize, String) {
     }
     // Not a grouping: a list ("1,2,3") — the number ends at the first comma.
     (end, first)
+}
+
+/// SI-style grouping with spaces (`58 159 881`, `12 000`; thin and no-break spaces are
+/// folded to spaces): 3-digit groups after a first group of 1–3 digits, each after exactly
+/// one space, so "2024 123" or "1 2 3" stay separate numbers.
+fn space_grouped(c: &[char], end: usize, first: String) -> (usize, String) {
+    if first.is_empty() || first.len() > 3 {
+        return (end, first);
+    }
+    let mut k = end;
+    let mut s = first.clone();
+    let mut n = 0;
+    while k + 1 < c.len() && c[k] == ' ' && c[k + 1].is_ascii_digit() {
+        let (e, g) = digits(c, k + 1);
+        if g.len() != 3 {
+            break;
+        }
+        s.push_str(&g);
+        k = e;
+        n += 1;
+    }
+    let stops_cleanly = !(k + 1 < c.len() && c[k] == ' ' && c[k + 1].is_ascii_digit());
+    if n >= 1 && stops_cleanly && s.len() <= MAX_DIGITS {
+        (k, s)
+    } else {
+        (end, first)
+    }
 }
 
 fn skip_spaces(c: &[char], mut i: usize, max: usize) -> usize {
@@ -1604,6 +1648,22 @@ mod tests {
         pass(&wan, "一亿二千三百四十五万六千七百八十九元");
         // a unit alone in a table header is not the number 1,000
         pass(&wan, "| 项目 | 千元 |\n|---|---|\n| 收入 | 123,456,789元 |");
+        // SI grouping with spaces; separate numbers stay separate
+        pass(&jd(), "58 159 881 千元");
+        pass(&jd(), "58\u{202F}159\u{202F}881 thousand yuan");
+        let plain = grader(serde_json::json!({"value": 12000}));
+        pass(&plain, "12 000");
+        fail(&plain, "12 0000"); // not a 3-digit group: the amount is 12
+        let three = grader(serde_json::json!({"value": 100, "pick": "first"}));
+        pass(&three, "100 2000");
+        fail(&three, "100 200"); // one number in SI grouping
+        // a bare count for a gold with a scaled unit: in the unit, or in ones
+        let wan = grader(serde_json::json!({"value": 1.2, "unit": "万"}));
+        pass(&wan, "1.2");
+        pass(&wan, "12000");
+        pass(&wan, "12,000");
+        fail(&wan, "120");
+        fail(&wan, "1.2千");
         let small = grader(serde_json::json!({"value": 0.25}));
         pass(&small, ".25");
         pass(&small, "2.5e-1");

@@ -19,21 +19,23 @@ use crate::{Llmtest, snapshot};
 
 type EngineCell = Arc<OnceLock<Arc<Engine>>>;
 
+type Outcomes = BTreeMap<(String, String), BTreeMap<String, Outcome>>;
+
 /// Committed snapshots' recorded outcomes, read once per suite × model before any trial
 /// runs: a snapshot trial of this same run may rewrite the file (`INSTA_UPDATE=always`),
 /// and what it writes must not turn a new failure into a "known" one.
 #[derive(Default)]
-struct Recorded(OnceLock<BTreeMap<(String, String), Arc<BTreeMap<String, Outcome>>>>);
+struct Recorded(OnceLock<Outcomes>);
 
 impl Recorded {
     fn load(&self, dir: &std::path::Path, work: &[Work]) {
-        let mut map = BTreeMap::new();
+        let mut map = Outcomes::new();
         for w in work {
             let key = (w.suite.name.clone(), w.model.clone());
-            if !map.contains_key(&key) {
-                if let Some(m) = snapshot::recorded_outcomes(dir, &key.0, &key.1) {
-                    map.insert(key, Arc::new(m));
-                }
+            if let std::collections::btree_map::Entry::Vacant(e) = map.entry(key)
+                && let Some(m) = snapshot::recorded_outcomes(dir, &w.suite.name, &w.model)
+            {
+                e.insert(m);
             }
         }
         let _ = self.0.set(map);

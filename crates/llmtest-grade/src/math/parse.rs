@@ -1079,6 +1079,12 @@ impl<'a> Parser<'a> {
                         )),
                     ));
                 }
+                // \log_2 16 = ln 16 / ln 2
+                let base = if f == "log" && self.eat(&Tok::Op('_')) {
+                    Some(self.power_operand()?)
+                } else {
+                    None
+                };
                 // sin^2 x
                 let mut pow = None;
                 if self.eat(&Tok::Op('^')) {
@@ -1089,7 +1095,13 @@ impl<'a> Parser<'a> {
                 } else {
                     self.power()?
                 };
-                let f = Node::Func(f, Box::new(arg));
+                let f = match base {
+                    Some(b) => Node::Div(
+                        Box::new(Node::Func("ln".into(), Box::new(arg))),
+                        Box::new(Node::Func("ln".into(), Box::new(b))),
+                    ),
+                    None => Node::Func(f, Box::new(arg)),
+                };
                 Some(match pow {
                     Some(p) => Node::Pow(Box::new(f), Box::new(p)),
                     None => f,
