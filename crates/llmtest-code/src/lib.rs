@@ -51,6 +51,17 @@
 //! the detail); a timeout or CPU limit (`code_timeout`); a sandbox failure (`infra_error`,
 //! never counted against the model). The score is the fraction of tests passed.
 //! See [`extract`] for how code is found in an answer and [`sandbox`] for the isolation.
+//!
+//! Trusting the result: the harness (HumanEval and function I/O styles) runs the program in
+//! its own interpreter and reports through a result file. Each execution gets a fresh
+//! secret token that the harness reads and deletes from disk before the program starts;
+//! only lines carrying it count, so a program that writes "passed" into the result file or
+//! into every descriptor it can find forges nothing (it ends as `early_exit`). In the
+//! HumanEval style, a returned value whose type defines comparison or conversion hooks
+//! outside the standard library (an object equal to everything) is a wrong answer, since the
+//! test's own `==` cannot judge it. Function I/O values are compared here, outside the
+//! program. Not covered: code that walks the interpreter's frames or heap to call the
+//! harness's own reporting function; a harness in a separate process is the remedy.
 
 mod compare;
 pub mod extract;
@@ -549,14 +560,15 @@ fn secs(d: std::time::Duration) -> String {
 impl CodeGrader {
     fn execute(&self, program: &str) -> Result<Verdict, sandbox::SandboxError> {
         let slot = sandbox::acquire();
+        let token = result_token();
         if self.warm {
-            let spec = self.harness_spec().to_string();
+            let spec = self.harness_spec(&token).to_string();
             let files: [(&str, &[u8]); 2] = [
                 ("solution.py", program.as_bytes()),
                 ("llmtest_spec.json", spec.as_bytes()),
             ];
             if let Some((out, lines)) = zygote::run(&slot, &files, &self.limits)? {
-                return Ok(self.interpret(&out, &lines));
+                return Ok(self.interpret(&out, &authentic(lines, &token)));
             }
         }
         let wd = sandbox::Workdir::new(&slot)?;
@@ -567,7 +579,7 @@ impl CodeGrader {
                 wd.write(h.solution_file(), program.as_bytes())?;
                 wd.write(
                     "llmtest_spec.json",
-                    self.harness_spec().to_string().as_bytes(),
+                    self.harness_spec(&token).to_string().as_bytes(),
                 )?;
                 name.to_string()
             }
@@ -602,19 +614,19 @@ impl CodeGrader {
             _ => {
                 let out = sandbox::run(&slot, &argv, wd.path(), None, &self.limits)?;
                 let lines = read_results(&wd.path().join("llmtest_result.jsonl"));
-                Ok(self.interpret(&out, &lines))
+                Ok(self.interpret(&out, &authentic(lines, &token)))
             }
         }
     }
 
-    /// What the harness reads from `llmtest_spec.json`.
-    fn harness_spec(&self) -> Value {
+    /// What the harness reads from `llmtest_spec.json` (and deletes before the program runs).
+    fn harness_spec(&self, token: &str) -> Value {
         match &self.style {
             Style::HumanEval { test, entry_point } => {
-                json!({"style": "humaneval", "test": test, "entry_point": entry_point})
+                json!({"style": "humaneval", "test": test, "entry_point": entry_point, "token": token})
             }
             Style::Call { call, cases, .. } => {
-                json!({"style": "call", "call": call, "cases": cases})
+                json!({"style": "call", "call": call, "cases": cases, "token": token})
             }
             Style::Io { .. } => Value::Null,
         }
@@ -1000,6 +1012,37 @@ fn first_error(stderr: &[u8]) -> String {
         .or_else(|| s.lines().find(|l| !l.trim().is_empty()))
         .unwrap_or("the compiler failed without a message");
     truncate(line.trim(), 300)
+}
+
+/// A fresh secret per execution: the harness marks its result lines with it, so lines the
+/// program under test writes into the result file are not taken for the harness's own.
+fn result_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if from_os.is_err() {
+        // RandomState is seeded from the OS's randomness too.
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The result lines that carry this execution's token, without it.
+fn authentic(lines: Vec<Value>, token: &str) -> Vec<Value> {
+    lines
+        .into_iter()
+        .filter_map(|mut l| {
+            let ok = l.get("k").and_then(Value::as_str) == Some(token);
+            let obj = l.as_object_mut()?;
+            obj.remove("k");
+            ok.then_some(l)
+        })
+        .collect()
 }
 
 pub(crate) fn read_results(path: &std::path::Path) -> Vec<Value> {

@@ -209,3 +209,60 @@ fn exiting_before_the_tests_is_not_a_pass() {
     assert!(!g.pass);
     assert_eq!(kind(&g), "wrong_answer", "{}", g.found);
 }
+
+#[test]
+fn forged_results_and_always_equal_objects_do_not_pass() {
+    if !have("python3") {
+        return;
+    }
+    let test = "def check(candidate):\n    assert candidate(1) == 2\n";
+    let he = |code: &str| grade(json!({"test": test, "entry_point": "inc"}), code);
+    // Lines written into the result file, or into every descriptor the program can find,
+    // lack the execution's token and are ignored.
+    let forge_file = "import os\nopen('llmtest_result.jsonl', 'a').write('{\"status\": \"passed\"}\\n{\"done\": true}\\n')\nos._exit(0)\ndef inc(x):\n    return 0\n";
+    let forge_fds = "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'{\"status\": \"passed\"}\\n{\"done\": true}\\n')\n    except OSError:\n        pass\nos._exit(0)\ndef inc(x):\n    return 0\n";
+    // The token is not on disk for the program to read.
+    let read_spec = "import json, os\nspec = json.load(open('llmtest_spec.json'))\nopen('llmtest_result.jsonl', 'a').write(json.dumps({'status': 'passed', 'k': spec.get('token')}) + '\\n' + json.dumps({'done': True, 'k': spec.get('token')}) + '\\n')\nos._exit(0)\ndef inc(x):\n    return 0\n";
+    // Warm (forked) and cold (a runner of one's own: a fresh interpreter) executions alike.
+    let cold = |code: &str| {
+        grade(
+            json!({"test": test, "entry_point": "inc", "runner": {"file": "solution.py", "run": ["python3", "-I", "{file}"]}}),
+            code,
+        )
+    };
+    for (code, want) in [
+        (forge_file, "early_exit"),
+        (forge_fds, "early_exit"),
+        (read_spec, "runtime_error"),
+    ] {
+        for g in [he(code), cold(code)] {
+            assert!(!g.pass, "{code}: {}", g.found);
+            assert_eq!(kind(&g), want, "{code}: {}", g.found);
+        }
+    }
+    assert!(cold("def inc(x):\n    return x + 1\n").pass);
+    // An object equal to everything makes `assert candidate(1) == 2` hold; it is refused.
+    for code in [
+        "class A:\n    def __eq__(self, o):\n        return True\ndef inc(x):\n    return A()\n",
+        "class I(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\ndef inc(x):\n    return [I(0)][0]\n",
+        "def inc(x):\n    return (type('A', (), {'__eq__': lambda s, o: True})(),)[0]\n",
+    ] {
+        let g = he(code);
+        assert!(!g.pass, "{code}: {}", g.found);
+        assert_eq!(kind(&g), "wrong_answer", "{code}: {}", g.found);
+        assert!(g.found.contains("defined by the program"), "{}", g.found);
+    }
+    // Standard-library values with Python-level comparisons are still fine.
+    let test = "def check(candidate):\n    assert candidate() == {'a': 2, 'b': 1}\n    assert candidate.__name__ == 'hist'\n";
+    let g = grade(
+        json!({"test": test, "entry_point": "hist"}),
+        "from collections import Counter\ndef hist():\n    return Counter('aab')\n",
+    );
+    assert!(g.pass, "{}", g.found);
+    let test = "def check(candidate):\n    assert candidate() == 0.5\n";
+    let g = grade(
+        json!({"test": test, "entry_point": "half"}),
+        "from fractions import Fraction\ndef half():\n    return Fraction(1, 2)\n",
+    );
+    assert!(g.pass, "{}", g.found);
+}

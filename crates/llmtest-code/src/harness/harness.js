@@ -6,8 +6,12 @@ const fs = require("fs");
 const vm = require("vm");
 
 const spec = JSON.parse(fs.readFileSync("llmtest_spec.json", "utf8"));
+// The spec goes before the solution runs: its token marks this harness's result lines
+// (lines without it are ignored), so a program cannot forge a "passed" line.
+fs.unlinkSync("llmtest_spec.json");
 const out = fs.openSync("llmtest_result.jsonl", "w");
-const emit = (o) => fs.writeSync(out, JSON.stringify(o) + "\n");
+const emit = ((token) => (o) => fs.writeSync(out, JSON.stringify({ ...o, k: token }) + "\n"))(spec.token);
+delete spec.token;
 const lastLine = (e) => (e && e.name ? `${e.name}: ${e.message}` : String(e)).split("\n")[0];
 
 function jsonable(v, depth = 0) {

@@ -5,13 +5,24 @@ import json
 import os
 import sys
 
-_SPEC = json.load(open("llmtest_spec.json", encoding="utf-8"))
+with open("llmtest_spec.json", encoding="utf-8") as _f:
+    _SPEC = json.load(_f)
+# The spec goes before the solution runs: it holds the token that marks this harness's
+# result lines (lines without it are ignored), so a program that writes its own "passed"
+# into the result file, or into any file descriptor it finds, forges nothing.
+os.remove("llmtest_spec.json")
 _OUT = open("llmtest_result.jsonl", "w", encoding="utf-8")
-_write_fd = _OUT.fileno()
 
 
-def _emit(obj):
-    os.write(_write_fd, (json.dumps(obj) + "\n").encode("utf-8"))
+def _emitter(token, fd):
+    def emit(obj):
+        obj["k"] = token
+        os.write(fd, (json.dumps(obj) + "\n").encode("utf-8"))
+
+    return emit
+
+
+_emit = _emitter(_SPEC.pop("token", ""), _OUT.fileno())
 
 
 def _last_line(e):
@@ -106,6 +117,64 @@ def _load(ns):
     return True
 
 
+class _Untrusted(BaseException):  # not caught by a test's own `except Exception`
+    pass
+
+
+# Comparison, truth and conversion hooks: a returned value whose type implements one of
+# these outside the standard library (`class A: __eq__ = lambda s, o: True`) would make the
+# test's own `assert candidate(x) == y` pass, so such a value is not accepted as an answer.
+_HOOKS = (
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__len__",
+    "__sub__", "__rsub__", "__abs__", "__float__", "__int__", "__index__", "__round__",
+    "__contains__", "__iter__", "__getitem__", "__hash__", "__str__", "__repr__",
+)
+_STDLIB = os.path.dirname(os.__file__)
+
+
+def _foreign_hook(t):
+    for name in _HOOKS:
+        code = getattr(getattr(t, name, None), "__code__", None)
+        if code is not None and not code.co_filename.startswith(_STDLIB):
+            return name
+    return None
+
+
+def _check_value(v, budget):
+    # Builtin containers are walked (up to `budget` items); anything else is judged by its type.
+    stack = [v]
+    while stack and budget[0] > 0:
+        budget[0] -= 1
+        x = stack.pop()
+        t = type(x)
+        if t in (list, tuple, set, frozenset):
+            stack.extend(x)
+        elif t is dict:
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif t not in (int, float, str, bool, bytes, complex, type(None)):
+            hook = _foreign_hook(t)
+            if hook is not None:
+                raise _Untrusted(
+                    f"the function returned a `{t.__name__}` whose `{hook}` is defined by the "
+                    "program; such values cannot be compared with the expected answer"
+                )
+
+
+def _guarded(fn):
+    def candidate(*args, **kwargs):
+        v = fn(*args, **kwargs)
+        _check_value(v, [10000])
+        return v
+
+    try:
+        candidate.__name__ = fn.__name__
+        candidate.__doc__ = fn.__doc__
+    except Exception:  # noqa: BLE001 - a callable object without these
+        pass
+    return candidate
+
+
 def _humaneval(ns):
     try:
         test = compile(_SPEC["test"], "test.py", "exec")
@@ -119,7 +188,10 @@ def _humaneval(ns):
         _emit({"status": "missing_function", "message": f"the code defines no function `{entry}`"})
         return
     try:
-        check(ns[entry])
+        check(_guarded(ns[entry]))
+    except _Untrusted as e:
+        _emit({"status": "wrong_answer", "message": str(e)})
+        return
     except AssertionError as e:
         inner = _innermost(e.__traceback__)
         if inner is not None and inner.tb_frame.f_code.co_filename == "solution.py":
