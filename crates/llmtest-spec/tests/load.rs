@@ -232,3 +232,31 @@ fn schemas_are_committed_and_fresh() {
         );
     }
 }
+
+#[test]
+fn wrong_shapes_get_a_hint_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = "version: 1\nmodels:\n  - name: answers\n    backend: outputs\n";
+    std::fs::write(dir.path().join("llmtest.yaml"), cfg).unwrap();
+    let err = Project::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("llmtest.yaml:3:3"), "{err}");
+    assert!(
+        err.contains("hint: `models` takes a mapping (`key: value` lines), not a list"),
+        "{err}"
+    );
+    let suite = "version: 1\nsuite: s\ncases:\n  - id: a\n    prompt: hi\n    samples: -1\n";
+    let err = load(&[("llmtest.yaml", CONFIG), ("suites/s.yaml", suite)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("suites/s.yaml:6:14"), "{err}");
+    assert!(
+        err.contains("hint: `samples` takes a whole number"),
+        "{err}"
+    );
+    let suite = "version: 1\nsuite: s\ntags: fast\ncases:\n  - id: a\n    prompt: hi\n";
+    let err = load(&[("llmtest.yaml", CONFIG), ("suites/s.yaml", suite)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("suites/s.yaml:3:"), "{err}");
+    assert!(err.contains("hint: `tags` takes a list"), "{err}");
+}
