@@ -26,7 +26,9 @@ mod types;
 
 pub use config::{MODEL_COMMON_KEYS, ModelConfig, Profile, RunMode};
 pub use diag::{Diagnostic, Diagnostics, Loc, did_you_mean, unknown_name_hint};
-pub use load::{CONFIG_FILE, Project, load_suites, load_suites_named, parse_assertion};
+pub use load::{
+    CONFIG_FILE, Project, load_suites, load_suites_filtered, load_suites_named, parse_assertion,
+};
 pub use model::{AssertionCheck, AssertionSpec, Case, CheckError, Suite};
 pub use schema::{config_schema, suite_schema};
 pub use types::{GenParams, Message, Mode, Prompt, ReasoningPolicy, Role, SnapshotMode, ToolCall};

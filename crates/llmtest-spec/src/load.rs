@@ -487,6 +487,20 @@ pub fn load_suites_named(
     check: &dyn AssertionCheck,
     only: Option<&[String]>,
 ) -> Result<Vec<Suite>, Diagnostics> {
+    load_suites_filtered(project, files, check, only, None)
+}
+
+/// As [`load_suites_named`], and when `only_case` is given, only the case with that id is
+/// rendered and built in each resolved suite (rows of `cases_from` data are skipped once
+/// their id is known). Duplicate ids and empty suites are not diagnosed in this mode: it
+/// is for a process that runs one trial, after a full load has validated everything.
+pub fn load_suites_filtered(
+    project: &Project,
+    files: &[PathBuf],
+    check: &dyn AssertionCheck,
+    only: Option<&[String]>,
+    only_case: Option<&str>,
+) -> Result<Vec<Suite>, Diagnostics> {
     let templates = Templates::new(&project.root);
     let mut diags = Diagnostics::default();
     let mut suites: Vec<Suite> = Vec::new();
@@ -518,6 +532,7 @@ pub fn load_suites_named(
             project,
             templates: &templates,
             check,
+            only_case,
             diags: Diagnostics::default(),
         };
         let suite = ctx.resolve(file);
@@ -549,6 +564,8 @@ struct SuiteCtx<'a> {
     project: &'a Project,
     templates: &'a Templates,
     check: &'a dyn AssertionCheck,
+    /// Build only this case (see [`load_suites_filtered`]).
+    only_case: Option<&'a str>,
     diags: Diagnostics,
 }
 
@@ -616,6 +633,9 @@ impl SuiteCtx<'_> {
         let mut cases = Vec::new();
         let mut ids: HashMap<String, Loc> = HashMap::new();
         for c in &f.cases {
+            if self.only_case.is_some_and(|only| only != c.id.value) {
+                continue;
+            }
             // Ids are checked on the definitions, so a duplicate is found even when one of the
             // two cases has other errors.
             let l = loc(rel, &c.id);
@@ -635,7 +655,7 @@ impl SuiteCtx<'_> {
                 cases.push(case);
             }
         }
-        if cases.is_empty() && self.diags.is_empty() {
+        if cases.is_empty() && self.diags.is_empty() && self.only_case.is_none() {
             self.err(
                 loc(rel, &f.suite),
                 format!("suite `{name}` has no cases"),
@@ -939,6 +959,13 @@ impl SuiteCtx<'_> {
         let mut out = Vec::with_capacity(rows.len());
         for (i, (line, row)) in rows.into_iter().enumerate() {
             let row_loc = Loc::new(&data_rel, line as u32, 1);
+            if cf.id.is_none()
+                && self
+                    .only_case
+                    .is_some_and(|only| only != format!("{stem}-{i:0width$}"))
+            {
+                continue;
+            }
             let mut vars = f.defaults.vars.clone();
             vars.insert("index".into(), Value::from(i));
             vars.insert("row".into(), Value::Object(row.clone()));
@@ -957,6 +984,11 @@ impl SuiteCtx<'_> {
                 Some(t) => self.render(t, &vars, l.clone()),
                 None => Some(format!("{stem}-{i:0width$}")),
             };
+            if let (Some(only), Some(id)) = (self.only_case, &id)
+                && only != id
+            {
+                continue;
+            }
             let text = match self.templates.render_compiled(&prompt_tpl, &vars) {
                 Ok(t) => Some(t),
                 Err(e) => {

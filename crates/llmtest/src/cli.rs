@@ -188,7 +188,7 @@ fn plan(
         profile: s.profile.clone(),
         models: s.models.clone(),
         mode,
-        only_suites: None,
+        ..PlanOptions::default()
     };
     match Plan::load(root, &registry, &opts) {
         Ok(p) => Ok((registry, p)),

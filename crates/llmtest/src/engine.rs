@@ -60,6 +60,8 @@ pub struct PlanOptions {
     pub mode: Option<RunMode>,
     /// Resolve only these suites (a process that runs one trial); `None`: all.
     pub only_suites: Option<Vec<String>>,
+    /// Within them, build only the case with this id (a process that runs one case trial).
+    pub only_case: Option<String>,
 }
 
 impl Plan {
@@ -94,11 +96,12 @@ impl Plan {
             profile.models = opts.models.clone();
         }
         let files = project.discover(&opts.paths)?;
-        let suites: Vec<Arc<Suite>> = llmtest_spec::load_suites_named(
+        let suites: Vec<Arc<Suite>> = llmtest_spec::load_suites_filtered(
             &project,
             &files,
             registry,
             opts.only_suites.as_deref(),
+            opts.only_case.as_deref(),
         )?
         .into_iter()
         .map(Arc::new)

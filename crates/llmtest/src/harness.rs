@@ -52,16 +52,25 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
     let root = lt.root_dir();
     let registry = Arc::new(lt.grader_registry(&root));
     // `--exact suite::case::model` (how nextest runs each test in its own process): only
-    // that suite needs resolving; the listing that chose the name validated everything.
-    let only_suites = match (&args.filter, args.exact, args.list) {
-        (Some(name), true, false) => name.split("::").next().map(|s| vec![s.to_owned()]),
-        _ => None,
+    // that suite, and in it only that case, needs resolving; the listing that chose the name
+    // validated everything. `suite::model::snapshot` needs the whole suite.
+    let (only_suites, only_case) = match (&args.filter, args.exact, args.list) {
+        (Some(name), true, false) => {
+            let parts: Vec<&str> = name.splitn(3, "::").collect();
+            let case = match parts.as_slice() {
+                [_, case, last] if *last != "snapshot" => Some((*case).to_owned()),
+                _ => None,
+            };
+            (Some(vec![parts[0].to_owned()]), case)
+        }
+        _ => (None, None),
     };
     let plan = match Plan::load(
         &root,
         &registry,
         &PlanOptions {
             only_suites,
+            only_case,
             ..PlanOptions::default()
         },
     ) {
