@@ -132,7 +132,7 @@ pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
                 .size_limit(1 << 22)
                 .build()
                 .map_err(|e| {
-                    CheckError::new(format!("invalid regex: {}", first_line(&e.to_string())))
+                    CheckError::new(format!("invalid regex: {}", last_line(&e.to_string())))
                         .with_hint(
                             "the pattern uses Rust regex syntax (no look-around or backreferences)",
                         )
@@ -326,10 +326,10 @@ fn quote(s: &str) -> String {
     format!("{s:?}")
 }
 
-fn first_line(s: &str) -> String {
+/// The last non-empty line (a regex error ends with the reason).
+fn last_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .to_owned()

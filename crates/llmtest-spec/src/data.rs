@@ -6,12 +6,15 @@ use serde_json::{Map, Value};
 
 use crate::suite::DataFormat;
 
+/// A data row: its 1-based line (JSONL, CSV) or item number (JSON), and its fields.
+pub(crate) type Row = (usize, Map<String, Value>);
+
 /// Rows with their 1-based line (JSONL, CSV) or item number (JSON) for error messages.
 pub(crate) fn read_rows(
     path: &Path,
     format: DataFormat,
     limit: Option<usize>,
-) -> Result<Vec<(usize, Map<String, Value>)>, String> {
+) -> Result<Vec<Row>, String> {
     let limit = limit.unwrap_or(usize::MAX);
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();

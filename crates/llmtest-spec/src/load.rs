@@ -610,7 +610,7 @@ impl SuiteCtx<'_> {
                             unknown_name_hint(&m.value, known.iter().copied())
                         };
                         self.err(
-                            loc(rel, &m),
+                            loc(rel, m),
                             format!("unknown model `{}`", m.value),
                             Some(hint),
                         );
