@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use llmtest_spec::RunMode;
 
 use crate::Llmtest;
-use crate::engine::{Engine, Plan, PlanOptions};
+use crate::engine::{Plan, PlanOptions};
 use crate::report::{Format, render};
 use crate::results::{RESULTS_SCHEMA_VERSION, RunResults, Summary};
 
@@ -226,18 +226,9 @@ fn run(
         );
         return ExitCode::from(2);
     }
-    let models: Vec<String> = work
-        .iter()
-        .map(|w| w.model.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let engine = match Engine::new(&plan, &models, &lt.backend_factories(), registry) {
-        Ok(e) => Arc::new(e),
-        Err(d) => {
-            eprintln!("{d}");
-            return ExitCode::from(2);
-        }
+    let (engine, models) = match lt.start_engine(&plan, &work, registry) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     eprintln!(
         "llmtest: {} item(s) on {} model(s), profile `{}` ({})",

@@ -150,18 +150,9 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
             }
         }
     }
-    let models: Vec<String> = work
-        .iter()
-        .map(|w| w.model.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let engine = match Engine::new(&plan, &models, &lt.backend_factories(), registry) {
-        Ok(e) => Arc::new(e),
-        Err(d) => {
-            eprintln!("{d}");
-            return ExitCode::from(2);
-        }
+    let (engine, models) = match lt.start_engine(&plan, &work, registry) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     for m in &models {
         if let Some(r) = engine.skip_reason(m) {

@@ -129,6 +129,29 @@ impl Llmtest {
         r
     }
 
+    /// Starts the backends of the models that `work` uses (a config error prints its
+    /// diagnostics and gives exit code 2). Returns the engine and those models, sorted.
+    pub(crate) fn start_engine(
+        &self,
+        plan: &engine::Plan,
+        work: &[engine::Work],
+        registry: Arc<GraderRegistry>,
+    ) -> Result<(Arc<engine::Engine>, Vec<String>), ExitCode> {
+        let models: Vec<String> = work
+            .iter()
+            .map(|w| w.model.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        match engine::Engine::new(plan, &models, &self.backend_factories(), registry) {
+            Ok(e) => Ok((Arc::new(e), models)),
+            Err(d) => {
+                eprintln!("{d}");
+                Err(ExitCode::from(2))
+            }
+        }
+    }
+
     /// Every backend by name: built-ins, then the optional crates', then plugins.
     pub fn backend_factories(&self) -> BTreeMap<String, Arc<dyn BackendFactory>> {
         let mut all: Vec<Arc<dyn BackendFactory>> = llmtest_backend::builtin_factories();
