@@ -40,6 +40,7 @@ mod harness;
 pub mod report;
 pub mod results;
 mod snapshot;
+pub mod stats;
 
 pub use engine::{Engine, Plan, PlanOptions, Work};
 pub use llmtest_backend as backend;
