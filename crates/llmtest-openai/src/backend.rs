@@ -13,10 +13,14 @@ use llmtest_backend::{
 };
 use llmtest_spec::{GenParams, Message, ModelConfig, Prompt, Role};
 
-use crate::http::{Attempt, Call, Endpoint, build_body, display_url, scrub};
+use crate::body::build_body;
+use crate::failure::scrub;
 use crate::limits::{AdaptiveLimit, RateLimit};
 use crate::options::{NMode, Options, ReadyCheck, Resolved, resolve};
+use crate::response::Attempt;
 use crate::server::{Server, free_port};
+use crate::transport::Call;
+use crate::url::{Endpoint, display_url};
 
 /// `backend: openai`.
 pub struct OpenAiFactory;

@@ -158,11 +158,16 @@
 //! (`tests/live_cloud.rs`).
 
 mod backend;
-mod http;
+mod body;
+mod failure;
 mod limits;
 mod options;
+mod response;
 mod server;
 mod sse;
+mod stream;
+mod transport;
+mod url;
 
 use std::sync::Arc;
 

@@ -355,7 +355,7 @@ pub(crate) fn resolve(
             _ => {
                 return Err(cfg(format!(
                     "`{}` is not an http(s) URL",
-                    crate::http::display_url(u)
+                    crate::url::display_url(u)
                 )));
             }
         }
