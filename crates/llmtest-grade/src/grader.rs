@@ -30,6 +30,12 @@ pub enum Outcome {
     InfraError,
     /// Not run (no credentials, filtered out).
     Skipped,
+    /// A model-graded assertion could not be graded: the judge model failed (timeout,
+    /// 429/5xx) or its verdict could not be read. Neither the candidate's fault nor a score.
+    JudgeError,
+    /// Repeated judge verdicts (`judge_samples`) fall on both sides of the pass threshold:
+    /// neither a pass nor a fail until a person looks.
+    Unstable,
 }
 
 impl Outcome {
@@ -42,6 +48,8 @@ impl Outcome {
             Outcome::CodeError => "code_error",
             Outcome::InfraError => "infra_error",
             Outcome::Skipped => "skipped",
+            Outcome::JudgeError => "judge_error",
+            Outcome::Unstable => "unstable",
         }
     }
 
@@ -54,6 +62,12 @@ impl Outcome {
                 | Outcome::CodeTimeout
                 | Outcome::CodeError
         )
+    }
+
+    /// Could the case not be graded for reasons outside the candidate model (its backend or
+    /// the judge's)?
+    pub fn is_infra(self) -> bool {
+        matches!(self, Outcome::InfraError | Outcome::JudgeError)
     }
 }
 
@@ -79,6 +93,9 @@ pub struct Sample<'a> {
     /// The reasoning ("thinking") text, inline or from the API's separate channel.
     pub reasoning: Option<&'a str>,
     pub tool_calls: &'a [ToolCall],
+    /// Asks judge models, for model-graded assertions (`None` where no runner provides one:
+    /// such assertions then report a `judge_error`).
+    pub judge: Option<&'a dyn crate::judge::Judge>,
 }
 
 impl<'a> Sample<'a> {
@@ -99,6 +116,7 @@ impl<'a> Sample<'a> {
             answer,
             reasoning: None,
             tool_calls: &[],
+            judge: None,
         }
     }
 }

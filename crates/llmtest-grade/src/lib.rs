@@ -10,12 +10,14 @@
 //! ```
 
 mod grader;
+pub mod judge;
 pub mod math;
 pub mod number;
 mod reasoning;
 mod registry;
 mod score;
 pub mod text;
+mod tools;
 
 pub use grader::{
     FnFactory, Grade, Grader, GraderContext, GraderFactory, Outcome, Sample, parse_params,

@@ -25,13 +25,20 @@ impl GraderRegistry {
         }
     }
 
-    /// The built-in text and JSON assertions.
+    /// The built-in assertions: text and JSON, `number`, `math`, `tool-call`, the judges.
     pub fn with_builtins(ctx: GraderContext) -> Self {
         let mut r = Self::empty(ctx);
         for f in crate::text::factories() {
             r.register(f);
         }
-        for f in [crate::number::factory(), crate::math::factory()] {
+        for f in crate::judge::factories() {
+            r.register(f);
+        }
+        for f in [
+            crate::number::factory(),
+            crate::math::factory(),
+            crate::tools::factory(),
+        ] {
             r.register(f);
         }
         r

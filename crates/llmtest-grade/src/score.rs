@@ -99,14 +99,16 @@ pub fn grade_sample(
     } else if passed {
         Outcome::Pass
     } else {
-        // A failure caused by infrastructure outranks a code problem, which outranks a
-        // plain wrong answer.
+        // A failure caused by infrastructure (the candidate's, then the judge's) outranks an
+        // undecided judge, which outranks a code problem, which outranks a wrong answer.
         let special = results
             .iter()
             .filter(|r| !r.pass)
             .filter_map(|r| r.outcome)
             .max_by_key(|o| match o {
-                Outcome::InfraError => 3,
+                Outcome::InfraError => 5,
+                Outcome::JudgeError => 4,
+                Outcome::Unstable => 3,
                 Outcome::CodeTimeout => 2,
                 Outcome::CodeError => 1,
                 _ => 0,

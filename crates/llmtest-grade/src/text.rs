@@ -8,7 +8,7 @@
 //! | `contains-all` / `icontains-all` | `value: [..]` | contains every one |
 //! | `starts-with` | `value` | starts with it, leading whitespace ignored |
 //! | `regex` | `value`, `ignore_case` | matches the pattern |
-//! | `is-json` | — | is JSON (bare, or one fenced ```` ```json ```` block) |
+//! | `is-json` | — | is JSON (bare, or one fenced ```` ```json ```` block; only bare JSON when the case sets `response_format`) |
 //! | `json-schema` | `value` (a schema) | is JSON valid against the schema |
 //! | `json-path` | `path`, `value` | is JSON whose value at `path` equals `value` |
 //!
@@ -141,7 +141,7 @@ pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
         }),
         ("is-json", |p, _| {
             parse_params::<NoParams>(p)?;
-            Ok(Arc::new(|s: &Sample<'_>| match parse_json(s.answer) {
+            Ok(Arc::new(|s: &Sample<'_>| match answer_json(s) {
                 Ok(v) => Grade::binary(true, "valid JSON", excerpt(s.answer))
                     .with_extracted(v.to_string()),
                 Err(e) => {
@@ -153,7 +153,7 @@ pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
             let SchemaParams { value } = parse_params(p)?;
             let validator = jsonschema::validator_for(&value)
                 .map_err(|e| CheckError::new(format!("invalid JSON schema: {e}")))?;
-            Ok(Arc::new(move |s: &Sample<'_>| match parse_json(s.answer) {
+            Ok(Arc::new(move |s: &Sample<'_>| match answer_json(s) {
                 Err(e) => Grade::binary(
                     false,
                     "JSON matching the schema",
@@ -181,7 +181,7 @@ pub(crate) fn factories() -> Vec<Arc<dyn GraderFactory>> {
                 .map_err(|e| CheckError::new(format!("invalid JSONPath `{path}`: {e}")))?;
             Ok(Arc::new(move |s: &Sample<'_>| {
                 let expected = format!("{path} == {value}");
-                match parse_json(s.answer) {
+                match answer_json(s) {
                     Err(e) => {
                         Grade::binary(false, expected, format!("{e} in {}", excerpt(s.answer)))
                     }
@@ -292,6 +292,23 @@ pub fn parse_json(answer: &str) -> Result<Value, String> {
             Err(format!("invalid JSON: {e}"))
         }
     }
+}
+
+/// JSON from a sample's answer. When the case asks for structured output
+/// (`response_format` other than `text`), the answer must be JSON and nothing else: a
+/// fenced block or prose around it fails, because the server promised bare JSON.
+pub fn answer_json(s: &Sample<'_>) -> Result<Value, String> {
+    let strict = s
+        .case
+        .params
+        .response_format
+        .as_ref()
+        .is_some_and(|f| f.get("type").and_then(Value::as_str) != Some("text"));
+    if !strict {
+        return parse_json(s.answer);
+    }
+    serde_json::from_str::<Value>(s.answer.trim())
+        .map_err(|e| format!("not JSON only, as `response_format` requires: {e}"))
 }
 
 fn fenced(t: &str) -> Option<&str> {

@@ -33,6 +33,7 @@ fn sample<'a>(suite: &'a str, case: &'a Case, answer: &'a str) -> Sample<'a> {
         answer,
         reasoning: None,
         tool_calls: &[],
+        judge: None,
     }
 }
 

@@ -73,6 +73,11 @@ pub struct ProfileDef {
     /// any change in either direction fails the suite's snapshot trial. Default false.
     #[serde(default)]
     pub allow_known_failures: bool,
+    /// The judge model of model-graded assertions (`rubric`, `closed-qa`, `factuality`,
+    /// `pairwise`) that name none themselves.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub judge: Option<Spanned<String>>,
     #[serde(default)]
     #[allow(dead_code)]
     pub description: Option<String>,
@@ -149,4 +154,6 @@ pub struct Profile {
     pub models: Vec<String>,
     pub mode: RunMode,
     pub allow_known_failures: bool,
+    /// The default judge model (`judge:`).
+    pub judge: Option<String>,
 }

@@ -110,6 +110,19 @@ impl Project {
                 }
                 None => models = file.models.keys().cloned().collect(),
             }
+            let judge = p.judge.map(|j| {
+                if !file.models.contains_key(&j.value) {
+                    diags.push(
+                        Diagnostic::new(
+                            loc(&rel, &j),
+                            format!("profile `{name}` names unknown judge model `{}`", j.value),
+                        )
+                        .with_hint(unknown_name_hint(&j.value, known.iter().copied()))
+                        .with_source(&src),
+                    );
+                }
+                j.value
+            });
             project.profiles.insert(
                 name.clone(),
                 Profile {
@@ -117,6 +130,7 @@ impl Project {
                     models,
                     mode: p.mode,
                     allow_known_failures: p.allow_known_failures,
+                    judge,
                 },
             );
         }
@@ -166,6 +180,7 @@ impl Project {
                 models: self.models.keys().cloned().collect(),
                 mode: RunMode::Live,
                 allow_known_failures: false,
+                judge: None,
             }),
         }
     }

@@ -11,7 +11,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use llmtest_backend::{
     Backend, BackendContext, BackendError, BackendFactory, InfraError, InfraKind, RecordBackend,
-    ReplayBackend, Request, Response,
+    ReplayBackend, Response,
 };
 use llmtest_grade::{
     Grader, GraderRegistry, Outcome, Sample, grade_sample, pass_at_k, split_reasoning,
@@ -128,6 +128,10 @@ impl Plan {
             }
         }
         let mut work = Vec::new();
+        let judges = crate::judge::check(&suites, &project, profile.judge.as_deref());
+        if !judges.is_empty() {
+            return Err(judges);
+        }
         for s in &suites {
             for m in models_for(&project, &profile, s) {
                 for i in 0..s.cases.len() {
@@ -193,6 +197,8 @@ pub struct Engine {
     slots: BTreeMap<String, Slot>,
     cells: Mutex<HashMap<String, Arc<OnceCell<Arc<CaseResult>>>>>,
 }
+    /// Generations (shared with `pairwise`) and judge calls.
+    hub: Arc<crate::judge::Hub>,
 
 impl Engine {
     /// Creates the backends of `models` (only those: a filtered run starts no other server).
@@ -220,7 +226,14 @@ impl Engine {
         };
         let mut slots = BTreeMap::new();
         let mut diags = Diagnostics::default();
-        for name in models {
+        // Judges and `pairwise` opponents run beside the candidates.
+        let mut models: Vec<String> = models.to_vec();
+        for m in crate::judge::models_named(&plan.suites, plan.profile.judge.as_deref()) {
+            if !models.contains(&m) {
+                models.push(m);
+            }
+        }
+        for name in &models {
             let Some(cfg) = plan.project.models.get(name) else {
                 continue;
             };
@@ -306,7 +319,24 @@ impl Engine {
             rt.spawn(stop_on_signal(live));
         }
         Ok(Engine {
+        let hub_backends = slots
+            .iter()
+            .map(|(name, slot)| {
+                let b = match slot {
+                    Slot::Ready { backend, sem } => Ok((backend.clone(), sem.clone())),
+                    Slot::Skipped(r) | Slot::Unavailable(r) => Err(r.clone()),
+                };
+                (name.clone(), b)
+            })
+            .collect();
+        let hub = Arc::new(crate::judge::Hub::new(
+            rt.handle().clone(),
+            plan.project.clone(),
+            hub_backends,
+            plan.profile.judge.clone(),
+        ));
             rt,
+            hub,
             project: plan.project.clone(),
             mode: plan.profile.mode,
             registry,
@@ -422,8 +452,9 @@ impl Engine {
             timings: None,
             facts: Map::new(),
         };
-        let (backend, sem) = match self.slots.get(&w.model) {
-            Some(Slot::Ready { backend, sem }) => (backend.clone(), sem.clone()),
+            judge: None,
+        match self.slots.get(&w.model) {
+            Some(Slot::Ready { .. }) => {}
             Some(Slot::Skipped(r)) => {
                 return CaseResult {
                     skipped: Some(r.clone()),
@@ -445,25 +476,9 @@ impl Engine {
                     ..base(Outcome::InfraError)
                 };
             }
-        };
-        let model_params = self
-            .project
-            .models
-            .get(&w.model)
-            .map(|m| m.params.clone())
-            .unwrap_or_default();
-        let req = Request {
-            model: w.model.clone(),
-            suite: w.suite.name.clone(),
-            case_id: case.id.clone(),
-            prompt: case.prompt.clone(),
-            params: model_params.merged(&case.params),
-            n: case.samples,
-        };
-        let resp = {
-            let _permit = sem.acquire().await.expect("semaphore never closed");
-            backend.generate(&req).await
-        };
+        }
+        let req = self.hub.case_request(&w.suite, w.case, &w.model);
+        let resp = self.hub.generate(&req).await;
         let resp = match resp {
             Ok(r) if r.choices.len() == case.samples as usize => r,
             Ok(r) => {
@@ -516,13 +531,16 @@ impl Engine {
         let case_idx = w.case;
         let model = w.model.clone();
         let graded = tokio::task::spawn_blocking(move || {
-            grade_response(&suite, case_idx, &model, &resp, &graders)
+            let mut r = grade_response(&suite, case_idx, &model, &resp, &graders, Some(&judge));
+            r.judge = judge.usage();
+            r
         })
         .await;
         match graded {
             Ok(r) => r,
             Err(e) => {
                 let e = InfraError::new(InfraKind::Other, format!("grader panicked: {e}"));
+        let judge = crate::judge::CaseJudge::new(self.hub.clone(), suite.clone(), case_idx);
                 CaseResult {
                     error: Some(e),
                     ..base(Outcome::InfraError)
@@ -565,6 +583,7 @@ pub(crate) fn grade_response(
             ReasoningPolicy::Strip => {
                 split_reasoning(&ch.text, ch.reasoning.as_deref(), ch.truncated())
             }
+    judge: Option<&dyn llmtest_grade::judge::Judge>,
             ReasoningPolicy::Keep => llmtest_grade::Split {
                 answer: ch.text.clone(),
                 reasoning: ch.reasoning.clone(),
@@ -588,6 +607,7 @@ pub(crate) fn grade_response(
         } else if split.reasoning.is_some() {
             "stripped"
         } else {
+            judge,
             "none"
         };
         samples.push(SampleResult {
@@ -617,7 +637,9 @@ pub(crate) fn grade_response(
             .map(|s| s.outcome)
             .filter(|o| *o != Outcome::Pass)
             .max_by_key(|o| match o {
-                Outcome::InfraError => 4,
+                Outcome::InfraError => 6,
+                Outcome::JudgeError => 5,
+                Outcome::Unstable => 4,
                 Outcome::CodeTimeout => 3,
                 Outcome::CodeError => 2,
                 Outcome::UnterminatedReasoning => 1,
@@ -654,3 +676,4 @@ pub(crate) fn grade_response(
         facts: facts.into_iter().collect::<Map<String, Value>>(),
     }
 }
+        judge: None,

@@ -189,15 +189,18 @@ fn case_trial(
         Outcome::Skipped => Ok(Completion::ignored_with(
             r.skipped.clone().unwrap_or_default(),
         )),
-        Outcome::InfraError => {
+        o if o.is_infra() => {
             let e = r
                 .error
                 .as_ref()
                 .map(ToString::to_string)
-                .unwrap_or_default();
-            Err(Failed::from(format!(
-                "infrastructure error, not a wrong answer: {e}"
-            )))
+                .unwrap_or_else(|| failure_message(&r));
+            let what = if o == Outcome::JudgeError {
+                "the judge failed"
+            } else {
+                "infrastructure error"
+            };
+            Err(Failed::from(format!("{what}, not a wrong answer: {e}")))
         }
         other => {
             if known(&r.case) == Some(other) {
@@ -228,7 +231,7 @@ fn snapshot_trial(
     }
     let infra: Vec<&Arc<CaseResult>> = results
         .iter()
-        .filter(|r| r.outcome == Outcome::InfraError)
+        .filter(|r| r.outcome.is_infra())
         .collect();
     if !infra.is_empty() {
         let first = infra[0]

@@ -37,6 +37,7 @@ use std::sync::Arc;
 mod cli;
 mod engine;
 mod harness;
+pub mod judge;
 pub mod report;
 pub mod results;
 mod snapshot;

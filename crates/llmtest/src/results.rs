@@ -69,6 +69,13 @@ pub struct CaseResult {
     /// Per-request facts from the backend (replica, execution provider, …).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub facts: Map<String, Value>,
+    /// A perf case's figures (TTFT, TPOT, ITL, E2E, throughput, failures, resources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf: Option<crate::perf::PerfReport>,
+    /// What the judge calls of model-graded assertions cost (apart from `usage`/`timings`,
+    /// which are the candidate's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crate::judge::JudgeUsage>,
 }
 
 /// One generation.
@@ -144,7 +151,7 @@ impl Summary {
                 .or_default();
             match c.outcome {
                 Outcome::Pass => cell.passed += 1,
-                Outcome::InfraError => cell.infra += 1,
+                o if o.is_infra() => cell.infra += 1,
                 Outcome::Skipped => cell.skipped += 1,
                 _ => cell.failed += 1,
             }
@@ -179,9 +186,14 @@ impl Summary {
     /// before anything runs.
     pub fn exit_code(&self) -> u8 {
         let n = |k: &str| self.by_outcome.get(k).copied().unwrap_or(0);
-        if n("infra_error") > 0 {
+        if n("infra_error") + n("judge_error") > 0 {
             3
-        } else if n("fail") + n("unterminated_reasoning") + n("code_timeout") + n("code_error") > 0
+        } else if n("fail")
+            + n("unterminated_reasoning")
+            + n("code_timeout")
+            + n("code_error")
+            + n("unstable")
+            > 0
         {
             1
         } else {

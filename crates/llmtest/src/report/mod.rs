@@ -34,6 +34,8 @@ fn mark(o: Outcome) -> &'static str {
         Outcome::CodeError => "❌💥",
         Outcome::InfraError => "⚠️",
         Outcome::Skipped => "⏭",
+        Outcome::JudgeError => "⚠️",
+        Outcome::Unstable => "❔",
     }
 }
 
