@@ -52,16 +52,30 @@
 //! never counted against the model). The score is the fraction of tests passed.
 //! See [`extract`] for how code is found in an answer and [`sandbox`] for the isolation.
 //!
-//! Trusting the result: the harness (HumanEval and function I/O styles) runs the program in
-//! its own interpreter and reports through a result file. Each execution gets a fresh
-//! secret token that the harness reads and deletes from disk before the program starts;
-//! only lines carrying it count, so a program that writes "passed" into the result file or
-//! into every descriptor it can find forges nothing (it ends as `early_exit`). In the
-//! HumanEval style, a returned value whose type defines comparison or conversion hooks
-//! outside the standard library (an object equal to everything) is a wrong answer, since the
-//! test's own `==` cannot judge it. Function I/O values are compared here, outside the
-//! program. Not covered: code that walks the interpreter's frames or heap to call the
-//! harness's own reporting function; a harness in a separate process is the remedy.
+//! Trusting the result: the harness (HumanEval and function I/O styles) is two processes.
+//! The judge reads the test and a fresh secret token (deleting both from disk), runs the
+//! test and writes the result lines, marked with the token; the candidate, forked before
+//! the judge read anything, loads the program and serves calls to its functions. Arguments
+//! and return values cross a pipe as tagged JSON that the judge decodes into plain values
+//! only (numbers, strings, bytes, lists, tuples, dicts, sets, `Fraction`, `Decimal`,
+//! `Counter`, `OrderedDict`, `deque`, ranges; iterators arrive as iterators over their
+//! items; anything else as an opaque value equal only to itself). So nothing the program
+//! does in its interpreter reaches the code that reports: walking frames, scanning the heap,
+//! patching builtins or `json`, writing "passed" into the result file or every descriptor
+//! it finds (lines without the token are ignored) — and an object equal to everything is
+//! compared as what it holds, not with its own `__eq__`. The judge is not dumpable, so the
+//! program cannot ptrace it or read its memory; killing it only fails the program.
+//!
+//! HumanEval semantics kept across the boundary: the test's `check(candidate)` calls the
+//! program's function; lists, dicts, sets and bytearrays the function changes in place are
+//! changed in the test too; callables pass both ways (a test's `key=` lambda, a returned
+//! closure) and are called back where they live; builtin exceptions (`ValueError`, …) are
+//! raised again in the test as the same type, and the program's own exception classes as
+//! `CandidateError`; the program's top-level functions are visible to the test
+//! (HumanEval/38's check calls `encode_cyclic`). Not served: objects of the program's own
+//! classes (they reach the test opaque, so only identity comparisons hold) and attributes
+//! set on the function. The JavaScript harness still runs the program in the judge's own
+//! interpreter (token-marked lines, but no process boundary).
 
 mod compare;
 pub mod extract;

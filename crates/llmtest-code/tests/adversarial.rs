@@ -129,18 +129,26 @@ fn killing_the_parent_does_not_reach_the_grader() {
     if !have("python3") {
         return;
     }
-    // Tries SIGKILL on its parent and on every process it can see; returns those it hit.
-    // PID 1 is left out of the list: the system's init refuses (EPERM) and a namespace's
-    // init (the sandbox's own) ignores signals from inside, though kill() reports success;
-    // that it survived shows in the next grade working.
-    let code = "import os, signal\ndef f():\n    me = os.getpid()\n    targets = {os.getppid()} | {int(p) for p in os.listdir('/proc') if p.isdigit()}\n    hit = []\n    for pid in sorted(targets - {0, 1, me}):\n        try:\n            os.kill(pid, signal.SIGKILL)\n            hit.append(pid)\n        except OSError:\n            pass\n    return hit\n";
+    // Tries SIGKILL on every process it can see; returns those it hit. Left out: PID 1 (the
+    // system's init refuses (EPERM) and a namespace's init, the sandbox's own, ignores
+    // signals from inside, though kill() reports success; that it survived shows in the next
+    // grade working) and the parent, the harness's judge (killing it is the next check).
+    let code = "import os, signal\ndef f():\n    me = os.getpid()\n    targets = {int(p) for p in os.listdir('/proc') if p.isdigit()}\n    hit = []\n    for pid in sorted(targets - {0, 1, me, os.getppid()}):\n        try:\n            os.kill(pid, signal.SIGKILL)\n            hit.append(pid)\n        except OSError:\n            pass\n    return hit\n";
     let g = grade(call_f(json!([]), 5.0), code);
     assert!(
         g.pass,
         "the program could signal other processes: {}",
         g.found
     );
-    // Its own process group (what `kill(0)` reaches) is just itself.
+    // Its parent is the judge that reports the result: killing it fails the program itself.
+    let g = grade(
+        call_f(json!(1), 5.0),
+        "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 1\n",
+    );
+    assert!(!g.pass, "{}", g.found);
+    assert_eq!(g.outcome, Some(Outcome::CodeError), "{}", g.found);
+    assert!(g.found.contains("SIGKILL"), "{}", g.found);
+    // Its own process group (what `kill(0)` reaches) is the judge and itself.
     let g = grade(
         call_f(json!(1), 5.0),
         "import os, signal\ndef f():\n    os.kill(0, signal.SIGKILL)\n    return 1\n",
@@ -241,7 +249,32 @@ fn forged_results_and_always_equal_objects_do_not_pass() {
         }
     }
     assert!(cold("def inc(x):\n    return x + 1\n").pass);
-    // An object equal to everything makes `assert candidate(1) == 2` hold; it is refused.
+    // Reaching into the interpreter: walking frames and the heap for the harness's reporting
+    // function or its token, patching the modules the harness reports with. The program runs
+    // in a process apart from the judge, so there is nothing of the judge's to find.
+    let walk_frames = "import os, sys\ndef inc(x):\n    f = sys._getframe()\n    while f is not None:\n        for name, v in list(f.f_globals.items()):\n            if 'emit' in name and callable(v):\n                try:\n                    v({'status': 'passed'})\n                    v({'done': True})\n                    os._exit(0)\n                except TypeError:\n                    pass\n        f = f.f_back\n    return 0\n";
+    let scan_heap = "import gc, os\ndef inc(x):\n    for o in gc.get_objects():\n        if callable(o) and getattr(o, '__name__', '') == 'emit':\n            try:\n                o({'status': 'passed'})\n                o({'done': True})\n                os._exit(0)\n            except TypeError:\n                pass\n        if isinstance(o, dict) and isinstance(o.get('token'), str):\n            t = o['token']\n            open('llmtest_result.jsonl', 'a').write('{\"status\": \"passed\", \"k\": \"%s\"}\\n{\"done\": true, \"k\": \"%s\"}\\n' % (t, t))\n            os._exit(0)\n    return 0\n";
+    let patch_json = "import json\n_dumps = json.dumps\ndef _forge(o, *a, **k):\n    if isinstance(o, dict) and o.get('status') == 'wrong_answer':\n        o = {'status': 'passed', 'k': o.get('k')}\n    return _dumps(o, *a, **k)\njson.dumps = _forge\ndef inc(x):\n    return 0\n";
+    let patch_builtins = "import builtins\nbuiltins.AssertionError = type('AssertionError', (Exception,), {})\n_isinstance = builtins.isinstance\nbuiltins.isinstance = lambda o, t: True\ndef inc(x):\n    return 0\n";
+    for code in [walk_frames, scan_heap, patch_json] {
+        for g in [he(code), cold(code)] {
+            assert!(!g.pass, "{code}: {}", g.found);
+            assert_eq!(kind(&g), "wrong_answer", "{code}: {}", g.found);
+        }
+    }
+    // Patched builtins break the program's own process (it can no longer answer), not the
+    // judge's.
+    for g in [he(patch_builtins), cold(patch_builtins)] {
+        assert!(!g.pass, "{}", g.found);
+        assert!(
+            matches!(kind(&g), "wrong_answer" | "runtime_error"),
+            "{}: {}",
+            kind(&g),
+            g.found
+        );
+    }
+    // An object equal to everything would make `assert candidate(1) == 2` hold, but values
+    // reach the test as data: its own `__eq__` stays behind with the program.
     for code in [
         "class A:\n    def __eq__(self, o):\n        return True\ndef inc(x):\n    return A()\n",
         "class I(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\ndef inc(x):\n    return [I(0)][0]\n",
@@ -250,7 +283,7 @@ fn forged_results_and_always_equal_objects_do_not_pass() {
         let g = he(code);
         assert!(!g.pass, "{code}: {}", g.found);
         assert_eq!(kind(&g), "wrong_answer", "{code}: {}", g.found);
-        assert!(g.found.contains("defined by the program"), "{}", g.found);
+        assert!(g.found.contains("test line 2 failed"), "{}", g.found);
     }
     // Standard-library values with Python-level comparisons are still fine.
     let test = "def check(candidate):\n    assert candidate() == {'a': 2, 'b': 1}\n    assert candidate.__name__ == 'hist'\n";

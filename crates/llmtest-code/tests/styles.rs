@@ -157,6 +157,85 @@ fn humaneval_style_reports_the_failing_assertion() {
 }
 
 #[test]
+fn humaneval_values_cross_to_the_judge_with_their_semantics() {
+    if !have("python3") {
+        return;
+    }
+    // The program runs in a process apart from the test; what a test can do with a function
+    // it calls must still hold: in-place changes to arguments, callables passed both ways,
+    // iterators, exact types, exceptions of the builtin kinds, the program's own helpers.
+    let he = |test: &str, entry: &str, code: &str| {
+        grade(json!({"test": test, "entry_point": entry}), code)
+    };
+    let cases = [
+        (
+            "def check(candidate):\n    xs = [3, 1, 2]\n    d = {}\n    assert candidate(xs, d) is None\n    assert xs == [1, 2, 3] and d == {'n': 3}\n",
+            "sort_in_place",
+            "def sort_in_place(xs, d):\n    xs.sort()\n    d['n'] = len(xs)\n",
+        ),
+        (
+            "def check(candidate):\n    seen = []\n    assert candidate([3, 1, 2], lambda x: seen.append(x) or -x) == [3, 2, 1]\n    assert sorted(seen) == [1, 2, 3]\n",
+            "by_key",
+            "def by_key(xs, key):\n    return sorted(xs, key=key)\n",
+        ),
+        (
+            "def check(candidate):\n    add2 = candidate(2)\n    assert add2(3) == 5 and add2.__name__ == 'add'\n    assert candidate.__name__ == 'adder'\n",
+            "adder",
+            "def adder(n):\n    def add(x):\n        return x + n\n    return add\n",
+        ),
+        (
+            "def check(candidate):\n    assert candidate(3) != [0, 1, 2]\n    assert list(candidate(3)) == [0, 1, 2]\n    assert candidate(0) is not None\n",
+            "count",
+            "def count(n):\n    yield from range(n)\n",
+        ),
+        (
+            "def check(candidate):\n    assert candidate() == (1, [2], {3}, {'a': 1.5}, 2**70, b'x')\n    assert candidate()[4] - 2**70 == 0\n",
+            "values",
+            "def values():\n    return (1, [2], {3}, {'a': 1.5}, 2**70, b'x')\n",
+        ),
+        (
+            "def check(candidate):\n    try:\n        candidate(-1)\n    except ValueError as e:\n        assert 'negative' in str(e)\n    else:\n        assert False\n    assert candidate(4) == 2\n",
+            "root",
+            "def root(x):\n    if x < 0:\n        raise ValueError('negative input')\n    return int(x ** 0.5)\n",
+        ),
+        (
+            "def check(candidate):\n    assert candidate(encode_shift('abc')) == 'abc'\n",
+            "decode_shift",
+            "def encode_shift(s):\n    return ''.join(chr(ord(c) + 1) for c in s)\ndef decode_shift(s):\n    return ''.join(chr(ord(c) - 1) for c in s)\n",
+        ),
+        (
+            "def check(candidate):\n    c = candidate('abca')\n    assert c.most_common(1) == [('a', 2)]\n    assert candidate('') == {}\n",
+            "hist",
+            "from collections import Counter\ndef hist(s):\n    return Counter(s)\n",
+        ),
+        (
+            "def check(candidate):\n    assert candidate(0) == 1\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n",
+            "counter",
+            "calls = []\ndef counter(x):\n    calls.append(x)\n    return len(calls)\n",
+        ),
+    ];
+    for (test, entry, code) in cases {
+        let g = he(test, entry, code);
+        assert!(g.pass, "{entry}: {}", g.found);
+    }
+    // Exact types: a list is not the tuple the test expects.
+    let g = he(
+        "def check(candidate):\n    assert candidate() == (1, 2)\n",
+        "pair",
+        "def pair():\n    return [1, 2]\n",
+    );
+    assert_eq!(kind(&g), "wrong_answer", "{}", g.found);
+    // An exception of the program's own class is still the program's runtime error.
+    let g = he(
+        "def check(candidate):\n    assert candidate() == 1\n",
+        "f",
+        "class Oops(Exception):\n    pass\ndef f():\n    raise Oops('mine')\n",
+    );
+    assert_eq!(kind(&g), "runtime_error", "{}", g.found);
+    assert!(g.found.contains("Oops: mine (solution line 4)"), "{}", g.found);
+}
+
+#[test]
 fn completion_mode_joins_prompt_and_completion() {
     if !have("python3") {
         return;
