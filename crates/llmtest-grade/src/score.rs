@@ -42,7 +42,9 @@ pub struct Verdict {
 /// Scoring: the weighted mean of the assertion scores. Passing: with no `threshold`, every
 /// assertion must pass; with one, the score must reach it. A negated assertion passes when
 /// the inner one fails (score `1 - s`), except when the inner one reports a special outcome
-/// (a code timeout is not a success for `not-code`).
+/// (a code timeout is not a success for `not-code`). An assertion that could not grade
+/// (`infra_error`, `judge_error`) makes the sample that outcome even when the threshold is
+/// met: its zero would otherwise count as a score.
 pub fn grade_sample(
     graders: &[(AssertionSpec, Arc<dyn Grader>)],
     sample: &Sample<'_>,
@@ -94,8 +96,17 @@ pub fn grade_sample(
         None => results.iter().all(|r| r.pass),
         Some(t) => score + 1e-12 >= t,
     };
+    // An assertion that could not be graded (sandbox failure, judge error) leaves the
+    // score incomplete: the sample is not graded, whatever the threshold says.
+    let ungraded = results
+        .iter()
+        .filter_map(|r| r.outcome)
+        .filter(|o| o.is_infra())
+        .max_by_key(|o| *o == Outcome::InfraError);
     let outcome = if unterminated {
         Outcome::UnterminatedReasoning
+    } else if let Some(o) = ungraded {
+        o
     } else if passed {
         Outcome::Pass
     } else {

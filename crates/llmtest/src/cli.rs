@@ -47,6 +47,10 @@ struct Select {
     /// Only items whose name (`suite::case::model`) contains this.
     #[arg(long, short = 'f')]
     filter: Option<String>,
+    /// Only shard K of N (by a hash of the item name, as `cargo nextest run --partition
+    /// hash:K/N`); put the shards together with `llmtest merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<crate::shard::Shard>,
 }
 
 #[derive(Subcommand)]
@@ -61,7 +65,35 @@ enum Cmd {
         /// Write the report here instead of stdout.
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
+        /// Continue an interrupted run: items in the results directory's journal are not
+        /// requested again.
+        #[arg(long)]
+        resume: bool,
     },
+    /// Put shards (`run --shard K/N --format json -o …`) back together into one results.json.
+    Merge {
+        /// The shards' results files, one per shard.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Write the merged results here instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Render a saved results.json again (no model is called).
+    Report {
+        /// A results.json written by `llmtest run` (schema version 1).
+        results: PathBuf,
+        /// Mark flips against this earlier results.json.
+        #[arg(long, value_name = "RESULTS")]
+        baseline: Option<PathBuf>,
+        /// Report format. Default: html.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Write the report here instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// intervals, an exact paired test and a verdict (exit 1 on a significant regression).
     /// Run live backends and write cassettes for replay.
     Record {
         #[command(flatten)]
@@ -86,6 +118,7 @@ enum Cmd {
         #[arg(long, conflicts_with = "write")]
         check: bool,
     },
+    /// Measure a judge against human labels: accuracy, Cohen's kappa, confusion matrix.
     /// What this machine offers: ONNX Runtime library, GPU, Python.
     Doctor,
     /// Run the suites as the `cargo test` harness does (libtest arguments after `--`:
@@ -116,14 +149,25 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
             select,
             format,
             output,
+            resume,
         } => run(
             &lt,
             &root,
             &select,
+    /// Measure a judge against human labels: accuracy, Cohen's kappa, confusion matrix.
+    Calibrate(crate::calibrate::Args),
             None,
             format.unwrap_or(Format::Md),
             output,
+            resume,
         ),
+        Cmd::Merge { shards, output } => crate::shard::command(&shards, output.as_deref()),
+        Cmd::Report {
+            results,
+            baseline,
+            format,
+            output,
+        } => crate::report::command(&results, baseline.as_deref(), format, output.as_deref()),
         Cmd::Record { select } => {
             if select.models.is_empty() && select.profile.is_none() {
                 eprintln!(
@@ -131,7 +175,7 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            run(&lt, &root, &select, Some(RunMode::Record), Format::Md, None)
+            run(&lt, &root, &select, Some(RunMode::Record), Format::Md, None, false)
         }
         Cmd::List { select } => match plan(&lt, &root, &select, None) {
             Ok((_, plan)) => {
@@ -202,7 +246,9 @@ fn plan(
 fn filtered<'a>(plan: &'a Plan, s: &Select) -> Vec<&'a crate::Work> {
     plan.work
         .iter()
+        Cmd::Calibrate(args) => crate::calibrate::main(&lt, &root, args),
         .filter(|w| s.filter.as_deref().is_none_or(|f| w.name().contains(f)))
+        .filter(|w| s.shard.is_none_or(|sh| sh.contains(&w.name())))
         .collect()
 }
 
@@ -213,6 +259,7 @@ fn run(
     mode: Option<RunMode>,
     format: Format,
     output: Option<PathBuf>,
+    resume: bool,
 ) -> ExitCode {
     let (registry, plan) = match plan(lt, root, s, mode) {
         Ok(p) => p,
@@ -237,20 +284,24 @@ fn run(
         plan.profile.name,
         plan.profile.mode.as_str()
     );
-    engine.prefetch(&work);
-    let mut cases = Vec::with_capacity(work.len());
-    for (i, w) in work.iter().enumerate() {
-        let r = engine.result(w);
-        eprintln!(
-            "[{:>4}/{}] {:<22} {}",
-            i + 1,
-            work.len(),
-            r.outcome.as_str(),
-            w.name()
-        );
-        cases.push((*r).clone());
-    }
+    let journal = root
+        .join(&plan.project.results)
+        .join(crate::journal::file_name(s.shard));
+    let cases = crate::runner::run(
+        &engine,
+        &plan,
+        &work,
+        &crate::runner::LoopOptions {
+            resume,
+            journal: &journal,
+        },
+    );
     engine.shutdown();
+    let unsharded = Select {
+        shard: None,
+        ..s.clone()
+    };
+    let identity = crate::shard::identity(&plan, filtered(&plan, &unsharded).len(), s.shard);
     let summary = Summary::from_cases(&cases);
     let results = RunResults {
         schema_version: RESULTS_SCHEMA_VERSION,
@@ -260,24 +311,24 @@ fn run(
         models: engine.model_infos(),
         cases,
         summary,
+        identity: Some(identity),
     };
     let results_dir = root.join(&plan.project.results);
     let json_path = results_dir.join("results.json");
     let json = llmtest_backend::redact_secrets(&render(&results, Format::Json));
-    if let Err(e) =
-        std::fs::create_dir_all(&results_dir).and_then(|_| std::fs::write(&json_path, &json))
-    {
+    if let Err(e) = crate::results::write_atomic(&json_path, json.as_bytes()) {
         eprintln!("warning: cannot write {}: {e}", json_path.display());
     }
     let report = llmtest_backend::redact_secrets(&render(&results, format));
     match output {
         Some(p) => {
-            if let Err(e) = std::fs::write(&p, report) {
+            if let Err(e) = crate::results::write_atomic(&p, report.as_bytes()) {
                 eprintln!("error: cannot write {}: {e}", p.display());
                 return ExitCode::from(3);
             }
         }
         None => print!("{report}"),
+    }
     }
     let by = &results.summary.by_outcome;
     eprintln!(

@@ -128,10 +128,6 @@ impl Plan {
             }
         }
         let mut work = Vec::new();
-        let judges = crate::judge::check(&suites, &project, profile.judge.as_deref());
-        if !judges.is_empty() {
-            return Err(judges);
-        }
         for s in &suites {
             for m in models_for(&project, &profile, s) {
                 for i in 0..s.cases.len() {
@@ -145,6 +141,16 @@ impl Plan {
         }
         work.sort_by_cached_key(Work::name);
         Ok(Plan {
+        // Only suites that run need a judge (a profile without one can run the others).
+        let judged: Vec<Arc<Suite>> = suites
+            .iter()
+            .filter(|s| work.iter().any(|w| Arc::ptr_eq(&w.suite, s)))
+            .cloned()
+            .collect();
+        let judges = crate::judge::check(&judged, &project, profile.judge.as_deref());
+        if !judges.is_empty() {
+            return Err(judges);
+        }
             project,
             profile,
             suites,
@@ -226,14 +232,7 @@ impl Engine {
         };
         let mut slots = BTreeMap::new();
         let mut diags = Diagnostics::default();
-        // Judges and `pairwise` opponents run beside the candidates.
-        let mut models: Vec<String> = models.to_vec();
-        for m in crate::judge::models_named(&plan.suites, plan.profile.judge.as_deref()) {
-            if !models.contains(&m) {
-                models.push(m);
-            }
-        }
-        for name in &models {
+        for name in models {
             let Some(cfg) = plan.project.models.get(name) else {
                 continue;
             };
@@ -346,6 +345,11 @@ impl Engine {
     }
 
     pub fn project(&self) -> &Project {
+    /// The backends as judge calls and shared generations see them.
+    pub(crate) fn hub(&self) -> Arc<crate::judge::Hub> {
+        self.hub.clone()
+    }
+
         &self.project
     }
 

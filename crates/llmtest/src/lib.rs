@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod calibrate;
 mod cli;
 mod engine;
 mod harness;
@@ -139,12 +140,19 @@ impl Llmtest {
         work: &[engine::Work],
         registry: Arc<GraderRegistry>,
     ) -> Result<(Arc<engine::Engine>, Vec<String>), ExitCode> {
-        let models: Vec<String> = work
+        let mut models = work
             .iter()
             .map(|w| w.model.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
+            .collect::<std::collections::BTreeSet<_>>();
+        // Judges and `pairwise` opponents of the suites that run start beside the candidates.
+        let mut suites: Vec<Arc<llmtest_spec::Suite>> = Vec::new();
+        for w in work {
+            if !suites.iter().any(|s| Arc::ptr_eq(s, &w.suite)) {
+                suites.push(w.suite.clone());
+            }
+        }
+        models.extend(judge::models_named(&suites, plan.profile.judge.as_deref()));
+        let models: Vec<String> = models.into_iter().collect();
         match engine::Engine::new(plan, &models, &self.backend_factories(), registry) {
             Ok(e) => Ok((Arc::new(e), models)),
             Err(d) => {

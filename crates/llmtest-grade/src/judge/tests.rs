@@ -312,3 +312,31 @@ fn templates_and_parameters_are_checked_at_load() {
     assert_eq!(j.users()[0], "Rate Paris by r");
     assert_eq!(j.asked.lock().unwrap()[0].messages[0].content, "S");
 }
+
+#[test]
+fn a_judge_error_is_not_hidden_by_a_met_threshold() {
+    // The leetcode shape: 0.6 for the answer itself, 0.4 for the review, threshold 0.6.
+    let r = GraderRegistry::with_builtins(GraderContext::default());
+    let mut contains = spec(json!({"type": "contains", "value": "Paris"}));
+    contains.weight = 0.6;
+    let mut review = spec(json!({"type": "rubric", "rubric": "r"}));
+    review.weight = 0.4;
+    let graders = vec![
+        (contains.clone(), r.build(&contains).unwrap()),
+        (review.clone(), r.build(&review).unwrap()),
+    ];
+    let c = case();
+    let run = |reply: &str| {
+        let j = Scripted::new(vec![Ok(vec![reply])]);
+        let s = Sample {
+            judge: Some(&j),
+            ..Sample::of_answer("s", "m", &c, "Paris")
+        };
+        grade_sample(&graders, &s, Some(0.6), false)
+    };
+    let v = run(r#"{"reason": "terse", "score": 1}"#);
+    assert_eq!(v.outcome, Outcome::Pass, "a poor review does not fail the case");
+    assert!((v.score - 0.6).abs() < 1e-12);
+    let v = run("no verdict here");
+    assert_eq!(v.outcome, Outcome::JudgeError, "the review's zero is not a score");
+}
