@@ -586,7 +586,7 @@ impl Unit {
     }
 }
 
-fn starts_with(c: &[char], i: usize, w: &str) -> bool {
+pub(crate) fn starts_with(c: &[char], i: usize, w: &str) -> bool {
     (i..).zip(w.chars()).all(|(k, wc)| c.get(k) == Some(&wc))
 }
 
@@ -1306,7 +1306,7 @@ fn add_dec(a: Dec, b: Dec) -> Dec {
 }
 
 /// Parses a Chinese numeral at `start`: (end, value). `点` introduces decimals.
-fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
+pub(crate) fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> {
     let mut i = start;
     let mut total: i128 = 0; // 亿 level and above, already multiplied
     let mut wan: i128 = 0; // 万 level, multiplied

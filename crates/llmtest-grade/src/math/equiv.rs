@@ -5,6 +5,7 @@ use num_traits::{Signed, Zero};
 
 use super::eval::{exact, numeric, points, to_f64, vars};
 use super::parse::{Node, clean_label, is_var};
+use super::relation::flip;
 
 /// Comparison options.
 #[derive(Clone, Copy, Debug)]
@@ -40,24 +41,104 @@ fn spend() -> bool {
     })
 }
 
-/// `a ± b` → two answers; `x = a ± b` → `x = a+b, x = a-b`.
+/// `a ± b` → two answers (also inside an expression: `\frac{-1 \pm \sqrt{13}}{4}`, every `±`
+/// taking the same sign); `x = a ± b` → `x = a+b, x = a-b`; `(p, q) = (3, 2)` → `(p = 3, q = 2)`.
 fn expand(n: &Node) -> Node {
     match n {
-        Node::PlusMinus(a, b) => Node::List(vec![
-            Node::Add(vec![(**a).clone(), (**b).clone()]),
-            Node::Add(vec![(**a).clone(), Node::Neg(b.clone())]),
-        ]),
-        Node::Eq(l, r) if matches!(**r, Node::PlusMinus(..)) => match expand(r) {
-            Node::List(v) => Node::List(
-                v.into_iter()
-                    .map(|x| Node::Eq(l.clone(), Box::new(x)))
+        Node::Eq(l, r) if has_pm(r) => Node::List(
+            [true, false]
+                .into_iter()
+                .map(|plus| Node::Eq(l.clone(), Box::new(pick_sign(r, plus))))
+                .collect(),
+        ),
+        Node::Eq(l, r) if matches!((&**l, &**r), (Node::Tuple(a), Node::Tuple(b)) if a.len() == b.len() && a.iter().all(is_var)) =>
+        {
+            let (Node::Tuple(a), Node::Tuple(b)) = (&**l, &**r) else {
+                unreachable!("matched above")
+            };
+            Node::Tuple(
+                a.iter()
+                    .zip(b)
+                    .map(|(x, v)| Node::Eq(Box::new(x.clone()), Box::new(v.clone())))
                     .collect(),
-            ),
-            other => Node::Eq(l.clone(), Box::new(other)),
-        },
+            )
+        }
+        // `V_1 : V_2 = 11 : 21`, `A:B = 1`: the ratio of the named quantities is the value
+        Node::Eq(l, r)
+            if matches!(&**l, Node::Ratio(a) if a.iter().all(is_var)) && !has_any_var(r) =>
+        {
+            (**r).clone()
+        }
+        // `p=5, q=2; p=7, q=2`: the same names assigned again are several tuples
+        Node::List(v) if let Some(groups) = assignment_groups(v) => Node::List(groups),
+        n if has_pm(n) && !matches!(n, Node::List(_) | Node::Set(_) | Node::Labelled(..)) => {
+            Node::List(vec![pick_sign(n, true), pick_sign(n, false)])
+        }
         Node::List(v) => flatten(v.iter().map(expand).collect(), true),
         Node::Set(v) => flatten(v.iter().map(expand).collect(), false),
         Node::Labelled(l, x) => Node::Labelled(l.clone(), Box::new(expand(x))),
+        other => other.clone(),
+    }
+}
+
+/// `[p=5, q=2, p=7, q=2]` → `[(p=5, q=2), (p=7, q=2)]` when the names repeat in blocks.
+fn assignment_groups(v: &[Node]) -> Option<Vec<Node>> {
+    let names: Vec<&str> = v
+        .iter()
+        .map(|n| match n {
+            Node::Eq(l, _) => match &**l {
+                Node::Var(x) => Some(x.as_str()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let k = names.iter().skip(1).position(|x| *x == names[0])? + 1;
+    if k < 2 || names.len() % k != 0 || names.len() == k {
+        return None;
+    }
+    let block = &names[..k];
+    if (1..k).any(|i| block[i..].contains(&block[i - 1])) {
+        return None;
+    }
+    if !names.chunks(k).all(|c| c == block) {
+        return None;
+    }
+    Some(v.chunks(k).map(|c| Node::Tuple(c.to_vec())).collect())
+}
+
+fn has_pm(n: &Node) -> bool {
+    match n {
+        Node::PlusMinus(..) => true,
+        Node::Neg(a) | Node::Func(_, a) | Node::Percent(a) | Node::Deg(a) | Node::Fact(a) => {
+            has_pm(a)
+        }
+        Node::Div(a, b) | Node::Pow(a, b) => has_pm(a) || has_pm(b),
+        Node::Add(v) | Node::Mul(v) => v.iter().any(has_pm),
+        _ => false,
+    }
+}
+
+/// The expression with every `a ± b` read as `a + b` (plus) or `a − b`.
+fn pick_sign(n: &Node, plus: bool) -> Node {
+    let p = |x: &Node| Box::new(pick_sign(x, plus));
+    match n {
+        Node::PlusMinus(a, b) => {
+            let b = pick_sign(b, plus);
+            Node::Add(vec![
+                pick_sign(a, plus),
+                if plus { b } else { Node::Neg(Box::new(b)) },
+            ])
+        }
+        Node::Neg(a) => Node::Neg(p(a)),
+        Node::Func(f, a) => Node::Func(f.clone(), p(a)),
+        Node::Percent(a) => Node::Percent(p(a)),
+        Node::Deg(a) => Node::Deg(p(a)),
+        Node::Fact(a) => Node::Fact(p(a)),
+        Node::Div(a, b) => Node::Div(p(a), p(b)),
+        Node::Pow(a, b) => Node::Pow(p(a), p(b)),
+        Node::Add(v) => Node::Add(v.iter().map(|x| pick_sign(x, plus)).collect()),
+        Node::Mul(v) => Node::Mul(v.iter().map(|x| pick_sign(x, plus)).collect()),
         other => other.clone(),
     }
 }
@@ -93,12 +174,31 @@ fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
         return false;
     }
     let d = depth + 1;
+    if g == a {
+        // the same tree (also what could not be evaluated: `F_n = \sum_{k=0}^{n-1} F_k`)
+        return true;
+    }
     match (g, a) {
         (Node::Labelled(gl, gi), Node::Labelled(al, ai)) => {
             labels_match(gl, al) && eq(gi, ai, o, d)
         }
         (Node::Labelled(_, gi), _) => eq(gi, a, o, d),
         (_, Node::Labelled(_, ai)) => eq(g, ai, o, d),
+        // `x < -1 \text{ or } x > 3` is the union (-∞, -1) ∪ (3, ∞)
+        (Node::Union(_), Node::List(v)) if v.iter().all(is_interval) => {
+            eq(g, &Node::Union(v.clone()), o, d)
+        }
+        (Node::List(v), Node::Union(_)) if v.iter().all(is_interval) => {
+            eq(&Node::Union(v.clone()), a, o, d)
+        }
+        _ if is_matrix_valued(g) || is_matrix_valued(a) => {
+            match (matrix_value(g), matrix_value(a)) {
+                (Some(x), Some(y)) => {
+                    x.len() == y.len() && x.iter().zip(&y).all(|(r, s)| ordered(r, s, o, d))
+                }
+                _ => false,
+            }
+        }
         _ => {
             if let (Some(gi), Some(ai)) = (items(g), items(a)) {
                 return matching(gi, ai, o, d);
@@ -126,6 +226,107 @@ fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
             structural(g, a, o, d)
         }
     }
+}
+
+fn is_interval(n: &Node) -> bool {
+    matches!(n, Node::Interval(..))
+}
+
+fn is_matrix_valued(n: &Node) -> bool {
+    match n {
+        Node::Matrix(_) => true,
+        Node::Add(v) | Node::Mul(v) => v.iter().any(is_matrix_valued),
+        Node::Neg(x) => is_matrix_valued(x),
+        _ => false,
+    }
+}
+
+type Rows = Vec<Vec<Node>>;
+
+/// A sum, product or scalar multiple of matrices as one matrix of expressions.
+fn matrix_value(n: &Node) -> Option<Rows> {
+    match n {
+        Node::Matrix(m) => Some(m.clone()),
+        Node::Neg(x) => Some(map_cells(matrix_value(x)?, |c| Node::Neg(Box::new(c)))),
+        Node::Add(v) => {
+            let mut acc: Option<Rows> = None;
+            for t in v {
+                let m = matrix_value(t)?;
+                acc = Some(match acc {
+                    None => m,
+                    Some(a) => {
+                        if a.len() != m.len() || a.iter().zip(&m).any(|(r, s)| r.len() != s.len()) {
+                            return None;
+                        }
+                        a.into_iter()
+                            .zip(m)
+                            .map(|(r, s)| {
+                                r.into_iter()
+                                    .zip(s)
+                                    .map(|(x, y)| Node::Add(vec![x, y]))
+                                    .collect()
+                            })
+                            .collect()
+                    }
+                });
+            }
+            acc
+        }
+        Node::Mul(v) => {
+            let mut acc: Option<Rows> = None;
+            let mut scalars = Vec::new();
+            for t in v {
+                if !is_matrix_valued(t) {
+                    scalars.push(t.clone());
+                    continue;
+                }
+                let m = matrix_value(t)?;
+                acc = Some(match acc {
+                    None => m,
+                    Some(a) => product(&a, &m)?,
+                });
+            }
+            let m = acc?;
+            Some(if scalars.is_empty() {
+                m
+            } else {
+                map_cells(m, |c| {
+                    let mut f = scalars.clone();
+                    f.push(c);
+                    Node::Mul(f)
+                })
+            })
+        }
+        _ => None,
+    }
+}
+
+fn map_cells(m: Rows, f: impl Fn(Node) -> Node) -> Rows {
+    m.into_iter()
+        .map(|r| r.into_iter().map(&f).collect())
+        .collect()
+}
+
+fn product(a: &Rows, b: &Rows) -> Option<Rows> {
+    let inner = a.first()?.len();
+    if inner != b.len() || inner == 0 || a.len() * b[0].len() * inner > 4_096 {
+        return None;
+    }
+    Some(
+        a.iter()
+            .map(|row| {
+                (0..b[0].len())
+                    .map(|j| {
+                        Node::Add(
+                            (0..inner)
+                                .map(|k| Node::Mul(vec![row[k].clone(), b[k][j].clone()]))
+                                .collect(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 fn labels_match(g: &str, a: &str) -> bool {
@@ -186,6 +387,17 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
             eq(lo, &t[0], o, d) && eq(hi, &t[1], o, d)
         }
         (Node::Union(x), Node::Union(y)) => matching(x, y, o, d),
+        (Node::Matrix(x), Node::Matrix(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(r, s)| ordered(r, s, o, d))
+        }
+        (Node::Ratio(x), Node::Ratio(y)) => ordered(x, y, o, d),
+        (Node::Rel(xo, x), Node::Rel(yo, y)) => {
+            let reversed: Vec<char> = yo.iter().rev().map(|c| flip(*c)).collect();
+            let y_rev: Vec<Node> = y.iter().rev().cloned().collect();
+            (xo == yo && ordered(x, y, o, d)) || (*xo == reversed && ordered(x, &y_rev, o, d))
+        }
+        (Node::Matrix(_) | Node::Ratio(_) | Node::Rel(..), _)
+        | (_, Node::Matrix(_) | Node::Ratio(_) | Node::Rel(..)) => false,
         (Node::Eq(gl, gr), Node::Eq(al, ar)) => {
             if let (Node::Var(x), Node::Var(y)) = (&**gl, &**al) {
                 // y = 2x+1 and f(x) = 2x+1 define the same function
@@ -219,7 +431,29 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
         }
         (Node::Tuple(_) | Node::Interval(..) | Node::Union(_), _)
         | (_, Node::Tuple(_) | Node::Interval(..) | Node::Union(_)) => false,
-        _ => scalar(g, a, o),
+        _ => scalar(g, a, o) || canonical(g) == canonical(a),
+    }
+}
+
+/// The tree with the terms of sums and the factors of products in a fixed order, for
+/// expressions that cannot be evaluated (`F_k F_{n-k-1}` ≡ `F_{n-k-1} F_k`).
+fn canonical(n: &Node) -> Node {
+    let sorted = |v: &[Node]| {
+        let mut v: Vec<Node> = v.iter().map(canonical).collect();
+        v.sort_by_cached_key(|x| format!("{x:?}"));
+        v
+    };
+    let c = |x: &Node| Box::new(canonical(x));
+    match n {
+        Node::Add(v) => Node::Add(sorted(v)),
+        Node::Mul(v) => Node::Mul(sorted(v)),
+        Node::Neg(a) => Node::Neg(c(a)),
+        Node::Div(a, b) => Node::Div(c(a), c(b)),
+        Node::Pow(a, b) => Node::Pow(c(a), c(b)),
+        Node::Func(f, a) => Node::Func(f.clone(), c(a)),
+        Node::Eq(a, b) => Node::Eq(c(a), c(b)),
+        Node::Big(kind, k, lo, hi, body) => Node::Big(*kind, k.clone(), c(lo), c(hi), c(body)),
+        other => other.clone(),
     }
 }
 
@@ -343,8 +577,12 @@ fn decimal_match_f(n: &Node, target: f64) -> bool {
     let Some((v, places, sig)) = decimal(n) else {
         return false;
     };
-    if sig < 3 || places > 15 || !target.is_finite() || target.is_zero() {
+    if sig < 3 || !target.is_finite() || target.is_zero() {
         return false;
+    }
+    if places > 15 {
+        // beyond f64's places: equal to the precision f64 carries
+        return (v - target).abs() <= 1e-14 * target.abs().max(1e-300);
     }
     let half = 0.5 * 10f64.powi(-(places as i32));
     (v - target).abs() <= half * (1.0 + 1e-9)

@@ -63,6 +63,29 @@ pub(crate) fn exact(n: &Node) -> Option<BigRational> {
         }
         Node::Func(f, a) if f == "sqrt" => sqrt_exact(&exact(a)?)?,
         Node::Func(f, a) if f == "abs" => exact(a)?.abs(),
+        Node::Big(kind, k, lo, hi, body) => {
+            let (lo, hi) = (int_bound(&exact(lo)?)?, int_bound(&exact(hi)?)?);
+            if hi.saturating_sub(lo) > MAX_TERMS {
+                return None;
+            }
+            let mut acc = if *kind == 'Σ' {
+                BigRational::zero()
+            } else {
+                BigRational::one()
+            };
+            for i in lo..=hi {
+                let term = exact(&substitute(body, k, i))?;
+                if *kind == 'Σ' {
+                    acc += term;
+                } else {
+                    acc *= term;
+                }
+                if bits(&acc) > MAX_BITS {
+                    return None;
+                }
+            }
+            acc
+        }
         Node::Fact(a) => {
             let v = exact(a)?;
             if !v.is_integer() || v.is_negative() {
@@ -80,6 +103,34 @@ pub(crate) fn exact(n: &Node) -> Option<BigRational> {
         }
         _ => return None,
     })
+}
+
+/// Terms a finite sum or product may have.
+const MAX_TERMS: i64 = 10_000;
+
+fn int_bound(r: &BigRational) -> Option<i64> {
+    r.is_integer().then(|| r.to_integer().to_i64()).flatten()
+}
+
+/// The body of a sum with its index replaced by an integer.
+fn substitute(n: &Node, var: &str, value: i64) -> Node {
+    let sub = |x: &Node| Box::new(substitute(x, var, value));
+    let all = |v: &[Node]| v.iter().map(|x| substitute(x, var, value)).collect();
+    match n {
+        Node::Var(v) if v == var => Node::Num(BigRational::from_integer(value.into()), None),
+        Node::Neg(a) => Node::Neg(sub(a)),
+        Node::Add(v) => Node::Add(all(v)),
+        Node::Mul(v) => Node::Mul(all(v)),
+        Node::Div(a, b) => Node::Div(sub(a), sub(b)),
+        Node::Pow(a, b) => Node::Pow(sub(a), sub(b)),
+        Node::Func(f, a) => Node::Func(f.clone(), sub(a)),
+        Node::Fact(a) => Node::Fact(sub(a)),
+        Node::Tuple(v) => Node::Tuple(all(v)),
+        Node::Big(kind, k, lo, hi, body) if k != var => {
+            Node::Big(*kind, k.clone(), sub(lo), sub(hi), sub(body))
+        }
+        other => other.clone(),
+    }
 }
 
 fn bits(r: &BigRational) -> u64 {
@@ -114,6 +165,28 @@ pub(crate) fn numeric(n: &Node, env: &[(String, f64)]) -> Option<f64> {
         Node::Pow(b, e) => numeric(b, env)?.powf(numeric(e, env)?),
         Node::Percent(a) => numeric(a, env)? / 100.0,
         Node::Deg(a) => numeric(a, env)?,
+        Node::Big(kind, k, lo, hi, body) => {
+            let (lo, hi) = (numeric(lo, env)?, numeric(hi, env)?);
+            if lo.fract() != 0.0 || hi.fract() != 0.0 || hi - lo > MAX_TERMS as f64 {
+                return None;
+            }
+            let mut acc = if *kind == 'Σ' { 0.0 } else { 1.0 };
+            let mut inner = env.to_vec();
+            inner.retain(|(v, _)| v != k);
+            inner.push((k.clone(), 0.0));
+            let mut i = lo;
+            while i <= hi {
+                inner.last_mut()?.1 = i;
+                let t = numeric(body, &inner)?;
+                if *kind == 'Σ' {
+                    acc += t;
+                } else {
+                    acc *= t;
+                }
+                i += 1.0;
+            }
+            acc
+        }
         Node::Fact(a) => {
             let v = numeric(a, env)?;
             if v < 0.0 || v.fract() != 0.0 || v > 170.0 {
@@ -188,6 +261,19 @@ pub(crate) fn vars(n: &Node, out: &mut Vec<String>) {
         | Node::Set(v)
         | Node::Union(v)
         | Node::List(v) => v.iter().for_each(|x| vars(x, out)),
+        Node::Ratio(v) | Node::Rel(_, v) => v.iter().for_each(|x| vars(x, out)),
+        Node::Matrix(rows) => rows.iter().flatten().for_each(|x| vars(x, out)),
+        Node::Big(_, k, lo, hi, body) => {
+            vars(lo, out);
+            vars(hi, out);
+            let mut inner = Vec::new();
+            vars(body, &mut inner);
+            for v in inner {
+                if &v != k && !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
         Node::Num(..) | Node::Pi | Node::E | Node::Inf | Node::Text(_) => {}
     }
     out.sort();

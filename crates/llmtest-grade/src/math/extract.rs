@@ -48,10 +48,19 @@ pub(crate) fn final_answer(answer: &str) -> (String, Source) {
     // full-width forms folded first, so `答案：` and `答案:` are one marker
     let folded = crate::number::fold(answer);
     let answer = folded.as_str();
+    let lower = answer.to_lowercase();
     if let Some(b) = boxed_answer(answer) {
+        // scratch boxes, then `Final Answer: 7` after the last of them: the marker wins
+        let last_end = boxed_before(answer, answer.len()).map_or(0, |(_, _, e)| e);
+        if let (Some(tail), Some(lower_tail)) = (answer.get(last_end..), lower.get(last_end..)) {
+            for group in [CN_MARKERS, EN_MARKERS, LABEL_MARKERS] {
+                if let Some(t) = after_last_marker(tail, lower_tail, group) {
+                    return (t, Source::Marker);
+                }
+            }
+        }
         return (b, Source::Boxed);
     }
-    let lower = answer.to_lowercase();
     // lowercasing keeps byte offsets only for ASCII; map through char indices to be safe
     for group in [CN_MARKERS, EN_MARKERS, LABEL_MARKERS] {
         if let Some(t) = after_last_marker(answer, &lower, group) {
@@ -64,7 +73,63 @@ pub(crate) fn final_answer(answer: &str) -> (String, Source) {
             return (t, Source::Hashes);
         }
     }
+    if let Some(d) = last_display(answer) {
+        return (d, Source::LastLine);
+    }
     (last_line(answer), Source::LastLine)
+}
+
+/// A gold answer written as a solution: every distinct box (`\boxed{2}, \boxed{3}`, or the
+/// same answer boxed twice), else the marked answer as for a model's answer.
+pub(crate) fn gold_answer(gold: &str) -> (String, Source) {
+    let folded = crate::number::fold(gold);
+    let mut boxes: Vec<String> = Vec::new();
+    let mut end = folded.len();
+    let mut next_start = None;
+    while let Some((start, body, after)) = boxed_before(&folded, end) {
+        // boxes joined by symbols or a connector are one answer; words between them
+        // (`\boxed{1} no no no \boxed{2}`) end it
+        if let Some(ns) = next_start {
+            let between = folded.get(after..ns).unwrap_or("x");
+            if !between.chars().all(|c| !c.is_alphabetic()) && !joins(between) {
+                break;
+            }
+        }
+        if !boxes.contains(&body) {
+            boxes.push(body);
+        }
+        next_start = Some(start);
+        end = start;
+        if boxes.len() >= 16 {
+            break;
+        }
+    }
+    if boxes.is_empty() {
+        return final_answer(gold);
+    }
+    boxes.reverse();
+    (boxes.join(", "), Source::Boxed)
+}
+
+/// The content of a display block (`\[ … \]`, `$$ … $$`) when nothing mathematical follows it
+/// (`So the area is ⏎ \[ ⏎ \frac{9}{2} ⏎ \] ⏎ square units.`).
+fn last_display(s: &str) -> Option<String> {
+    let (open, close) = [("\\[", "\\]"), ("$$", "$$")]
+        .into_iter()
+        .filter_map(|(o, c)| {
+            let end = s.rfind(c)?;
+            let start = s[..end].rfind(o)?;
+            Some((start + o.len(), end))
+        })
+        .max_by_key(|(_, end)| *end)?;
+    let raw = s.get(open..close)?;
+    let body = raw.trim();
+    let tail = &s[close..];
+    let tail = tail.get(2..).unwrap_or("");
+    let math_after = tail
+        .chars()
+        .any(|c| c.is_ascii_digit() || c == '\\' || c == '$');
+    (!body.is_empty() && raw.contains('\n') && !math_after).then(|| body.to_owned())
 }
 
 fn after_last_marker(answer: &str, lower: &str, markers: &[&str]) -> Option<String> {
@@ -134,12 +199,7 @@ fn boxed_answer(s: &str) -> Option<String> {
             let Some(between) = s.get(after..next_start) else {
                 break;
             };
-            let joined = between.chars().count() <= 24
-                && !between.contains('\n')
-                && ["和", "或", ",", "，", "、", "and", "or", ";"]
-                    .iter()
-                    .any(|w| between.contains(w));
-            if !joined {
+            if !joins(between) {
                 break;
             }
         }
@@ -160,6 +220,15 @@ fn boxed_answer(s: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join(", "),
     )
+}
+
+/// Text between two boxes that makes them one answer: short, on one line, with a connector.
+fn joins(between: &str) -> bool {
+    between.chars().count() <= 48
+        && !between.contains('\n')
+        && ["和", "或", ",", "，", "、", "and", "or", ";"]
+            .iter()
+            .any(|w| between.contains(w))
 }
 
 /// The last box starting before `end`: (start, content, end of the box).
@@ -217,6 +286,33 @@ fn boxed_at(rest: &str) -> Option<(String, usize)> {
         let len = offset + t.len();
         (!t.is_empty()).then_some((t, len))
     }
+}
+
+/// Prose with no final-answer marker: eight or more words (three letters or more, LaTeX
+/// command names not counted; two Chinese characters count as one word).
+pub(crate) fn is_worked_solution(s: &str) -> bool {
+    let c: Vec<char> = s.chars().collect();
+    let mut words = 0usize;
+    let mut cjk = 0usize;
+    let mut i = 0;
+    while i < c.len() {
+        if c[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < c.len() && c[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let command = start > 0 && c[start - 1] == '\\';
+            if !command && i - start >= 3 {
+                words += 1;
+            }
+            continue;
+        }
+        if ('\u{4E00}'..='\u{9FFF}').contains(&c[i]) {
+            cjk += 1;
+        }
+        i += 1;
+    }
+    words + cjk / 2 >= 8
 }
 
 fn last_line(s: &str) -> String {

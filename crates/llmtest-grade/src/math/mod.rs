@@ -36,7 +36,9 @@
 mod equiv;
 mod eval;
 mod extract;
+mod latex;
 mod parse;
+mod relation;
 
 use std::sync::Arc;
 
@@ -108,10 +110,28 @@ impl MathGrader {
     /// A grader for one gold answer.
     pub fn new(gold: &str, decimals: bool) -> Result<MathGrader, CheckError> {
         let text = gold.trim();
-        // a gold written as a solution (`\boxed{…}`, `#### 18`) is reduced to its answer
-        let (inner, _) = extract::final_answer(text);
-        let src = if text.contains("\\boxed") || text.contains("####") {
+        if let Some(c) = text
+            .chars()
+            .find(|c| matches!(c, '\t' | '\u{7}' | '\u{8}' | '\u{b}' | '\u{c}'))
+        {
+            return Err(CheckError::new(format!(
+                "the gold answer {:?} holds the control character {c:?}, where a LaTeX command was meant",
+                short(text)
+            ))
+            .with_hint("in a double-quoted YAML or JSON string `\\t` is a tab and `\\f` a form feed: write `'\\text{…}'` in single quotes, or double the backslash"));
+        }
+        // a gold written as a solution (`\boxed{…}`, `#### 18`, `The answer is 5`) is reduced
+        // to its answer; one with no final-answer marker is refused, not read as a product of
+        // the letters in its words
+        let (inner, source) = extract::gold_answer(text);
+        let src = if source != extract::Source::LastLine {
             inner
+        } else if latex::sole_text(text).is_none() && extract::is_worked_solution(text) {
+            return Err(CheckError::new(format!(
+                "the gold answer {:?} reads as a worked solution with no final answer marked",
+                short(text)
+            ))
+            .with_hint("give the answer alone (`\\frac{1}{2}`), or mark it: `\\boxed{…}`, `The answer is …`, `#### …`"));
         } else {
             text.to_owned()
         };
@@ -313,6 +333,32 @@ fn render(n: &Node, depth: usize) -> String {
         Node::Eq(a, b) => format!("{} = {}", render(a, d), render(b, d)),
         Node::Labelled(l, x) => format!("{l}: {}", render(x, d)),
         Node::Text(t) => format!("{t:?}"),
+        Node::Matrix(rows) => format!(
+            "[{}]",
+            rows.iter()
+                .map(|r| format!("[{}]", join(r, ", ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Node::Ratio(v) => join(v, ":"),
+        Node::Rel(ops, sides) => {
+            let mut s = String::new();
+            for (k, x) in sides.iter().enumerate() {
+                if k > 0 {
+                    s.push_str(&format!(" {} ", ops.get(k - 1).copied().unwrap_or('?')));
+                }
+                s.push_str(&render(x, d));
+            }
+            s
+        }
+        Node::Big(kind, k, lo, hi, body) => {
+            format!(
+                "{kind}({k}={}..{}, {})",
+                render(lo, d),
+                render(hi, d),
+                render(body, d)
+            )
+        }
     }
 }
 

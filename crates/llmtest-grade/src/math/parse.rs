@@ -8,6 +8,9 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{One, Zero};
 
+pub(crate) use super::relation::is_var;
+use super::{latex, relation};
+
 /// Characters of one answer the parser looks at (the final answer, not the whole output).
 pub(crate) const MAX_INPUT: usize = 4_000;
 const MAX_TOKENS: usize = 2_000;
@@ -46,10 +49,18 @@ pub(crate) enum Node {
     Eq(Box<Node>, Box<Node>),
     Labelled(String, Box<Node>),
     Text(String),
+    /// `\begin{pmatrix}…\end{pmatrix}` (also `bmatrix`, `array`, …): rows of entries.
+    Matrix(Vec<Vec<Node>>),
+    /// `3:2`, `12:00`: compared part by part.
+    Ratio(Vec<Node>),
+    /// A relation kept as written: operators between sides (`x ≠ 3`, `f(2) < f(1) < f(4)`).
+    Rel(Vec<char>, Vec<Node>),
+    /// `\sum_{k=a}^{b} body` ('Σ') or `\prod` ('Π'): (kind, index, low, high, body).
+    Big(char, String, Box<Node>, Box<Node>, Box<Node>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
-enum Tok {
+pub(super) enum Tok {
     Num(String),
     Ident(String),
     Func(String),
@@ -96,79 +107,6 @@ const UNITS: &[&str] = &[
 ];
 const CN_SEPS: &[&str] = &["或者", "以及", "或", "和", "及", "且", "与", "、"];
 
-/// LaTeX spellings folded before lexing. Longer commands come before their prefixes.
-const REPLACE: &[(&str, &str)] = &[
-    ("\\left", ""),
-    ("\\right", ""),
-    ("\\bigl", ""),
-    ("\\bigr", ""),
-    ("\\Bigl", ""),
-    ("\\Bigr", ""),
-    ("\\big", ""),
-    ("\\Big", ""),
-    ("\\displaystyle", ""),
-    ("\\dfrac", "\\frac"),
-    ("\\tfrac", "\\frac"),
-    ("\\cfrac", "\\frac"),
-    ("{,}", ""),
-    ("\\,", ""),
-    ("\\!", ""),
-    ("\\;", " "),
-    ("\\:", " "),
-    ("\\qquad", " "),
-    ("\\quad", " "),
-    ("\\ ", " "),
-    ("\\%", "%"),
-    ("\\$", ""),
-    ("\\(", " "),
-    ("\\)", " "),
-    ("\\[", " "),
-    ("\\]", " "),
-    ("\\{", "⦃"),
-    ("\\}", "⦄"),
-    ("\\lbrace", "⦃"),
-    ("\\rbrace", "⦄"),
-    ("\\cdot", "*"),
-    ("\\times", "*"),
-    ("\\ast", "*"),
-    ("\\div", "/"),
-    ("\\leqslant", "≤"),
-    ("\\geqslant", "≥"),
-    ("\\leq", "≤"),
-    ("\\geq", "≥"),
-    ("\\le", "≤"),
-    ("\\ge", "≥"),
-    ("\\neq", "≠"),
-    ("\\ne", "≠"),
-    ("\\lt", "<"),
-    ("\\gt", ">"),
-    ("<=", "≤"),
-    (">=", "≥"),
-    ("\\infty", "∞"),
-    ("\\infin", "∞"),
-    ("\\pi", "π"),
-    ("\\cup", "∪"),
-    ("^{\\circ}", "°"),
-    ("^\\circ", "°"),
-    ("\\circ", "°"),
-    ("\\degree", "°"),
-    ("\\pm", "±"),
-    ("\\textbf", ""),
-    ("\\textrm", ""),
-    ("\\text", ""),
-    ("\\mathrm", ""),
-    ("\\mathbf", ""),
-    ("\\mbox", ""),
-    ("\\operatorname", ""),
-    ("\\dots", ""),
-    ("\\ldots", ""),
-    ("\\cdots", ""),
-    ("**", ""),
-    ("~", " "),
-    ("\\to", " "),
-    ("\\in", " "),
-];
-
 /// Parses an answer; `None` when nothing mathematical is in it.
 pub(crate) fn parse(s: &str) -> Option<Node> {
     let mut text = crate::number::fold(s.trim());
@@ -182,14 +120,19 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
             .rev()
             .collect();
     }
-    text = unwrap_text_commands(&text);
-    text = repeating_decimals(&text);
-    for (from, to) in REPLACE {
+    if let Some(inner) = latex::sole_text(&text) {
+        // `\text{Evelyn}`, `\text{(C)}`, `\mathrm{e}`: the words (or math) inside are the answer
+        return parse(&inner);
+    }
+    text = latex::environments(&text)?;
+    text = latex::unwrap_text_commands(&text);
+    text = latex::repeating_decimals(&text);
+    for (from, to) in latex::REPLACE {
         if text.contains(from) {
             text = text.replace(from, to);
         }
     }
-    let mut toks = split_frac_digits(lex(&text));
+    let mut toks = remarks_dropped(split_frac_digits(lex(&text)));
     if toks.is_empty() {
         return None;
     }
@@ -229,150 +172,6 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
     }
 }
 
-/// `0.\overline{3}`, `0.1\overline{6}`, `0.\dot{3}`, `0.\dot{1}4\dot{2}` → the exact fraction.
-fn repeating_decimals(s: &str) -> String {
-    if !s.contains("\\overline") && !s.contains("\\dot") {
-        return s.to_owned();
-    }
-    let c: Vec<char> = s.chars().collect();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < c.len() {
-        // a decimal whose repeating part follows: digits '.' digits* then the marker
-        if c[i].is_ascii_digit() && (i == 0 || !c[i - 1].is_ascii_digit()) {
-            let mut k = i;
-            while k < c.len() && c[k].is_ascii_digit() && k - i < 30 {
-                k += 1;
-            }
-            if c.get(k) == Some(&'.') {
-                let int: String = c[i..k].iter().collect();
-                let fs = k + 1;
-                let mut j = fs;
-                while j < c.len() && c[j].is_ascii_digit() && j - fs < 30 {
-                    j += 1;
-                }
-                let frac: String = c[fs..j].iter().collect();
-                let rest: String = c[j..c.len().min(j + 80)].iter().collect();
-                if let Some((rep, used)) = repeat_part(&rest) {
-                    let (num, den) = repeating_fraction(&int, &frac, &rep);
-                    out.push_str(&format!("\\frac{{{num}}}{{{den}}}"));
-                    i = j + rest[..used].chars().count();
-                    continue;
-                }
-            }
-            out.extend(&c[i..k]);
-            i = k;
-            continue;
-        }
-        out.push(c[i]);
-        i += 1;
-    }
-    out
-}
-
-/// `\overline{142}…` or `\dot{1}4\dot{2}…` / `\dot{3}…`: (repeating digits, bytes used).
-fn repeat_part(rest: &str) -> Option<(String, usize)> {
-    let digits_in = |t: &str| -> Option<(String, usize)> {
-        let t = t.strip_prefix('{')?;
-        let end = t.find('}')?;
-        let d = &t[..end];
-        (!d.is_empty() && d.len() <= 30 && d.chars().all(|c| c.is_ascii_digit()))
-            .then(|| (d.to_owned(), end + 2))
-    };
-    if let Some(t) = rest.strip_prefix("\\overline") {
-        let (d, n) = digits_in(t)?;
-        return Some((d, "\\overline".len() + n));
-    }
-    let t = rest.strip_prefix("\\dot")?;
-    let (first, n1) = digits_in(t)?;
-    let mut used = "\\dot".len() + n1;
-    let after = &rest[used..];
-    let mid: String = after.chars().take_while(char::is_ascii_digit).collect();
-    if let Some(t2) = after[mid.len()..].strip_prefix("\\dot")
-        && let Some((last, n2)) = digits_in(t2)
-    {
-        used += mid.len() + "\\dot".len() + n2;
-        return Some((format!("{first}{mid}{last}"), used));
-    }
-    Some((first, used))
-}
-
-/// int.frac followed by rep repeating, as (numerator, denominator) in decimal.
-fn repeating_fraction(int: &str, frac: &str, rep: &str) -> (String, String) {
-    let ten = BigInt::from(10u32);
-    let whole: BigInt = format!("{int}{frac}{rep}").parse().unwrap_or_default();
-    let head: BigInt = format!("{int}{frac}").parse().unwrap_or_default();
-    let den = (ten.pow(rep.len() as u32) - BigInt::one()) * ten.pow(frac.len() as u32);
-    ((whole - head).to_string(), den.to_string())
-}
-
-/// `\text{ cm}` → ` cm `: the words inside text commands are words, not a group.
-fn unwrap_text_commands(s: &str) -> String {
-    const CMDS: &[&str] = &[
-        "\\textbf{",
-        "\\textrm{",
-        "\\text{",
-        "\\mathrm{",
-        "\\mathbf{",
-        "\\mbox{",
-        "\\operatorname{",
-    ];
-    if !s.contains('\\') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    'scan: while let Some(i) = rest.find('\\') {
-        for cmd in CMDS {
-            if rest[i..].starts_with(cmd) {
-                out.push_str(&rest[..i]);
-                let body = &rest[i + cmd.len()..];
-                let mut depth = 1;
-                for (k, ch) in body.char_indices() {
-                    match ch {
-                        '{' => depth += 1,
-                        '}' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                let inner = body[..k].trim();
-                                rest = &body[k + 1..];
-                                out.push(' ');
-                                if matches!(inner, "or" | "and") {
-                                    out.push_str(inner);
-                                } else if !inner.is_empty()
-                                    && inner.chars().all(|c| {
-                                        c.is_ascii_alphabetic() || matches!(c, ' ' | '/' | '.')
-                                    })
-                                {
-                                    // a unit (`\text{ cm}^2`, `\mathrm{m/s}`): dropped with its exponent
-                                    for exp in ["^2", "^3", "^{2}", "^{3}"] {
-                                        if let Some(r) = rest.strip_prefix(exp) {
-                                            rest = r;
-                                            break;
-                                        }
-                                    }
-                                } else {
-                                    out.push_str(inner);
-                                }
-                                out.push(' ');
-                                continue 'scan;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                out.push(' ');
-                out.push_str(body);
-                return out;
-            }
-        }
-        out.push_str(&rest[..i + 1]);
-        rest = &rest[i + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
 fn lex(s: &str) -> Vec<Tok> {
     let c: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
@@ -384,7 +183,12 @@ fn lex(s: &str) -> Vec<Tok> {
         } else if ch.is_ascii_digit()
             || (ch == '.' && c.get(i + 1).is_some_and(char::is_ascii_digit))
         {
-            let (end, num) = lex_number(&c, i);
+            let depth = out.iter().fold(0i32, |d, t| match t {
+                Tok::Open('(' | '[') => d + 1,
+                Tok::Close(')' | ']') => d - 1,
+                _ => d,
+            });
+            let (end, num) = lex_number(&c, i, depth > 0);
             out.push(Tok::Num(num));
             i = end;
         } else if ch == '\\' {
@@ -401,8 +205,10 @@ fn lex(s: &str) -> Vec<Tok> {
                 out.push(Tok::Func(name));
             } else if GREEK.contains(&name.as_str()) {
                 out.push(Tok::Ident(name));
-            } else if matches!(name.as_str(), "frac" | "binom") {
+            } else if matches!(name.as_str(), "frac" | "binom" | "sum" | "prod") {
                 out.push(Tok::Cmd(name));
+            } else if name == "in" {
+                out.push(Tok::Op('∈'));
             } else if matches!(name.as_str(), "or" | "and" | "quad") {
                 out.push(Tok::Sep);
             }
@@ -413,9 +219,36 @@ fn lex(s: &str) -> Vec<Tok> {
                 k += 1;
             }
             let w: String = c[i..k].iter().collect();
+            let glued = i > 0 && !c[i - 1].is_whitespace();
+            let start = i;
             i = k;
             let lw = w.to_ascii_lowercase();
-            if FUNCS.contains(&lw.as_str()) {
+            if start >= 2 && matches!(c[start - 1], '\'' | '’') && c[start - 2].is_alphabetic() {
+                // it's, let's: the rest of a word
+                out.push(Tok::Word(w));
+            } else if glued
+                && matches!(
+                    out.last(),
+                    Some(Tok::Num(_) | Tok::Ident(_) | Tok::Close(_))
+                )
+                && let Some(rest) = ["or", "and"].iter().find_map(|c| {
+                    lw.strip_prefix(c)
+                        .filter(|r| r.len() == 1)
+                        .map(|_| &w[c.len()..])
+                })
+            {
+                // `x=1orx=-1`, `W(x)=1orW(x)=-1`: a connector written without spaces
+                out.push(Tok::Sep);
+                out.push(Tok::Ident(rest.to_owned()));
+            } else if w.len() <= 2
+                && UNITS.contains(&w.as_str())
+                && matches!(out.last(), Some(Tok::Num(_)))
+                && c.get(k).is_some_and(|ch| matches!(ch, '²' | '³'))
+            {
+                // `1,000.99m²`: a unit glued to the number
+                out.push(Tok::Word(w));
+                i = k + 1;
+            } else if FUNCS.contains(&lw.as_str()) {
                 out.push(Tok::Func(lw));
             } else if lw == "pi" {
                 out.push(Tok::Op('π'));
@@ -463,17 +296,30 @@ fn lex(s: &str) -> Vec<Tok> {
             let run: String = c[i..k].iter().collect();
             i = k;
             lex_cjk(&run, &mut out);
+        } else if ch == '!' && c.get(i + 1) == Some(&'=') {
+            out.push(Tok::Op('≠'));
+            i += 2;
+        } else if matches!(ch, ':' | '：')
+            && i > 0
+            && ratio_side(c[i - 1], i.checked_sub(2).map(|k| c[k]))
+            && c.get(i + 1)
+                .is_some_and(|&n| ratio_side(n, c.get(i + 2).copied()))
+            && (c[i - 1].is_ascii_digit() || c.get(i + 1).is_some_and(|n| !n.is_ascii_digit()))
+        {
+            // 3:2, 12:00, V_1:V_2
+            out.push(Tok::Op(':'));
+            i += 1;
         } else {
             i += 1;
             match ch {
                 '+' | '-' | '*' | '/' | '^' | '_' | '!' | '%' | '=' | '<' | '>' | '≤' | '≥'
-                | '≠' | '∞' | 'π' | '±' | '∪' | '°' | '|' | '√' | '∈' => {
+                | '≠' | '∞' | 'π' | '±' | '∪' | '°' | '|' | '√' | '∈' | '≈' | '¦' | '⁋' => {
                     out.push(Tok::Op(ch))
                 }
                 '×' | '·' => out.push(Tok::Op('*')),
                 '÷' => out.push(Tok::Op('/')),
-                '(' | '[' | '{' | '⦃' => out.push(Tok::Open(ch)),
-                ')' | ']' | '}' | '⦄' => out.push(Tok::Close(ch)),
+                '(' | '[' | '{' | '⦃' | '⟦' => out.push(Tok::Open(ch)),
+                ')' | ']' | '}' | '⦄' | '⟧' => out.push(Tok::Close(ch)),
                 ',' => out.push(Tok::Comma),
                 ';' | '；' | '、' => out.push(Tok::Sep),
                 ':' | '：' => out.push(Tok::Word(":".into())),
@@ -481,6 +327,44 @@ fn lex(s: &str) -> Vec<Tok> {
                 _ => {}
             }
         }
+    }
+    out
+}
+
+/// A character next to a ratio's `:` (`3:2`, `V_{1}:V_{2}`, `a:b`; not `Thus:x`): a digit, a
+/// brace or backslash, or a single letter (`beyond` is the character past it).
+fn ratio_side(ch: char, beyond: Option<char>) -> bool {
+    ch.is_ascii_digit()
+        || matches!(ch, '}' | '\\')
+        || (ch.is_ascii_alphabetic() && !beyond.is_some_and(|b| b.is_ascii_alphabetic()))
+}
+
+/// `x=0 (a local maximum)`: a parenthesis holding two or more words is a remark, not a factor.
+fn remarks_dropped(toks: Vec<Tok>) -> Vec<Tok> {
+    if !toks.iter().any(|t| matches!(t, Tok::Open('(' | '（'))) {
+        return toks;
+    }
+    let mut out = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        if toks[i] == Tok::Open('(')
+            && let Some(len) = toks[i + 1..]
+                .iter()
+                .position(|t| matches!(t, Tok::Open(_) | Tok::Close(_)))
+            && toks[i + 1 + len] == Tok::Close(')')
+        {
+            let inner = &toks[i + 1..i + 1 + len];
+            let words = inner
+                .iter()
+                .filter(|t| matches!(t, Tok::Word(w) if w.chars().count() >= 3 || w.chars().any(|c| !c.is_ascii())))
+                .count();
+            if words >= 2 && !inner.iter().any(|t| matches!(t, Tok::Num(_))) {
+                i += len + 2;
+                continue;
+            }
+        }
+        out.push(toks[i].clone());
+        i += 1;
     }
     out
 }
@@ -535,30 +419,92 @@ fn is_cjk(ch: char) -> bool {
 }
 
 fn lex_cjk(run: &str, out: &mut Vec<Tok>) {
+    let c: Vec<char> = run.chars().collect();
     let mut word = String::new();
-    let mut rest = run;
-    'outer: while !rest.is_empty() {
+    let mut i = 0;
+    'outer: while i < c.len() {
         for sep in CN_SEPS {
-            if let Some(r) = rest.strip_prefix(sep) {
+            if crate::number::starts_with(&c, i, sep) {
                 if !word.is_empty() {
                     out.push(Tok::Word(std::mem::take(&mut word)));
                 }
                 out.push(Tok::Sep);
-                rest = r;
+                i += sep.chars().count();
                 continue 'outer;
             }
         }
-        let ch = rest.chars().next().unwrap_or(' ');
-        word.push(ch);
-        rest = &rest[ch.len_utf8()..];
+        if let Some((end, toks)) = cn_number(&c, i) {
+            if !word.is_empty() {
+                out.push(Tok::Word(std::mem::take(&mut word)));
+            }
+            out.extend(toks);
+            i = end;
+            continue;
+        }
+        word.push(c[i]);
+        i += 1;
     }
     if !word.is_empty() {
         out.push(Tok::Word(word));
     }
 }
 
+/// A Chinese numeral at `i` as tokens, read by `number`'s reader: `十五`, `一点五`, `负二`,
+/// `三分之一` (⅓), `负二分之一`, `百分之四十`. A lone `一` is a word (一共, 一半, 之一), and so
+/// is a numeral after `第` (an ordinal).
+fn cn_number(c: &[char], i: usize) -> Option<(usize, Vec<Tok>)> {
+    if crate::number::starts_with(c, i, "百分之") {
+        let (end, value, _) = crate::number::parse_cn(c, i + 3)?;
+        return Some((end, vec![Tok::Num(dec_digits(value)), Tok::Op('%')]));
+    }
+    let neg = c[i] == '负' && c.len() > i + 1;
+    let start = if neg { i + 1 } else { i };
+    if start > 0 && c[start - 1] == '第' {
+        return None;
+    }
+    let (end, value, _) = crate::number::parse_cn(c, start)?;
+    let mut toks = Vec::new();
+    if neg {
+        toks.push(Tok::Op('-'));
+    }
+    if crate::number::starts_with(c, end, "分之") {
+        let (end2, numer, _) = crate::number::parse_cn(c, end + 2)?;
+        toks.extend([
+            Tok::Open('('),
+            Tok::Num(dec_digits(numer)),
+            Tok::Op('/'),
+            Tok::Num(dec_digits(value)),
+            Tok::Close(')'),
+        ]);
+        return Some((end2, toks));
+    }
+    if end == start + 1 && c[start] == '一' && !neg {
+        return None;
+    }
+    toks.push(Tok::Num(dec_digits(value)));
+    Some((end, toks))
+}
+
+/// `m × 10^e` as plain decimal digits (`15`, `1.5`).
+fn dec_digits(d: crate::number::Dec) -> String {
+    let digits = d.m.unsigned_abs().to_string();
+    let body = if d.e >= 0 {
+        format!("{digits}{}", "0".repeat(d.e as usize))
+    } else {
+        let places = d.e.unsigned_abs() as usize;
+        let padded = format!(
+            "{}{digits}",
+            "0".repeat(places.saturating_sub(digits.len() - 1))
+        );
+        let cut = padded.len() - places;
+        format!("{}.{}", &padded[..cut], &padded[cut..])
+    };
+    if d.m < 0 { format!("-{body}") } else { body }
+}
+
 /// Digits with `,` thousands grouping and a decimal part: (end, digits without commas).
-fn lex_number(c: &[char], start: usize) -> (usize, String) {
+/// Inside brackets a single group is a separator: `(12,102)` is a pair, `(1,234,567)` one number.
+fn lex_number(c: &[char], start: usize, in_brackets: bool) -> (usize, String) {
     let mut i = start;
     let mut s = String::new();
     while i < c.len() && c[i].is_ascii_digit() && s.len() < 400 {
@@ -577,9 +523,23 @@ fn lex_number(c: &[char], start: usize) -> (usize, String) {
             groups.push(k);
             k += 4;
         }
-        if !groups.is_empty() {
+        if !groups.is_empty() && !(in_brackets && groups.len() == 1) {
             for g in groups {
                 s.extend(&c[g + 1..g + 4]);
+            }
+            i = k;
+        } else if groups.is_empty() {
+            // SI grouping with a (thin) space: `1 000`, `58 159 881`
+            let space = |ch: &char| matches!(ch, ' ' | '\u{2009}' | '\u{202F}' | '\u{A0}');
+            let mut k = i;
+            while c.get(k).is_some_and(space)
+                && (1..=3).all(|d| c.get(k + d).is_some_and(char::is_ascii_digit))
+                && !c
+                    .get(k + 4)
+                    .is_some_and(|ch| ch.is_ascii_digit() || *ch == ',')
+            {
+                s.extend(&c[k + 1..k + 4]);
+                k += 4;
             }
             i = k;
         }
@@ -613,7 +573,7 @@ fn lex_number(c: &[char], start: usize) -> (usize, String) {
     (i, s)
 }
 
-fn split_top(toks: &[Tok], is_sep: impl Fn(&Tok) -> bool) -> Vec<&[Tok]> {
+pub(super) fn split_top(toks: &[Tok], is_sep: impl Fn(&Tok) -> bool) -> Vec<&[Tok]> {
     let mut parts = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;
@@ -638,9 +598,16 @@ fn split_top(toks: &[Tok], is_sep: impl Fn(&Tok) -> bool) -> Vec<&[Tok]> {
 fn item(toks: &[Tok]) -> Option<Node> {
     let mut label = String::new();
     let mut segments: Vec<Vec<Tok>> = vec![Vec::new()];
+    let mut depth = 0i32;
     for t in toks {
         match t {
-            Tok::Word(w) => {
+            Tok::Open(_) => depth += 1,
+            Tok::Close(_) => depth -= 1,
+            _ => {}
+        }
+        match t {
+            // a word inside brackets (`{35 cm, 4}`) is a unit the parser skips, not a label
+            Tok::Word(w) if depth <= 0 => {
                 label.push_str(w);
                 if !segments.last().is_some_and(Vec::is_empty) {
                     segments.push(Vec::new());
@@ -663,7 +630,7 @@ fn item(toks: &[Tok]) -> Option<Node> {
             )
         })
     })?;
-    let node = relation(&math)?;
+    let node = relation::relation(&math)?;
     let label = clean_label(&label);
     Some(if label.is_empty() {
         node
@@ -688,149 +655,28 @@ pub(crate) fn clean_label(s: &str) -> String {
     t
 }
 
-fn relation(toks: &[Tok]) -> Option<Node> {
-    let union = split_top(toks, |t| matches!(t, Tok::Op('∪')));
-    if union.len() > 1 {
-        let parts: Vec<Node> = union.into_iter().filter_map(relation).collect();
-        return Some(Node::Union(parts));
-    }
-    let mut parts: Vec<(Option<char>, &[Tok])> = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    let mut op = None;
-    for (k, t) in toks.iter().enumerate() {
-        match t {
-            Tok::Open(_) => depth += 1,
-            Tok::Close(_) => depth -= 1,
-            Tok::Op(o @ ('=' | '<' | '>' | '≤' | '≥' | '≠')) if depth <= 0 => {
-                parts.push((op, &toks[start..k]));
-                op = Some(*o);
-                start = k + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push((op, &toks[start..]));
-    let exprs: Vec<(Option<char>, Node)> = parts
-        .into_iter()
-        .filter(|(_, p)| !p.is_empty())
-        .enumerate()
-        .filter_map(|(k, (o, p))| {
-            // `f(x) = …`: the left side names a function
-            if k == 0
-                && let Some(name) = function_name(p)
-            {
-                return Some((o, Node::Var(name)));
-            }
-            Parser::new(p).whole().map(|n| (o, n))
-        })
-        .collect();
-    match exprs.as_slice() {
-        [] => None,
-        [(_, one)] => Some(one.clone()),
-        [(_, a), (Some('='), b)] => Some(Node::Eq(Box::new(a.clone()), Box::new(b.clone()))),
-        [(_, a), (Some(o), b)] => Some(inequality(a, *o, b)),
-        [(_, a), (Some(o1), x), (Some(o2), b)] if is_var(x) && same_dir(*o1, *o2) => {
-            // a < x ≤ b
-            let (lo, lo_op, hi, hi_op) = if matches!(o1, '<' | '≤') {
-                (a, *o1, b, *o2)
-            } else {
-                (b, *o2, a, *o1)
-            };
-            Some(Node::Interval(
-                lo_op == '≤' || lo_op == '≥',
-                Box::new(lo.clone()),
-                Box::new(hi.clone()),
-                hi_op == '≤' || hi_op == '≥',
-            ))
-        }
-        // x = 5 + 13 = 18: a chain of equalities ends in the value
-        many if many.iter().skip(1).all(|(o, _)| *o == Some('=')) => {
-            let first = &many[0].1;
-            let last = &many[many.len() - 1].1;
-            if is_var(first) {
-                Some(Node::Eq(Box::new(first.clone()), Box::new(last.clone())))
-            } else {
-                Some(last.clone())
-            }
-        }
-        _ => None,
-    }
-}
-
-/// `f(x)`, `g(t)`, `f(x, y)`: a name applied to distinct plain variables.
-fn function_name(p: &[Tok]) -> Option<String> {
-    let [Tok::Ident(f), Tok::Open('('), args @ .., Tok::Close(')')] = p else {
-        return None;
-    };
-    let mut names = Vec::new();
-    for (k, t) in args.iter().enumerate() {
-        match (k % 2, t) {
-            (0, Tok::Ident(v)) if v != f => names.push(v.as_str()),
-            (1, Tok::Comma) => {}
-            _ => return None,
-        }
-    }
-    (!names.is_empty()).then(|| format!("{f}({})", names.join(",")))
-}
-
-fn same_dir(a: char, b: char) -> bool {
-    let up = |o: char| matches!(o, '<' | '≤');
-    let down = |o: char| matches!(o, '>' | '≥');
-    (up(a) && up(b)) || (down(a) && down(b))
-}
-
-pub(crate) fn is_var(n: &Node) -> bool {
-    matches!(n, Node::Var(_))
-}
-
-/// `x > 2` → (2, ∞); `x ≤ 3` → (-∞, 3]; anything else stays a relation (as text).
-fn inequality(a: &Node, op: char, b: &Node) -> Node {
-    let inf = || Box::new(Node::Inf);
-    let ninf = || Box::new(Node::Neg(Box::new(Node::Inf)));
-    let (var_left, bound) = if is_var(a) {
-        (true, b)
-    } else if is_var(b) {
-        (false, a)
-    } else {
-        return Node::Text(format!("{a:?}{op}{b:?}"));
-    };
-    // normalise to "x op bound"
-    let op = if var_left {
-        op
-    } else {
-        match op {
-            '<' => '>',
-            '>' => '<',
-            '≤' => '≥',
-            '≥' => '≤',
-            o => o,
-        }
-    };
-    let bd = Box::new(bound.clone());
-    match op {
-        '>' => Node::Interval(false, bd, inf(), false),
-        '≥' => Node::Interval(true, bd, inf(), false),
-        '<' => Node::Interval(false, ninf(), bd, false),
-        '≤' => Node::Interval(false, ninf(), bd, true),
-        _ => Node::Text(format!("{a:?}{op}{b:?}")),
-    }
-}
-
-struct Parser<'a> {
+pub(super) struct Parser<'a> {
     t: &'a [Tok],
     i: usize,
     depth: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn new(t: &'a [Tok]) -> Self {
+    pub(super) fn new(t: &'a [Tok]) -> Self {
         Parser { t, i: 0, depth: 0 }
     }
 
     /// The whole token list as one expression; trailing junk (units) is ignored.
-    fn whole(mut self) -> Option<Node> {
+    pub(super) fn whole(mut self) -> Option<Node> {
         let n = self.expr()?;
+        if self.peek() == Some(&Tok::Op(':')) {
+            // 3:2, 12:00, 1:2:3
+            let mut parts = vec![n];
+            while self.eat(&Tok::Op(':')) {
+                parts.push(self.expr()?);
+            }
+            return Some(Node::Ratio(parts));
+        }
         Some(n)
     }
 
@@ -894,7 +740,7 @@ impl<'a> Parser<'a> {
                     | Tok::Ident(_)
                     | Tok::Func(_)
                     | Tok::Cmd(_)
-                    | Tok::Open('(' | '{' | '[' | '⦃')
+                    | Tok::Open('(' | '{' | '[' | '⦃' | '⟦')
                     | Tok::Op('π' | '√' | '∞')
             )
         )
@@ -1107,6 +953,10 @@ impl<'a> Parser<'a> {
                     None => f,
                 })
             }
+            Tok::Cmd(c) if c == "sum" || c == "prod" => {
+                self.big(if c == "sum" { 'Σ' } else { 'Π' })
+            }
+            Tok::Open('⟦') => self.matrix(),
             Tok::Cmd(c) if c == "frac" => {
                 let a = self.group()?;
                 let b = self.group()?;
@@ -1146,6 +996,72 @@ impl<'a> Parser<'a> {
             }
             _ => None,
         }
+    }
+}
+
+impl Parser<'_> {
+    /// `\sum_{k=1}^{n} body`: the body is one term (`\sum_{k=1}^{n} k^2 + 1` adds 1 once).
+    /// Without both bounds the sum is not read (the answer is refused, never half-compared).
+    fn big(&mut self, kind: char) -> Option<Node> {
+        if !self.eat(&Tok::Op('_')) {
+            return None;
+        }
+        let braced = self.eat(&Tok::Open('{'));
+        let Some(Tok::Ident(var)) = self.bump().cloned() else {
+            return None;
+        };
+        if !self.eat(&Tok::Op('=')) {
+            return None;
+        }
+        let lo = if braced {
+            let lo = self.expr()?;
+            if !self.eat(&Tok::Close('}')) {
+                return None;
+            }
+            lo
+        } else {
+            self.power_operand()?
+        };
+        if !self.eat(&Tok::Op('^')) {
+            return None;
+        }
+        let hi = self.power_operand()?;
+        let body = self.term()?;
+        Some(Node::Big(
+            kind,
+            var,
+            Box::new(lo),
+            Box::new(hi),
+            Box::new(body),
+        ))
+    }
+
+    /// The rows of a matrix after its opening `⟦` (see `latex::environments`).
+    fn matrix(&mut self) -> Option<Node> {
+        let mut rows: Vec<Vec<Node>> = vec![Vec::new()];
+        loop {
+            if self.eat(&Tok::Close('⟧')) {
+                break;
+            }
+            let cell = self.expr()?;
+            rows.last_mut()?.push(cell);
+            match self.bump()? {
+                Tok::Op('¦') => {}
+                Tok::Op('⁋') => {
+                    if self.peek() == Some(&Tok::Close('⟧')) {
+                        continue;
+                    }
+                    rows.push(Vec::new());
+                }
+                Tok::Close('⟧') => break,
+                _ => return None,
+            }
+        }
+        rows.retain(|r| !r.is_empty());
+        let width = rows.first()?.len();
+        rows.iter()
+            .all(|r| r.len() == width)
+            .then_some(Node::Matrix(rows))
     }
 }
 
