@@ -266,6 +266,13 @@ pub trait Backend: Send + Sync {
     /// Called once at the end of a run (also after failures): stop managed servers, flush
     /// recordings.
     async fn shutdown(&self) {}
+
+    /// The number of tokens of `text` by the model's own tokenizer, when the backend can tell
+    /// (an in-process tokenizer, a server's `/tokenize`); `None` when it cannot. Perf suites
+    /// size their prompts with it.
+    async fn count_tokens(&self, _text: &str) -> Option<Result<usize, InfraError>> {
+        None
+    }
 }
 
 /// Creates a model's backend from its `llmtest.yaml` entry.

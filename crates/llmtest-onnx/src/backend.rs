@@ -379,6 +379,10 @@ impl Backend for OnnxBackend {
         })
     }
 
+    async fn count_tokens(&self, text: &str) -> Option<Result<usize, InfraError>> {
+        Some(self.model.encode(text).map(|ids| ids.len()))
+    }
+
     fn facts(&self) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("backend".into(), json!("onnx"));

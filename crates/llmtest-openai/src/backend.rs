@@ -57,6 +57,7 @@ impl Replica {
                     .map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")
             })
             .unwrap_or(false);
+        crate::tls::provider();
         let mut b = reqwest::Client::builder()
             .connect_timeout(r.connect_timeout)
             .tcp_nodelay(true)
@@ -434,6 +435,58 @@ fn round3(x: f64) -> f64 {
 
 #[async_trait::async_trait]
 impl Backend for OpenAiBackend {
+    /// llama.cpp's and vLLM's `/tokenize` (beside `/v1`); other servers have none.
+    async fn count_tokens(&self, text: &str) -> Option<Result<usize, InfraError>> {
+        let p = self.r.provider?;
+        let body = match p {
+            crate::options::Provider::Llamacpp => json!({"content": text}),
+            crate::options::Provider::Vllm => {
+                json!({"model": self.r.served_model, "prompt": text, "add_special_tokens": false})
+            }
+            _ => return None,
+        };
+        let ready = match self.ready().await {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let replica = ready.replicas.first()?;
+        let url = format!("{}/tokenize", replica.base.trim_end_matches("/v1"));
+        let mut rb = replica
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .timeout(Duration::from_secs(30));
+        if let Some(k) = &self.r.api_key {
+            rb = rb.bearer_auth(k.expose());
+        }
+        let fail =
+            |m: String| InfraError::new(InfraKind::Other, scrub(&m, self.r.api_key.as_ref()));
+        let resp = match rb.send().await {
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => {
+                return Some(Err(fail(format!("/tokenize answered HTTP {}", r.status()))
+                    .with_status(r.status().as_u16())));
+            }
+            Err(e) => return Some(Err(fail(format!("/tokenize: {e}")))),
+        };
+        let v: Value = match resp
+            .bytes()
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => return Some(Err(fail(format!("/tokenize: not JSON: {e}")))),
+        };
+        Some(
+            v.get("tokens")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .ok_or_else(|| fail("/tokenize: no `tokens` array".into())),
+        )
+    }
+
     async fn generate(&self, req: &Request) -> Result<Response, InfraError> {
         let ready = self.ready().await?;
         let want = req.n.max(1);

@@ -19,6 +19,7 @@ mod data;
 mod diag;
 mod load;
 mod model;
+mod perf;
 mod schema;
 mod suite;
 mod template;
@@ -30,5 +31,9 @@ pub use load::{
     CONFIG_FILE, Project, load_suites, load_suites_filtered, load_suites_named, parse_assertion,
 };
 pub use model::{AssertionCheck, AssertionSpec, Case, CheckError, Suite};
+pub use perf::{
+    Bound, PERF_DISTRIBUTIONS, PERF_SCALARS, PERF_STATS, PerfCheck, PerfSpec, Scenario, Slo,
+    perf_metric_names,
+};
 pub use schema::{config_schema, suite_schema};
 pub use types::{GenParams, Message, Mode, Prompt, ReasoningPolicy, Role, SnapshotMode, ToolCall};

@@ -670,6 +670,31 @@ impl SuiteCtx<'_> {
                 cases.push(case);
             }
         }
+        let perf = f.perf.as_ref().map(|def| {
+            let l = loc(rel, def);
+            if !f.cases.is_empty() || !f.cases_from.is_empty() {
+                self.err(
+                    l.clone(),
+                    "a perf suite has no `cases:` or `cases_from:`",
+                    Some("its cases are the `perf:` scenarios; put accuracy cases in another suite".into()),
+                );
+            }
+            let mut errs = Vec::new();
+            let (spec, perf_cases) = crate::perf::resolve(
+                def,
+                rel,
+                &self.project.root,
+                f.mode,
+                &f.defaults.params,
+                self.only_case,
+                &mut errs,
+            );
+            for (l, msg, hint) in errs {
+                self.err(l, msg, hint);
+            }
+            cases.extend(perf_cases);
+            std::sync::Arc::new(spec)
+        });
         if cases.is_empty() && self.diags.is_empty() && self.only_case.is_none() {
             self.err(
                 loc(rel, &f.suite),
@@ -684,10 +709,16 @@ impl SuiteCtx<'_> {
             tags: f.tags.clone(),
             models,
             mode: f.mode,
-            snapshot: f.snapshot,
+            // Latency is not a verdict to snapshot: perf suites are graded by their bounds.
+            snapshot: if perf.is_some() {
+                crate::types::SnapshotMode::Off
+            } else {
+                f.snapshot
+            },
             pass_at_k: f.pass_at_k.clone(),
             reasoning: f.defaults.reasoning,
             cases,
+            perf,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct Suite {
     pub reasoning: ReasoningPolicy,
     /// In file order: the `cases:` first, then each `cases_from:` import.
     pub cases: Vec<Case>,
+    /// A perf suite's load scenarios (its cases are the scenarios).
+    pub perf: Option<std::sync::Arc<crate::perf::PerfSpec>>,
 }
 
 /// A loaded case.

@@ -45,6 +45,11 @@ pub struct SuiteFile {
     /// Cases imported from data files (JSONL, JSON, CSV) through a field mapping.
     #[serde(default)]
     pub cases_from: Vec<CasesFrom>,
+    /// A load test instead of cases: prompt lengths × concurrency (or request rate), latency
+    /// and throughput graded by bounds. Never replayed.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::perf::PerfDef>")]
+    pub perf: Option<Spanned<crate::perf::PerfDef>>,
 }
 
 /// Applied to every case of the suite.

@@ -106,6 +106,7 @@ impl Plan {
         .into_iter()
         .map(Arc::new)
         .collect();
+        crate::perf::refuse_replay(&profile, &suites)?;
         if opts.paths.is_empty() && opts.only_suites.is_none() {
             // A model limited to suites that do not exist is a typo, not an intent.
             let mut diags = Diagnostics::default();
@@ -140,7 +141,6 @@ impl Plan {
             }
         }
         work.sort_by_cached_key(Work::name);
-        Ok(Plan {
         // Only suites that run need a judge (a profile without one can run the others).
         let judged: Vec<Arc<Suite>> = suites
             .iter()
@@ -151,6 +151,7 @@ impl Plan {
         if !judges.is_empty() {
             return Err(judges);
         }
+        Ok(Plan {
             project,
             profile,
             suites,
@@ -202,9 +203,9 @@ pub struct Engine {
     registry: Arc<GraderRegistry>,
     slots: BTreeMap<String, Slot>,
     cells: Mutex<HashMap<String, Arc<OnceCell<Arc<CaseResult>>>>>,
-}
     /// Generations (shared with `pairwise`) and judge calls.
     hub: Arc<crate::judge::Hub>,
+}
 
 impl Engine {
     /// Creates the backends of `models` (only those: a filtered run starts no other server).
@@ -317,7 +318,6 @@ impl Engine {
         if !live.is_empty() {
             rt.spawn(stop_on_signal(live));
         }
-        Ok(Engine {
         let hub_backends = slots
             .iter()
             .map(|(name, slot)| {
@@ -334,8 +334,9 @@ impl Engine {
             hub_backends,
             plan.profile.judge.clone(),
         ));
-            rt,
+        Ok(Engine {
             hub,
+            rt,
             project: plan.project.clone(),
             mode: plan.profile.mode,
             registry,
@@ -344,12 +345,12 @@ impl Engine {
         })
     }
 
-    pub fn project(&self) -> &Project {
     /// The backends as judge calls and shared generations see them.
     pub(crate) fn hub(&self) -> Arc<crate::judge::Hub> {
         self.hub.clone()
     }
 
+    pub fn project(&self) -> &Project {
         &self.project
     }
 
@@ -455,8 +456,15 @@ impl Engine {
             usage: None,
             timings: None,
             facts: Map::new(),
-        };
+            perf: None,
             judge: None,
+        };
+        if let Some(spec) = w.suite.perf.clone()
+            && let Some(Slot::Ready { backend, .. }) = self.slots.get(&w.model)
+        {
+            let base = base(Outcome::InfraError);
+            return crate::perf::run_case(backend.clone(), &self.project, w, &spec, base).await;
+        }
         match self.slots.get(&w.model) {
             Some(Slot::Ready { .. }) => {}
             Some(Slot::Skipped(r)) => {
@@ -534,6 +542,7 @@ impl Engine {
         let suite = w.suite.clone();
         let case_idx = w.case;
         let model = w.model.clone();
+        let judge = crate::judge::CaseJudge::new(self.hub.clone(), suite.clone(), case_idx);
         let graded = tokio::task::spawn_blocking(move || {
             let mut r = grade_response(&suite, case_idx, &model, &resp, &graders, Some(&judge));
             r.judge = judge.usage();
@@ -544,7 +553,6 @@ impl Engine {
             Ok(r) => r,
             Err(e) => {
                 let e = InfraError::new(InfraKind::Other, format!("grader panicked: {e}"));
-        let judge = crate::judge::CaseJudge::new(self.hub.clone(), suite.clone(), case_idx);
                 CaseResult {
                     error: Some(e),
                     ..base(Outcome::InfraError)
@@ -579,6 +587,7 @@ pub(crate) fn grade_response(
     model: &str,
     resp: &Response,
     graders: &[(AssertionSpec, Arc<dyn Grader>)],
+    judge: Option<&dyn llmtest_grade::judge::Judge>,
 ) -> CaseResult {
     let case = &suite.cases[case_idx];
     let mut samples = Vec::with_capacity(resp.choices.len());
@@ -587,7 +596,6 @@ pub(crate) fn grade_response(
             ReasoningPolicy::Strip => {
                 split_reasoning(&ch.text, ch.reasoning.as_deref(), ch.truncated())
             }
-    judge: Option<&dyn llmtest_grade::judge::Judge>,
             ReasoningPolicy::Keep => llmtest_grade::Split {
                 answer: ch.text.clone(),
                 reasoning: ch.reasoning.clone(),
@@ -603,6 +611,7 @@ pub(crate) fn grade_response(
             answer: &split.answer,
             reasoning: split.reasoning.as_deref(),
             tool_calls: &ch.tool_calls,
+            judge,
         };
         let v = grade_sample(graders, &sample, case.threshold, split.unterminated);
         let extracted = v.assertions.iter().find_map(|a| a.extracted.clone());
@@ -611,7 +620,6 @@ pub(crate) fn grade_response(
         } else if split.reasoning.is_some() {
             "stripped"
         } else {
-            judge,
             "none"
         };
         samples.push(SampleResult {
@@ -678,6 +686,7 @@ pub(crate) fn grade_response(
         usage: resp.usage.clone(),
         timings: Some(resp.timings.clone()),
         facts: facts.into_iter().collect::<Map<String, Value>>(),
+        perf: None,
+        judge: None,
     }
 }
-        judge: None,

@@ -40,6 +40,7 @@ mod engine;
 mod harness;
 pub mod judge;
 pub mod report;
+pub mod perf;
 pub mod results;
 mod snapshot;
 pub mod stats;
