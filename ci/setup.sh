@@ -12,6 +12,13 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r ci/requirements.txt
 
+# The code grader's Rust runner runs rustc as an unprivileged sandbox user, who cannot read
+# rustup's toolchain in a private home directory: a system rustc serves its tests.
+if [[ ! -x /usr/bin/rustc ]] && command -v apt-get >/dev/null; then
+  SUDO=""; [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends rustc >/dev/null
+fi
+
 if [[ "${1:-}" == "--with-llama-server" ]]; then
   if ! command -v cmake >/dev/null; then
     if command -v apt-get >/dev/null; then

@@ -368,22 +368,32 @@ fn custom_runner_with_a_compile_step() {
 }
 
 #[test]
-fn rust_runner_when_rustc_is_on_the_sandbox_path() {
-    // Optional: rustc is usually installed in a home directory the sandbox user cannot read.
-    if !llmtest_code::SANDBOX_PATH
-        .split(':')
-        .any(|d| std::path::Path::new(d).join("rustc").is_file())
-    {
-        eprintln!(
-            "skipped: rustc is not on the sandbox PATH ({}); the rust runner is optional",
-            llmtest_code::SANDBOX_PATH
-        );
+fn rust_runner_compiles_and_runs_in_the_sandbox() {
+    // The sandbox user needs a rustc it can read: a system one (ci/setup.sh installs
+    // Debian's), not rustup's in a private home directory.
+    if !have("rustc") {
         return;
     }
-    let p = json!({"language": "rust", "io": [{"stdin": "2 3\n", "stdout": "5\n"}]});
+    let p = json!({"language": "rust", "io": [{"stdin": "2 3\n", "stdout": "5\n"}, {"stdin": "-4 4\n", "stdout": "0\n"}]});
     let code = "```rust\nuse std::io::Read;\nfn main() {\n    let mut s = String::new();\n    std::io::stdin().read_to_string(&mut s).unwrap();\n    let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();\n    println!(\"{}\", v[0] + v[1]);\n}\n```";
     let g = grade(p.clone(), code);
     assert!(g.pass, "{}", g.found);
+    assert_eq!(g.found, "all 2 tests passed");
+    // Compiles, runs, prints the wrong sum for the second test.
+    let wrong = code.replace("v[0] + v[1]", "(v[0] + v[1]).abs() + 1");
+    let g = grade(p.clone(), &wrong);
+    assert!(!g.pass);
+    assert_eq!(kind(&g), "wrong_answer", "{}", g.found);
+    assert_eq!(g.score, 0.0, "{}", g.found);
+    let wrong = code.replace("v[0] + v[1]", "if v[0] < 0 { 1 } else { v[0] + v[1] }");
+    let g = grade(p.clone(), &wrong);
+    assert_eq!(kind(&g), "wrong_answer", "{}", g.found);
+    assert!(g.found.starts_with("test 2/2: printed \"1\\n\""), "{}", g.found);
+    assert_eq!(g.score, 0.5);
+    // A panic is the program's runtime error.
+    let g = grade(p.clone(), "```rust\nfn main() { let v: Vec<i32> = Vec::new(); println!(\"{}\", v[1]); }\n```");
+    assert_eq!(kind(&g), "runtime_error", "{}", g.found);
+    assert_eq!(g.outcome, Some(Outcome::CodeError));
     let g = grade(p, "```rust\nfn main() { let x: i32 = \"no\"; }\n```");
     assert_eq!(kind(&g), "compile_error", "{}", g.found);
     assert!(g.found.contains("error[E0308]"), "{}", g.found);
