@@ -93,7 +93,6 @@ enum Cmd {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
-    /// intervals, an exact paired test and a verdict (exit 1 on a significant regression).
     /// Run live backends and write cassettes for replay.
     Record {
         #[command(flatten)]
@@ -119,6 +118,7 @@ enum Cmd {
         check: bool,
     },
     /// Measure a judge against human labels: accuracy, Cohen's kappa, confusion matrix.
+    Calibrate(crate::calibrate::Args),
     /// What this machine offers: ONNX Runtime library, GPU, Python.
     Doctor,
     /// Run the suites as the `cargo test` harness does (libtest arguments after `--`:
@@ -154,8 +154,6 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
             &lt,
             &root,
             &select,
-    /// Measure a judge against human labels: accuracy, Cohen's kappa, confusion matrix.
-    Calibrate(crate::calibrate::Args),
             None,
             format.unwrap_or(Format::Md),
             output,
@@ -202,6 +200,7 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
             Err(code) => code,
         },
         Cmd::Schema { write, check } => schema(&root, write, check),
+        Cmd::Calibrate(args) => crate::calibrate::main(&lt, &root, args),
         Cmd::Doctor => {
             doctor(&root);
             ExitCode::SUCCESS
@@ -246,7 +245,6 @@ fn plan(
 fn filtered<'a>(plan: &'a Plan, s: &Select) -> Vec<&'a crate::Work> {
     plan.work
         .iter()
-        Cmd::Calibrate(args) => crate::calibrate::main(&lt, &root, args),
         .filter(|w| s.filter.as_deref().is_none_or(|f| w.name().contains(f)))
         .filter(|w| s.shard.is_none_or(|sh| sh.contains(&w.name())))
         .collect()
@@ -332,7 +330,6 @@ fn run(
             }
         }
         None => print!("{report}"),
-    }
     }
     let by = &results.summary.by_outcome;
     eprintln!(

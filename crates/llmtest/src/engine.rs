@@ -388,6 +388,24 @@ impl Engine {
         }
     }
 
+    /// As [`Engine::prefetch`], calling `done` as each item finishes, in completion order
+    /// (the run journal and the progress bar).
+    pub fn prefetch_with(
+        self: &Arc<Self>,
+        work: &[Work],
+        done: Arc<dyn Fn(&Work, &CaseResult) + Send + Sync>,
+    ) {
+        for w in work {
+            let (me, w, cell, done) = (self.clone(), w.clone(), self.cell(w), done.clone());
+            self.rt.spawn(async move {
+                let r = cell
+                    .get_or_init(|| async { Arc::new(me.execute(&w).await) })
+                    .await;
+                done(&w, r);
+            });
+        }
+    }
+
     /// The result of one item, running it if nobody has yet (blocks the calling thread).
     pub fn result(&self, w: &Work) -> Arc<CaseResult> {
         let cell = self.cell(w);

@@ -44,6 +44,9 @@ pub mod perf;
 pub mod results;
 mod snapshot;
 pub mod stats;
+mod journal;
+mod runner;
+pub mod shard;
 
 pub use engine::{Engine, Plan, PlanOptions, Work};
 pub use llmtest_backend as backend;

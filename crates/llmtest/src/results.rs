@@ -24,6 +24,25 @@ pub struct RunResults {
     pub models: Vec<ModelInfo>,
     pub cases: Vec<CaseResult>,
     pub summary: Summary,
+    /// What configuration produced this run (for `llmtest merge`); absent in files written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<RunIdentity>,
+}
+
+/// The configuration a run came from: shards of one run agree on all of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RunIdentity {
+    /// A hash of the models' configuration (backend, parameters, options).
+    pub config: String,
+    /// Suite name → a hash of its cases, prompts and assertions.
+    pub suites: BTreeMap<String, String>,
+    /// Items of the whole (unsharded) run.
+    pub items: usize,
+    /// `K/N` when this file is one shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// A model as it ran.
@@ -213,4 +232,89 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     } else {
         (v[m - 1] + v[m]) / 2.0
     })
+}
+
+/// Why a results file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: not a results file: {source}\n  hint: `llmtest run` writes one under the project's results directory (results.json)")]
+    Json {
+        path: String,
+        line: usize,
+        column: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: results schema version {found}; this llmtest reads version {RESULTS_SCHEMA_VERSION}\n  hint: render it with the llmtest version that wrote it ({writer})")]
+    Version {
+        path: String,
+        found: u64,
+        writer: String,
+    },
+}
+
+impl RunResults {
+    /// Reads a results file of schema version [`RESULTS_SCHEMA_VERSION`].
+    pub fn read(path: &std::path::Path) -> Result<RunResults, ReadError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        Self::parse(&p, &text)
+    }
+
+    /// Parses results text; `path` names it in errors.
+    pub fn parse(path: &str, text: &str) -> Result<RunResults, ReadError> {
+        let json = |source: serde_json::Error| ReadError::Json {
+            path: path.to_owned(),
+            line: source.line(),
+            column: source.column(),
+            source,
+        };
+        // The version first, so a future file is refused for what it is, not for a field.
+        let v: Value = serde_json::from_str(text).map_err(json)?;
+        let found = v.get("schema_version").and_then(Value::as_u64).unwrap_or(0);
+        if found != u64::from(RESULTS_SCHEMA_VERSION) {
+            return Err(ReadError::Version {
+                path: path.to_owned(),
+                found,
+                writer: v
+                    .get("llmtest_version")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_owned(),
+            });
+        }
+        serde_json::from_str(text).map_err(json)
+    }
+}
+
+/// Writes `contents` to `path` atomically: a temporary file beside it, flushed, then renamed
+/// over it, so a reader (or a killed run) never sees half a file.
+pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

@@ -1,13 +1,28 @@
-//! Reports: JSON (the versioned results schema), Markdown (the model × suite matrix people
-//! build by hand today), JUnit XML (CI dashboards) and a self-contained HTML page.
+//! Reports rendered from [`RunResults`] alone, so `llmtest report results.json` and
+//! `llmtest run --format …` give the same page: JSON (the versioned results schema),
+//! Markdown for a pull-request comment (`markdown.rs`), JUnit XML for CI dashboards
+//! (`junit.rs`) and one self-contained HTML page (`html.rs`).
+//!
+//! Every format takes an optional baseline run; cases that passed in one and were answered
+//! wrongly in the other are *flips*. Infrastructure errors and skips are never flips: they
+//! say nothing about the model.
 
-use std::fmt::Write as _;
+mod html;
+mod junit;
+mod markdown;
+
+use std::collections::BTreeMap;
 
 use llmtest_grade::Outcome;
 
-use crate::results::{CaseResult, RunResults};
+use crate::results::{Cell, RunResults};
+use crate::stats::{Z95, percentile, wilson};
 
-/// Output formats of `llmtest run --format`.
+pub use html::html;
+pub use junit::junit;
+pub use markdown::{MARKDOWN_LIMIT, markdown};
+
+/// Output formats of `llmtest run --format` and `llmtest report --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Json,
@@ -16,16 +31,68 @@ pub enum Format {
     Html,
 }
 
+/// Renders a run in one format.
 pub fn render(results: &RunResults, format: Format) -> String {
+    render_with(results, None, format)
+}
+
+/// Renders a run in one format, marking flips against `baseline` where the format shows them.
+pub fn render_with(results: &RunResults, baseline: Option<&RunResults>, format: Format) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(results).expect("results serialize") + "\n",
-        Format::Md => markdown(results),
+        Format::Md => markdown(results, baseline),
         Format::Junit => junit(results),
-        Format::Html => html(results),
+        Format::Html => html(results, baseline),
     }
 }
 
-fn mark(o: Outcome) -> &'static str {
+/// `llmtest report RESULTS [--baseline OTHER] [--format F] [-o FILE]`: renders saved results
+/// without running anything. Exit 2 for an unreadable or foreign file, 3 when the report
+/// cannot be written.
+pub(crate) fn command(
+    results: &std::path::Path,
+    baseline: Option<&std::path::Path>,
+    format: Option<Format>,
+    output: Option<&std::path::Path>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let read = |p: &std::path::Path| {
+        RunResults::read(p).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })
+    };
+    let r = match read(results) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    let base = match baseline.map(read).transpose() {
+        Ok(b) => b,
+        Err(c) => return c,
+    };
+    let text = llmtest_backend::redact_secrets(&render_with(
+        &r,
+        base.as_ref(),
+        format.unwrap_or(Format::Html),
+    ));
+    match output {
+        Some(p) => {
+            if let Err(e) = crate::results::write_atomic(p, text.as_bytes()) {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return ExitCode::from(3);
+            }
+            eprintln!("llmtest: wrote {}", p.display());
+        }
+        None => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The one-glyph mark of an outcome, shared by the Markdown and HTML tables.
+pub(crate) fn mark(o: Outcome) -> &'static str {
     match o {
         Outcome::Pass => "✅",
         Outcome::Fail => "❌",
@@ -34,242 +101,138 @@ fn mark(o: Outcome) -> &'static str {
         Outcome::CodeError => "❌💥",
         Outcome::InfraError => "⚠️",
         Outcome::Skipped => "⏭",
-        Outcome::JudgeError => "⚠️",
-        Outcome::Unstable => "❔",
+        _ if o.is_infra() => "⚠️",
+        _ => "❔",
     }
 }
 
-/// Model × suite pass rates, then per suite a case × model ✅/❌ table.
-pub fn markdown(r: &RunResults) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# llmtest results — profile `{}` ({})\n",
-        r.profile, r.mode
-    );
-    let suites: Vec<String> = {
-        let mut s: Vec<String> = r.cases.iter().map(|c| c.suite.clone()).collect();
-        s.dedup();
-        s.sort();
-        s.dedup();
-        s
+/// Suites in name order.
+pub(crate) fn suites(r: &RunResults) -> Vec<String> {
+    let mut s: Vec<String> = r.cases.iter().map(|c| c.suite.clone()).collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+/// The family a model belongs to: its name without a quantization or serving suffix, so
+/// `Qwen2.5-7B`, `Qwen2.5-7B-AWQ` and `Qwen2.5-7B-int4` sit side by side.
+pub(crate) fn family(model: &str) -> String {
+    const SUFFIXES: &[&str] = &[
+        "awq", "gptq", "int4", "int8", "w4a16", "w8a8", "fp8", "fp16", "bf16", "f16", "gguf",
+        "onnx", "llamacpp", "vllm", "sglang", "mlx", "exl2", "bnb",
+    ];
+    let mut name = model;
+    loop {
+        let Some(i) = name.rfind(['-', '@', ':']) else {
+            break;
+        };
+        let tail = name[i + 1..].to_ascii_lowercase();
+        let quant_level = tail.len() >= 2
+            && tail.starts_with('q')
+            && tail[1..2].chars().all(|c| c.is_ascii_digit());
+        if i > 0 && (SUFFIXES.contains(&tail.as_str()) || quant_level) {
+            name = &name[..i];
+        } else {
+            break;
+        }
+    }
+    name.to_owned()
+}
+
+/// Models grouped by family, families and models in name order.
+pub(crate) fn models_by_family(r: &RunResults) -> Vec<(String, Vec<String>)> {
+    let mut fam: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in r.summary.matrix.keys() {
+        fam.entry(family(m)).or_default().push(m.clone());
+    }
+    fam.into_iter().collect()
+}
+
+/// Pass rate over graded cases with its Wilson 95% interval; `None` when nothing was graded.
+pub(crate) fn rate(c: &Cell) -> Option<(f64, f64, f64)> {
+    let n = c.passed + c.failed;
+    (n > 0).then(|| {
+        let (lo, hi) = wilson(c.passed, n, Z95);
+        (c.passed as f64 / n as f64, lo, hi)
+    })
+}
+
+/// A case that passed in one run and was answered wrongly in the other.
+pub(crate) struct Flip {
+    pub suite: String,
+    pub case: String,
+    pub model: String,
+    pub before: Outcome,
+    pub after: Outcome,
+}
+
+impl Flip {
+    pub fn regression(&self) -> bool {
+        self.before == Outcome::Pass
+    }
+}
+
+/// Flips of `r` against `base`, in name order.
+pub(crate) fn flips(r: &RunResults, base: Option<&RunResults>) -> Vec<Flip> {
+    let Some(base) = base else {
+        return Vec::new();
     };
-    let models: Vec<String> = r.summary.matrix.keys().cloned().collect();
-    let _ = write!(out, "| model |");
-    for s in &suites {
-        let _ = write!(out, " {s} |");
-    }
-    let _ = write!(out, "\n|---|");
-    for _ in &suites {
-        let _ = write!(out, "---|");
-    }
-    out.push('\n');
-    for m in &models {
-        let _ = write!(out, "| {m} |");
-        for s in &suites {
-            match r.summary.matrix.get(m).and_then(|x| x.get(s)) {
-                Some(c) => {
-                    let graded = c.passed + c.failed;
-                    let mut cell = if graded > 0 {
-                        format!(
-                            " {}/{} ({:.0}%)",
-                            c.passed,
-                            graded,
-                            100.0 * c.passed as f64 / graded as f64
-                        )
-                    } else {
-                        " –".into()
-                    };
-                    if c.infra > 0 {
-                        let _ = write!(cell, " ⚠️{} infra", c.infra);
-                    }
-                    if c.skipped > 0 {
-                        let _ = write!(cell, " ⏭{}", c.skipped);
-                    }
-                    if let Some(t) = c.ttft_ms_p50 {
-                        let _ = write!(cell, "<br>TTFT {t:.0} ms");
-                    }
-                    if let Some(t) = c.tokens_per_s_p50 {
-                        let _ = write!(cell, ", {t:.0} tok/s");
-                    }
-                    let _ = write!(out, "{cell} |");
-                }
-                None => out.push_str(" |"),
-            }
-        }
-        out.push('\n');
-    }
-    for s in &suites {
-        let cases: Vec<&CaseResult> = r.cases.iter().filter(|c| &c.suite == s).collect();
-        let ms: Vec<&String> = models
-            .iter()
-            .filter(|m| cases.iter().any(|c| &&c.model == m))
-            .collect();
-        let _ = write!(out, "\n## {s}\n\n| case |");
-        for m in &ms {
-            let _ = write!(out, " {m} |");
-        }
-        let _ = write!(out, "\n|---|");
-        for _ in &ms {
-            out.push_str("---|");
-        }
-        out.push('\n');
-        let mut ids: Vec<&String> = cases.iter().map(|c| &c.case).collect();
-        ids.dedup();
-        for id in ids {
-            let _ = write!(out, "| {id} |");
-            for m in &ms {
-                match cases.iter().find(|c| &c.case == id && &&c.model == m) {
-                    Some(c) => {
-                        let ex = c
-                            .samples
-                            .first()
-                            .and_then(|x| x.extracted.as_deref())
-                            .map(|e| format!(" `{}`", md_escape(e)))
-                            .unwrap_or_default();
-                        let _ = write!(out, " {}{ex} |", mark(c.outcome));
-                    }
-                    None => out.push_str(" |"),
-                }
-            }
-            out.push('\n');
-        }
-    }
-    let _ = writeln!(
-        out,
-        "\n✅ pass · ❌ wrong answer · 💭 ran out of tokens while thinking · ⏱ code timeout · 💥 code error · ⚠️ infrastructure error (not the model) · ⏭ skipped"
-    );
+    let before: BTreeMap<(&str, &str, &str), Outcome> = base
+        .cases
+        .iter()
+        .map(|c| ((c.suite.as_str(), c.case.as_str(), c.model.as_str()), c.outcome))
+        .collect();
+    let mut out: Vec<Flip> = r
+        .cases
+        .iter()
+        .filter_map(|c| {
+            let b = *before.get(&(c.suite.as_str(), c.case.as_str(), c.model.as_str()))?;
+            let graded = |o: Outcome| o == Outcome::Pass || o.is_model_failure();
+            let flipped = graded(b) && graded(c.outcome) && (b == Outcome::Pass) != (c.outcome == Outcome::Pass);
+            flipped.then(|| Flip {
+                suite: c.suite.clone(),
+                case: c.case.clone(),
+                model: c.model.clone(),
+                before: b,
+                after: c.outcome,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.suite, &a.case, &a.model).cmp(&(&b.suite, &b.case, &b.model)));
     out
 }
 
-fn md_escape(s: &str) -> String {
-    let one: String = s.chars().take(40).collect();
-    one.replace('|', "\\|").replace('\n', " ").replace('`', "'")
+/// Live latency of one model: replayed figures are counted, never used.
+#[derive(Default)]
+pub(crate) struct Latency {
+    pub ttft_ms: Vec<f64>,
+    pub tokens_per_s: Vec<f64>,
+    pub live: usize,
+    pub replayed: usize,
 }
 
-/// JUnit XML: a test suite per llmtest suite × model, a test case per case.
-pub fn junit(r: &RunResults) -> String {
-    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-    let mut report = Report::new("llmtest");
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<&CaseResult>> =
-        Default::default();
-    for c in &r.cases {
-        groups
-            .entry((c.suite.clone(), c.model.clone()))
-            .or_default()
-            .push(c);
+impl Latency {
+    pub fn p(v: &[f64], q: f64) -> Option<f64> {
+        percentile(v, q)
     }
-    for ((suite, model), cases) in groups {
-        let mut ts = TestSuite::new(format!("{suite}@{model}"));
-        for c in cases {
-            let status = match c.outcome {
-                Outcome::Pass => TestCaseStatus::success(),
-                Outcome::Skipped => {
-                    let mut s = TestCaseStatus::skipped();
-                    if let Some(m) = &c.skipped {
-                        s.set_message(m.clone());
-                    }
-                    s
-                }
-                Outcome::InfraError => {
-                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    s.set_message(
-                        c.error
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                    );
-                    s.set_type("infra_error");
-                    s
-                }
-                other => {
-                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    s.set_message(crate::harness::failure_message(c));
-                    s.set_type(other.as_str());
-                    s
-                }
-            };
-            let mut tc = TestCase::new(c.case.clone(), status);
-            tc.set_classname(format!("{}.{}", c.suite, c.model));
-            if let Some(t) = c.timings.as_ref().filter(|t| !t.replayed) {
-                tc.set_time(std::time::Duration::from_secs_f64(t.total_ms / 1e3));
-            }
-            ts.add_test_case(tc);
+}
+
+/// Latency per model, from the cases' timings.
+pub(crate) fn latency(r: &RunResults) -> BTreeMap<String, Latency> {
+    let mut out: BTreeMap<String, Latency> = BTreeMap::new();
+    for c in &r.cases {
+        let Some(t) = &c.timings else { continue };
+        let l = out.entry(c.model.clone()).or_default();
+        if t.replayed {
+            l.replayed += 1;
+            continue;
         }
-        report.add_test_suite(ts);
+        l.live += 1;
+        l.ttft_ms.extend(t.ttft_ms);
+        l.tokens_per_s.extend(t.tokens_per_s);
     }
-    report
-        .to_string()
-        .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->\n"))
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A single self-contained HTML page: the matrix, then every case with answers on demand.
-pub fn html(r: &RunResults) -> String {
-    let mut out = String::from(
-        "<!doctype html><meta charset=utf-8><title>llmtest results</title>\
-         <style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}\
-         .pass{background:#e7f7e7}.fail{background:#fde8e8}.infra{background:#fff6d6}pre{white-space:pre-wrap;max-width:70em}</style>",
-    );
-    let _ = write!(
-        out,
-        "<h1>llmtest results</h1><p>profile <code>{}</code>, mode {}</p>",
-        esc(&r.profile),
-        esc(&r.mode)
-    );
-    let md = markdown(r);
-    let _ = write!(
-        out,
-        "<details open><summary>Matrix (Markdown)</summary><pre>{}</pre></details>",
-        esc(&md)
-    );
-    out.push_str("<table><tr><th>suite</th><th>case</th><th>model</th><th>outcome</th><th>score</th><th>detail</th></tr>");
-    for c in &r.cases {
-        let class = match c.outcome {
-            Outcome::Pass => "pass",
-            Outcome::InfraError | Outcome::Skipped => "infra",
-            _ => "fail",
-        };
-        let detail = match (&c.error, c.samples.first()) {
-            (Some(e), _) => esc(&e.to_string()),
-            (None, Some(s)) => {
-                let asserts: Vec<String> = s
-                    .assertions
-                    .iter()
-                    .map(|a| {
-                        format!(
-                            "{} {}: expected {}; found {}",
-                            if a.pass { "✓" } else { "✗" },
-                            esc(&a.kind),
-                            esc(&a.expected),
-                            esc(&a.found)
-                        )
-                    })
-                    .collect();
-                format!(
-                    "<details><summary>answer</summary><pre>{}</pre></details>{}",
-                    esc(&s.answer),
-                    asserts.join("<br>")
-                )
-            }
-            _ => String::new(),
-        };
-        let _ = write!(
-            out,
-            "<tr class={class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{detail}</td></tr>",
-            esc(&c.suite),
-            esc(&c.case),
-            esc(&c.model),
-            c.outcome,
-            c.score
-        );
-    }
-    out.push_str("</table>\n");
     out
 }
+
+#[cfg(test)]
+mod tests;
