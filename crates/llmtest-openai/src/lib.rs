@@ -166,6 +166,7 @@ mod response;
 mod server;
 mod sse;
 mod stream;
+mod tls;
 mod transport;
 mod url;
 
