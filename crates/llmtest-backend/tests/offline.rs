@@ -77,6 +77,11 @@ async fn record_then_replay_round_trip_without_the_live_backend() {
         !text.contains("sk-cassette-secret-123"),
         "a secret reached the cassette: {text}"
     );
+    // Redacted where it was, not lost with the fact that held it.
+    for line in text.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(e["response"]["facts"]["auth"], "[REDACTED]", "{line}");
+    }
 
     let replay =
         ReplayBackend::open(dir.path(), std::path::Path::new("fixtures/cassettes"), "m").unwrap();

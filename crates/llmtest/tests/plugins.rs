@@ -171,11 +171,26 @@ fn missing_credential_skips_and_unknown_names_are_listed() {
             .unwrap()
             .contains("LLMTEST_TEST_SURELY_UNSET_KEY")
     );
-    // The harness marks the trials ignored instead of failing them.
-    assert_eq!(
-        run(dir.path(), &["test", "--", "--exact", "s::stripped::cloud"]),
-        ExitCode::SUCCESS
+    // The harness marks the trials ignored instead of failing them. An `--exact` filter that
+    // matches nothing exits 0 too, so the log must show the trial itself.
+    let harness_log = |name: &str| {
+        let log = dir.path().join("harness.log");
+        let logfile = log.to_str().unwrap();
+        let code = run(
+            dir.path(),
+            &["test", "--", "--exact", name, "--logfile", logfile],
+        );
+        assert_eq!(code, ExitCode::SUCCESS, "{name}");
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let log = harness_log("s::stripped::cloud");
+    assert!(
+        log.contains("test s::stripped::cloud ... ignored"),
+        "{log}"
     );
+    assert!(log.contains("0 passed; 0 failed; 1 ignored"), "{log}");
+    let log = harness_log("s::no-such-case::cloud");
+    assert!(log.contains("0 passed; 0 failed; 0 ignored"), "{log}");
 
     let dir = project("  m: {backend: scriptd}\n", REASONING_SUITE);
     assert_eq!(
