@@ -315,6 +315,11 @@ pub(crate) fn is_worked_solution(s: &str) -> bool {
     words + cjk / 2 >= 8
 }
 
+const MATH_WORDS: &[&str] = &[
+    "pi", "oo", "sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "exp", "abs",
+    "binom", "inf", "infty",
+];
+
 fn last_line(s: &str) -> String {
     let Some(line) = s.lines().rev().find(|l| {
         l.chars()
@@ -323,9 +328,10 @@ fn last_line(s: &str) -> String {
         let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
         // A sentence of prose with no math in it ("I am not sure which one.") states no
         // answer; reading its words as a product of variables would only confuse reports.
+        // (names of constants and functions are math: `(pi, sqrt(pi))`)
         let words = last
             .split(|c: char| !c.is_alphabetic())
-            .filter(|w| w.chars().count() >= 2)
+            .filter(|w| w.chars().count() >= 2 && !MATH_WORDS.contains(w))
             .count();
         if words >= 4 {
             return String::new();

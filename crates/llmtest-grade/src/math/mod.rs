@@ -39,6 +39,9 @@ mod extract;
 mod latex;
 mod parse;
 mod relation;
+mod show;
+
+use show::show;
 
 use std::sync::Arc;
 
@@ -110,7 +113,7 @@ impl MathGrader {
     /// A grader for one gold answer.
     pub fn new(gold: &str, decimals: bool) -> Result<MathGrader, CheckError> {
         let text = gold.trim();
-        if let Some(c) = text
+        if let Some(c) = gold
             .chars()
             .find(|c| matches!(c, '\t' | '\u{7}' | '\u{8}' | '\u{b}' | '\u{c}'))
         {
@@ -244,123 +247,7 @@ fn short(s: &str) -> String {
     }
 }
 
-/// A short canonical rendering: exact values reduced (`\dfrac{2}{4}` → `1/2`).
-fn show(n: &Node) -> String {
-    let mut vs = Vec::new();
-    eval::vars(n, &mut vs);
-    if vs.is_empty()
-        && !matches!(n, Node::Num(..) | Node::Percent(_) | Node::Deg(_))
-        && let Some(r) = eval::exact(n)
-    {
-        return rational(&r);
-    }
-    render(n, 0)
-}
-
-fn rational(r: &num_rational::BigRational) -> String {
-    if r.is_integer() {
-        r.numer().to_string()
-    } else {
-        format!("{}/{}", r.numer(), r.denom())
-    }
-}
-
-fn render(n: &Node, depth: usize) -> String {
-    if depth > 40 {
-        return "…".into();
-    }
-    let d = depth + 1;
-    let atom = |x: &Node| {
-        let s = render(x, d);
-        if matches!(
-            x,
-            Node::Add(_) | Node::Neg(_) | Node::Div(..) | Node::Mul(_) | Node::PlusMinus(..)
-        ) {
-            format!("({s})")
-        } else {
-            s
-        }
-    };
-    let join = |v: &[Node], sep: &str| v.iter().map(|x| render(x, d)).collect::<Vec<_>>().join(sep);
-    match n {
-        Node::Num(r, Some(p)) => {
-            let v = eval::to_f64(r);
-            format!("{v:.*}", *p as usize)
-        }
-        Node::Num(r, None) => rational(r),
-        Node::Var(v) => v.clone(),
-        Node::Pi => "pi".into(),
-        Node::E => "e".into(),
-        Node::Inf => "oo".into(),
-        Node::Add(v) => {
-            let mut s = String::new();
-            for (i, x) in v.iter().enumerate() {
-                match x {
-                    Node::Neg(y) => {
-                        s.push('-');
-                        s.push_str(&atom(y));
-                    }
-                    _ => {
-                        if i > 0 {
-                            s.push('+');
-                        }
-                        s.push_str(&render(x, d));
-                    }
-                }
-            }
-            s
-        }
-        Node::Mul(v) => v.iter().map(atom).collect::<Vec<_>>().join("*"),
-        Node::Div(a, b) => format!("{}/{}", atom(a), atom(b)),
-        Node::Neg(a) => format!("-{}", atom(a)),
-        Node::Pow(a, b) => format!("{}^{}", atom(a), atom(b)),
-        Node::Func(f, a) => format!("{f}({})", render(a, d)),
-        Node::Percent(a) => format!("{}%", atom(a)),
-        Node::Deg(a) => format!("{}°", atom(a)),
-        Node::Fact(a) => format!("{}!", atom(a)),
-        Node::PlusMinus(a, b) => format!("{}±{}", render(a, d), atom(b)),
-        Node::Tuple(v) => format!("({})", join(v, ", ")),
-        Node::Interval(l, a, b, r) => format!(
-            "{}{}, {}{}",
-            if *l { '[' } else { '(' },
-            render(a, d),
-            render(b, d),
-            if *r { ']' } else { ')' }
-        ),
-        Node::Set(v) => format!("{{{}}}", join(v, ", ")),
-        Node::Union(v) => join(v, " ∪ "),
-        Node::List(v) => join(v, ", "),
-        Node::Eq(a, b) => format!("{} = {}", render(a, d), render(b, d)),
-        Node::Labelled(l, x) => format!("{l}: {}", render(x, d)),
-        Node::Text(t) => format!("{t:?}"),
-        Node::Matrix(rows) => format!(
-            "[{}]",
-            rows.iter()
-                .map(|r| format!("[{}]", join(r, ", ")))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Node::Ratio(v) => join(v, ":"),
-        Node::Rel(ops, sides) => {
-            let mut s = String::new();
-            for (k, x) in sides.iter().enumerate() {
-                if k > 0 {
-                    s.push_str(&format!(" {} ", ops.get(k - 1).copied().unwrap_or('?')));
-                }
-                s.push_str(&render(x, d));
-            }
-            s
-        }
-        Node::Big(kind, k, lo, hi, body) => {
-            format!(
-                "{kind}({k}={}..{}, {})",
-                render(lo, d),
-                render(hi, d),
-                render(body, d)
-            )
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_forms;

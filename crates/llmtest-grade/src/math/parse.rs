@@ -250,6 +250,9 @@ fn lex(s: &str) -> Vec<Tok> {
                 i = k + 1;
             } else if FUNCS.contains(&lw.as_str()) {
                 out.push(Tok::Func(lw));
+            } else if w == "oo" {
+                // sympy's infinity, as the canonical form writes it
+                out.push(Tok::Op('∞'));
             } else if lw == "pi" {
                 out.push(Tok::Op('π'));
             } else if matches!(lw.as_str(), "inf" | "infty" | "infinity") {
