@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
-use crate::diag::Loc;
+use crate::diag::{Diagnostic, Loc};
 use crate::types::GenParams;
 
 /// The `llmtest.yaml` file as written.
@@ -78,9 +78,147 @@ pub struct ProfileDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub judge: Option<Spanned<String>>,
+    /// Paired comparisons of two of this profile's models, each a trial per suite both run:
+    /// `suite::compare::BASELINE-vs-CANDIDATE`, failing on a significant regression.
+    #[serde(default)]
+    pub compare: Vec<CompareDef>,
     #[serde(default)]
     #[allow(dead_code)]
     pub description: Option<String>,
+}
+
+/// One `compare:` entry of a profile (`llmtest compare` as a trial).
+///
+/// ```yaml
+/// profiles:
+///   quant:
+///     models: [tiny-fp, tiny-q4]
+///     compare:
+///       - {baseline: tiny-fp, candidate: tiny-q4, max_drop: 0.02, alpha: 0.05}
+/// ```
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareDef {
+    /// The reference model (one of the profile's models).
+    #[schemars(with = "String")]
+    pub baseline: Spanned<String>,
+    /// The model under test (one of the profile's models).
+    #[schemars(with = "String")]
+    pub candidate: Spanned<String>,
+    /// The trial fails only when the candidate is significantly worse and its pass rate is
+    /// lower by more than this fraction (0..1). Default 0: any significant regression fails.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub max_drop: Option<Spanned<f64>>,
+    /// Significance level of the paired test (exact McNemar, or the sign test with
+    /// `samples` > 1). Default 0.05.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub alpha: Option<Spanned<f64>>,
+    /// Compare on these suites only (default: every suite both models run).
+    #[serde(default)]
+    pub suites: Option<Vec<String>>,
+}
+
+/// A resolved `compare:` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompareSpec {
+    pub baseline: String,
+    pub candidate: String,
+    /// Largest tolerated drop in pass rate (fraction), default 0.
+    pub max_drop: f64,
+    /// Significance level, default 0.05.
+    pub alpha: f64,
+    /// `None`: every suite both models run.
+    pub suites: Option<Vec<String>>,
+}
+
+impl CompareSpec {
+    /// `baseline-vs-candidate`, the last part of the trial name.
+    pub fn name(&self) -> String {
+        format!("{}-vs-{}", self.baseline, self.candidate)
+    }
+}
+
+/// Resolves a profile's `compare:` entries; every bad entry is a located diagnostic.
+pub(crate) fn resolve_compare(
+    profile: &str,
+    models: &[String],
+    defs: Vec<CompareDef>,
+    file: &std::path::Path,
+) -> (Vec<CompareSpec>, Vec<Diagnostic>) {
+    let at = |r: &serde_saphyr::Location| Loc::from_saphyr(file, r);
+    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    for d in defs {
+        let before = bad.len();
+        for (role, m) in [("baseline", &d.baseline), ("candidate", &d.candidate)] {
+            if !models.contains(&m.value) {
+                bad.push(
+                    Diagnostic::new(
+                        at(&m.referenced),
+                        format!(
+                            "compare {role} `{}` is not one of profile `{profile}`'s models",
+                            m.value
+                        ),
+                    )
+                    .with_hint(crate::diag::unknown_name_hint(
+                        &m.value,
+                        models.iter().map(String::as_str),
+                    )),
+                );
+            }
+        }
+        if d.baseline.value == d.candidate.value {
+            bad.push(
+                Diagnostic::new(
+                    at(&d.candidate.referenced),
+                    format!(
+                        "compare candidate `{}` is its own baseline",
+                        d.candidate.value
+                    ),
+                )
+                .with_hint("name two different models of the profile"),
+            );
+        }
+        let mut fraction = |v: &Option<Spanned<f64>>,
+                            key: &str,
+                            ok: fn(f64) -> bool,
+                            range: &str,
+                            default: f64| {
+            match v {
+                Some(x) if !ok(x.value) => {
+                    bad.push(
+                        Diagnostic::new(
+                            at(&x.referenced),
+                            format!("compare {key} {} is out of range", x.value),
+                        )
+                        .with_hint(format!("{key} is a fraction {range}, e.g. 0.05")),
+                    );
+                    default
+                }
+                Some(x) => x.value,
+                None => default,
+            }
+        };
+        let max_drop = fraction(
+            &d.max_drop,
+            "max_drop",
+            |x| (0.0..1.0).contains(&x),
+            "in [0, 1)",
+            0.0,
+        );
+        let alpha = fraction(&d.alpha, "alpha", |x| x > 0.0 && x < 1.0, "in (0, 1)", 0.05);
+        if bad.len() == before {
+            out.push(CompareSpec {
+                baseline: d.baseline.value,
+                candidate: d.candidate.value,
+                max_drop,
+                alpha,
+                suites: d.suites,
+            });
+        }
+    }
+    (out, bad)
 }
 
 /// How a profile reaches its models.
@@ -156,4 +294,6 @@ pub struct Profile {
     pub allow_known_failures: bool,
     /// The default judge model (`judge:`).
     pub judge: Option<String>,
+    /// `compare:` entries, validated against the profile's models.
+    pub compare: Vec<CompareSpec>,
 }

@@ -123,6 +123,10 @@ impl Project {
                 }
                 j.value
             });
+            let (compare, bad) = crate::config::resolve_compare(&name, &models, p.compare, &rel);
+            for d in bad {
+                diags.push(d.with_source(&src));
+            }
             project.profiles.insert(
                 name.clone(),
                 Profile {
@@ -131,6 +135,7 @@ impl Project {
                     mode: p.mode,
                     allow_known_failures: p.allow_known_failures,
                     judge,
+                    compare,
                 },
             );
         }
@@ -181,6 +186,7 @@ impl Project {
                 mode: RunMode::Live,
                 allow_known_failures: false,
                 judge: None,
+                compare: Vec::new(),
             }),
         }
     }

@@ -93,6 +93,9 @@ enum Cmd {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+    /// Compare two models' results case by case: flips, pass rates with Wilson 95%
+    /// intervals, an exact paired test and a verdict (exit 1 on a significant regression).
+    Compare(crate::compare::CompareArgs),
     /// Run live backends and write cassettes for replay.
     Record {
         #[command(flatten)]
@@ -166,6 +169,7 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
             format,
             output,
         } => crate::report::command(&results, baseline.as_deref(), format, output.as_deref()),
+        Cmd::Compare(args) => crate::compare::command(&args),
         Cmd::Record { select } => {
             if select.models.is_empty() && select.profile.is_none() {
                 eprintln!(
@@ -330,6 +334,9 @@ fn run(
             }
         }
         None => print!("{report}"),
+    }
+    for line in crate::compare::trial::summary_lines(&plan, &results.cases) {
+        eprintln!("llmtest: compare {line}");
     }
     let by = &results.summary.by_outcome;
     eprintln!(

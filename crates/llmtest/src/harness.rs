@@ -58,7 +58,9 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
         (Some(name), true, false) => {
             let parts: Vec<&str> = name.splitn(3, "::").collect();
             let case = match parts.as_slice() {
-                [_, case, last] if *last != "snapshot" => Some((*case).to_owned()),
+                [_, case, last] if *last != "snapshot" && *case != "compare" => {
+                    Some((*case).to_owned())
+                }
                 _ => None,
             };
             (Some(vec![parts[0].to_owned()]), case)
@@ -123,6 +125,13 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
         let (cell, dir) = (cell.clone(), snapshots_dir.clone());
         trials.push(Trial::ignorable_test(name, move || {
             snapshot_trial(&cell, &suite, &model, &works, &dir)
+        }));
+    }
+    for p in crate::compare::trial::planned(&plan) {
+        needs.insert(p.name.clone(), p.works.clone());
+        let cell = cell.clone();
+        trials.push(Trial::ignorable_test(p.name.clone(), move || {
+            crate::compare::trial::run(engine(&cell)?, &p)
         }));
     }
     trials.sort_by(|a, b| a.name().cmp(b.name()));
@@ -229,22 +238,8 @@ fn snapshot_trial(
     if results.is_empty() {
         return Ok(Completion::ignored_with("every case was skipped"));
     }
-    let infra: Vec<&Arc<CaseResult>> = results
-        .iter()
-        .filter(|r| r.outcome.is_infra())
-        .collect();
-    if !infra.is_empty() {
-        let first = infra[0]
-            .error
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        return Err(Failed::from(format!(
-            "snapshot not checked: {} of {} case(s) could not be run (infrastructure, not the model); first: {}: {first}",
-            infra.len(),
-            results.len(),
-            infra[0].case
-        )));
+    if let Some(e) = unrunnable("snapshot", &results) {
+        return Err(e);
     }
     let mode = works.first().map(|w| w.suite.snapshot).unwrap_or_default();
     let suite_file = works
@@ -265,6 +260,25 @@ fn snapshot_trial(
             .display()
         ))),
     }
+}
+
+/// The failure of a trial over several results (`what`: snapshot, comparison) when some
+/// could not be run: infrastructure, not the model, so nothing is checked.
+pub(crate) fn unrunnable(what: &str, results: &[Arc<CaseResult>]) -> Option<Failed> {
+    let infra: Vec<&Arc<CaseResult>> = results.iter().filter(|r| r.outcome.is_infra()).collect();
+    let first = infra.first()?;
+    let e = first
+        .error
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    Some(Failed::from(format!(
+        "{what} not checked: {} of {} case(s) could not be run (infrastructure, not the model); first: {} on {}: {e}",
+        infra.len(),
+        results.len(),
+        first.case,
+        first.model
+    )))
 }
 
 /// What a failed trial prints: the answer, and what each assertion expected and found.

@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 mod calibrate;
 mod cli;
+pub mod compare;
 mod engine;
 mod harness;
 pub mod judge;
