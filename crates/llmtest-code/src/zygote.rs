@@ -210,7 +210,7 @@ pub(crate) fn run(
         cpu_exceeded: !timed_out && exit == Exit::Signal(libc::SIGXCPU),
         wall,
     };
-    let lines = crate::read_results(&wd.path().join("llmtest_result.jsonl"));
+    let lines = crate::run::read_results(&wd.path().join("llmtest_result.jsonl"));
     Ok(Some((out, lines)))
 }
 
