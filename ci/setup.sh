@@ -19,6 +19,12 @@ if [[ ! -x /usr/bin/rustc ]] && command -v apt-get >/dev/null; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends rustc >/dev/null
 fi
 
+# The HTML report's browser test loads the page in Debian's headless chromium.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  SUDO=""; [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 if [[ "${1:-}" == "--with-llama-server" ]]; then
   if ! command -v cmake >/dev/null; then
     if command -v apt-get >/dev/null; then

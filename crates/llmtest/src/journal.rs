@@ -118,8 +118,7 @@ pub(crate) fn read(path: &Path) -> std::io::Result<Resumed> {
         }
         match serde_json::from_str::<Line>(line) {
             Ok(l) => {
-                let reusable =
-                    !l.result.outcome.is_infra() && l.result.outcome != Outcome::Skipped;
+                let reusable = !l.result.outcome.is_infra() && l.result.outcome != Outcome::Skipped;
                 if reusable {
                     out.results.insert(l.key, l.result);
                 } else {
@@ -240,6 +239,9 @@ mod tests {
         j.record("k1", "s::a::m", &result("a", "infra_error"));
         drop(j);
         assert!(read(&p).unwrap().results.is_empty());
-        assert!(read(&dir.path().join("none.jsonl")).unwrap().results.is_empty());
+        assert!(read(&dir.path().join("none.jsonl"))
+            .unwrap()
+            .results
+            .is_empty());
     }
 }

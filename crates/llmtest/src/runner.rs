@@ -5,8 +5,8 @@
 
 use std::io::IsTerminal as _;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use llmtest_grade::Outcome;
@@ -92,11 +92,17 @@ pub(crate) fn run(
                     eprintln!("llmtest: the journal's last line was cut off mid-write; that item runs again");
                 }
                 if r.bad_lines > 0 {
-                    eprintln!("warning: {} unreadable journal line(s) ignored", r.bad_lines);
+                    eprintln!(
+                        "warning: {} unreadable journal line(s) ignored",
+                        r.bad_lines
+                    );
                 }
                 resumed = r.results;
             }
-            Err(e) => eprintln!("warning: cannot read {}: {e}; running everything", opts.journal.display()),
+            Err(e) => eprintln!(
+                "warning: cannot read {}: {e}; running everything",
+                opts.journal.display()
+            ),
         }
         Journal::append(opts.journal)
     } else {
@@ -105,7 +111,10 @@ pub(crate) fn run(
     let journal = match journal {
         Ok(j) => Some(Arc::new(j)),
         Err(e) => {
-            eprintln!("warning: cannot write the journal {}: {e}; this run cannot be resumed", opts.journal.display());
+            eprintln!(
+                "warning: cannot write the journal {}: {e}; this run cannot be resumed",
+                opts.journal.display()
+            );
             None
         }
     };
@@ -143,13 +152,19 @@ pub(crate) fn run(
     }
     let finished = Arc::new(AtomicUsize::new(0));
     {
-        let (journal, counts, bar, finished) = (journal.clone(), counts.clone(), bar.clone(), finished.clone());
+        let (journal, counts, bar, finished) = (
+            journal.clone(),
+            counts.clone(),
+            bar.clone(),
+            finished.clone(),
+        );
         let (names, key_of): (Vec<String>, Vec<String>) = work
             .iter()
             .zip(&keys)
             .map(|(w, k)| (w.name(), k.clone()))
             .unzip();
-        let key_of: std::collections::HashMap<String, String> = names.into_iter().zip(key_of).collect();
+        let key_of: std::collections::HashMap<String, String> =
+            names.into_iter().zip(key_of).collect();
         engine.prefetch_with(
             &todo,
             Arc::new(move |w: &Work, r: &CaseResult| {

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Plan;
-use crate::results::{RESULTS_SCHEMA_VERSION, RunIdentity, RunResults, Summary};
+use crate::results::{RunIdentity, RunResults, Summary, RESULTS_SCHEMA_VERSION};
 
 /// Shard K of N (1 ≤ K ≤ N).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +46,10 @@ impl std::str::FromStr for Shard {
         let s = s.strip_prefix("hash:").unwrap_or(s);
         let bad = || format!("invalid shard `{s}`: expected K/N with 1 ≤ K ≤ N, e.g. 2/3");
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
-        let (k, n): (u64, u64) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        let (k, n): (u64, u64) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
         if k == 0 || n == 0 || k > n {
             return Err(bad());
         }
@@ -69,7 +72,9 @@ pub(crate) fn identity(plan: &Plan, items: usize, shard: Option<Shard>) -> RunId
                 case: i,
                 model: String::new(),
             };
-            h.update(crate::journal::item_key(&plan.project, plan.profile.mode.as_str(), &w).as_bytes());
+            h.update(
+                crate::journal::item_key(&plan.project, plan.profile.mode.as_str(), &w).as_bytes(),
+            );
         }
         suites.insert(s.name.clone(), h.finalize().to_hex()[..16].to_owned());
     }
@@ -77,8 +82,14 @@ pub(crate) fn identity(plan: &Plan, items: usize, shard: Option<Shard>) -> RunId
     for m in &models {
         if let Some(c) = plan.project.models.get(m) {
             h.update(
-                format!("{} {} {:?} {}\n", c.name, c.backend, c.params, serde_json::Value::Object(c.options.clone()))
-                    .as_bytes(),
+                format!(
+                    "{} {} {:?} {}\n",
+                    c.name,
+                    c.backend,
+                    c.params,
+                    serde_json::Value::Object(c.options.clone())
+                )
+                .as_bytes(),
             );
         }
     }
@@ -132,15 +143,21 @@ pub fn merge(paths: &[&Path]) -> Result<RunResults, MergeError> {
             hint: "no shard given".into(),
         });
     };
-    let id0 = first.identity.clone().ok_or_else(|| MergeError::NoIdentity {
-        path: first_path.clone(),
-    })?;
+    let id0 = first
+        .identity
+        .clone()
+        .ok_or_else(|| MergeError::NoIdentity {
+            path: first_path.clone(),
+        })?;
     let mut seen_shards: BTreeMap<u64, String> = BTreeMap::new();
     let mut seen_items: BTreeMap<String, String> = BTreeMap::new();
     let mut cases = Vec::new();
     let mut models: BTreeMap<String, crate::results::ModelInfo> = BTreeMap::new();
     for (path, r) in &runs {
-        let id = r.identity.clone().ok_or_else(|| MergeError::NoIdentity { path: path.clone() })?;
+        let id = r
+            .identity
+            .clone()
+            .ok_or_else(|| MergeError::NoIdentity { path: path.clone() })?;
         let mismatch = |what: &str, ours: String, theirs: String| MergeError::Mismatch {
             path: path.clone(),
             first: first_path.clone(),
@@ -149,7 +166,11 @@ pub fn merge(paths: &[&Path]) -> Result<RunResults, MergeError> {
             theirs,
         };
         if r.llmtest_version != first.llmtest_version {
-            return Err(mismatch("llmtest version", first.llmtest_version.clone(), r.llmtest_version.clone()));
+            return Err(mismatch(
+                "llmtest version",
+                first.llmtest_version.clone(),
+                r.llmtest_version.clone(),
+            ));
         }
         if r.profile != first.profile || r.mode != first.mode {
             return Err(mismatch(
@@ -159,17 +180,33 @@ pub fn merge(paths: &[&Path]) -> Result<RunResults, MergeError> {
             ));
         }
         if id.config != id0.config {
-            return Err(mismatch("model configuration", id0.config.clone(), id.config.clone()));
+            return Err(mismatch(
+                "model configuration",
+                id0.config.clone(),
+                id.config.clone(),
+            ));
         }
         let names = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>().join(", ");
         if id.suites.keys().ne(id0.suites.keys()) {
             return Err(mismatch("suites", names(&id0.suites), names(&id.suites)));
         }
-        if let Some((s, _)) = id.suites.iter().find(|(s, h)| id0.suites.get(*s) != Some(h)) {
-            return Err(mismatch(&format!("suite `{s}` (its cases or assertions changed)"), id0.suites[s].clone(), id.suites[s].clone()));
+        if let Some((s, _)) = id
+            .suites
+            .iter()
+            .find(|(s, h)| id0.suites.get(*s) != Some(h))
+        {
+            return Err(mismatch(
+                &format!("suite `{s}` (its cases or assertions changed)"),
+                id0.suites[s].clone(),
+                id.suites[s].clone(),
+            ));
         }
         if id.items != id0.items {
-            return Err(mismatch("item count (a different --filter or --model?)", id0.items.to_string(), id.items.to_string()));
+            return Err(mismatch(
+                "item count (a different --filter or --model?)",
+                id0.items.to_string(),
+                id.items.to_string(),
+            ));
         }
         let n0 = id0.shard.map_or(1, |s| s.n);
         let (k, n) = id.shard.map_or((1, 1), |s| (s.k, s.n));
@@ -186,7 +223,11 @@ pub fn merge(paths: &[&Path]) -> Result<RunResults, MergeError> {
         for c in &r.cases {
             let name = format!("{}::{}::{}", c.suite, c.case, c.model);
             if let Some(a) = seen_items.insert(name.clone(), path.clone()) {
-                return Err(MergeError::DuplicateItem { name, a, b: path.clone() });
+                return Err(MergeError::DuplicateItem {
+                    name,
+                    a,
+                    b: path.clone(),
+                });
             }
             cases.push(c.clone());
         }
@@ -195,7 +236,10 @@ pub fn merge(paths: &[&Path]) -> Result<RunResults, MergeError> {
         }
     }
     let n = id0.shard.map_or(1, |s| s.n);
-    let missing: Vec<String> = (1..=n).filter(|k| !seen_shards.contains_key(k)).map(|k| k.to_string()).collect();
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !seen_shards.contains_key(k))
+        .map(|k| k.to_string())
+        .collect();
     if !missing.is_empty() {
         return Err(MergeError::MissingShards {
             missing: missing.join(", "),
@@ -269,7 +313,9 @@ mod tests {
         assert_eq!(xxhash_rust::xxh64::xxh64(b"", 0), 0xef46_db37_51d8_e999);
         // Every name lands in exactly one shard.
         for name in ["gsm8k::q1::m", "a::b::c", "humaneval::HumanEval/0::x"] {
-            let hits = (1..=5).filter(|k| Shard { k: *k, n: 5 }.contains(name)).count();
+            let hits = (1..=5)
+                .filter(|k| Shard { k: *k, n: 5 }.contains(name))
+                .count();
             assert_eq!(hits, 1, "{name}");
         }
     }

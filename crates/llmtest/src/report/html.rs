@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use llmtest_grade::Outcome;
 
-use super::{Flip, Latency, flips, latency, mark, models_by_family, rate, suites};
+use super::{flips, latency, mark, models_by_family, rate, suites, Flip, Latency};
 use crate::results::{CaseResult, RunResults, SampleResult};
 
 const CSS: &str = include_str!("html.css");
@@ -50,9 +50,7 @@ pub fn html(r: &RunResults, baseline: Option<&RunResults>) -> String {
 }
 
 fn header(out: &mut String, r: &RunResults, baseline: Option<&RunResults>) {
-    let by = &r.summary.by_outcome;
-    let n = |k: &str| by.get(k).copied().unwrap_or(0);
-    let wrong = r.summary.total.saturating_sub(n("pass") + n("infra_error") + n("skipped"));
+    let [pass, wrong, infra, skipped] = super::tally(r);
     let _ = write!(
         out,
         "<h1>llmtest results</h1><p class=meta>profile <b>{}</b> · mode <b>{}</b> · llmtest {} · \
@@ -61,10 +59,10 @@ fn header(out: &mut String, r: &RunResults, baseline: Option<&RunResults>) {
         esc(&r.mode),
         esc(&r.llmtest_version),
         r.summary.total,
-        n("pass"),
+        pass,
         wrong,
-        n("infra_error"),
-        n("skipped"),
+        infra,
+        skipped,
     );
     if let Some(b) = baseline {
         let _ = write!(
@@ -78,7 +76,11 @@ fn header(out: &mut String, r: &RunResults, baseline: Option<&RunResults>) {
     let unavailable: Vec<String> = r
         .models
         .iter()
-        .filter_map(|m| m.unavailable.as_ref().map(|u| format!("{}: {}", esc(&m.name), esc(u))))
+        .filter_map(|m| {
+            m.unavailable
+                .as_ref()
+                .map(|u| format!("{}: {}", esc(&m.name), esc(u)))
+        })
         .collect();
     if !unavailable.is_empty() {
         let _ = write!(out, "<p class=note>not run: {}</p>", unavailable.join("; "));
@@ -103,14 +105,23 @@ fn viridis(t: f64) -> (u8, u8, u8) {
 }
 
 fn flip_badges(flips: &[Flip], model: &str, suite: &str) -> String {
-    let reg = flips.iter().filter(|f| f.model == model && f.suite == suite && f.regression()).count();
-    let fix = flips.iter().filter(|f| f.model == model && f.suite == suite && !f.regression()).count();
+    let reg = flips
+        .iter()
+        .filter(|f| f.model == model && f.suite == suite && f.regression())
+        .count();
+    let fix = flips
+        .iter()
+        .filter(|f| f.model == model && f.suite == suite && !f.regression())
+        .count();
     let mut s = String::new();
     if reg > 0 {
         let _ = write!(s, " <span class=\"flip reg\" title=\"{reg} regression(s) against the baseline\">▼{reg}</span>");
     }
     if fix > 0 {
-        let _ = write!(s, " <span class=\"flip fix\" title=\"{fix} fix(es) against the baseline\">▲{fix}</span>");
+        let _ = write!(
+            s,
+            " <span class=\"flip fix\" title=\"{fix} fix(es) against the baseline\">▲{fix}</span>"
+        );
     }
     s
 }
@@ -124,7 +135,12 @@ fn heat_map(out: &mut String, r: &RunResults, flips: &[Flip]) {
     out.push_str("</tr></thead><tbody>");
     for (fam, models) in models_by_family(r) {
         if models.len() > 1 || fam != models[0] {
-            let _ = write!(out, "<tr class=fam><th colspan={}>{}</th></tr>", suites.len() + 1, esc(&fam));
+            let _ = write!(
+                out,
+                "<tr class=fam><th colspan={}>{}</th></tr>",
+                suites.len() + 1,
+                esc(&fam)
+            );
         }
         for m in &models {
             let _ = write!(out, "<tr><th>{}</th>", esc(m));
@@ -172,7 +188,11 @@ fn heat_map(out: &mut String, r: &RunResults, flips: &[Flip]) {
     out.push_str("</tbody></table><div class=legend>0%<svg class=ramp viewBox=\"0 0 100 1\" preserveAspectRatio=none>");
     for i in 0..20 {
         let (cr, cg, cb) = viridis(i as f64 / 19.0);
-        let _ = write!(out, "<rect x={} y=0 width=5.2 height=1 fill=\"rgb({cr},{cg},{cb})\" />", i * 5);
+        let _ = write!(
+            out,
+            "<rect x={} y=0 width=5.2 height=1 fill=\"rgb({cr},{cg},{cb})\" />",
+            i * 5
+        );
     }
     out.push_str("</svg>100% · pass rate over graded cases (viridis) · ⚠️ infrastructure errors (not graded) · ⏭ skipped</div>");
 }
@@ -211,7 +231,9 @@ fn intervals(out: &mut String, r: &RunResults, flips: &[Flip]) {
     }
     for (i, (m, s, pass, n, (p, lo, hi))) in rows.iter().take(shown).enumerate() {
         let y = 20.0 + row_h * i as f64;
-        let reg = flips.iter().any(|f| &f.model == m && &f.suite == s && f.regression());
+        let reg = flips
+            .iter()
+            .any(|f| &f.model == m && &f.suite == s && f.regression());
         let _ = write!(
             out,
             "<text x={} y={} text-anchor=end{}>{} · {}</text><rect class=ci x={:.1} y={:.1} width={:.1} height=8 /><circle class=pt cx={:.1} cy={:.1} r=4 /><text x={} y={}>{:.0}% ({:.0}–{:.0}) {pass}/{n}</text>",
@@ -234,7 +256,11 @@ fn intervals(out: &mut String, r: &RunResults, flips: &[Flip]) {
     }
     out.push_str("</svg>");
     if rows.len() > shown {
-        let _ = write!(out, "<p class=note>{} more model × suite row(s) not drawn; see the heat map</p>", rows.len() - shown);
+        let _ = write!(
+            out,
+            "<p class=note>{} more model × suite row(s) not drawn; see the heat map</p>",
+            rows.len() - shown
+        );
     }
 }
 
@@ -322,12 +348,21 @@ fn latency_section(out: &mut String, r: &RunResults) {
         return;
     }
     out.push_str("<div class=charts>");
-    let ttft: Vec<(&str, &[f64])> = live.iter().map(|(m, l)| (m.as_str(), l.ttft_ms.as_slice())).collect();
-    let tps: Vec<(&str, &[f64])> = live.iter().map(|(m, l)| (m.as_str(), l.tokens_per_s.as_slice())).collect();
+    let ttft: Vec<(&str, &[f64])> = live
+        .iter()
+        .map(|(m, l)| (m.as_str(), l.ttft_ms.as_slice()))
+        .collect();
+    let tps: Vec<(&str, &[f64])> = live
+        .iter()
+        .map(|(m, l)| (m.as_str(), l.tokens_per_s.as_slice()))
+        .collect();
     box_plot(out, "ttft", "Time to first token", "ms", &ttft);
     box_plot(out, "tps", "Output tokens per second", "tokens/s", &tps);
     out.push_str("</div><table id=latency-table><thead><tr><th>model</th><th>live</th><th>replayed (not plotted)</th><th>TTFT p50</th><th>TTFT p90</th><th>tokens/s p50</th><th>tokens/s p90</th></tr></thead><tbody>");
-    let cell = |v: Option<f64>, unit: &str| v.map(|x| format!("{} {unit}", fmt_num(x))).unwrap_or_else(|| "–".into());
+    let cell = |v: Option<f64>, unit: &str| {
+        v.map(|x| format!("{} {unit}", fmt_num(x)))
+            .unwrap_or_else(|| "–".into())
+    };
     for (m, l) in &lat {
         let _ = write!(
             out,
@@ -359,7 +394,10 @@ fn group(o: Outcome) -> &'static str {
 }
 
 fn select(out: &mut String, id: &str, label: &str, options: &[(String, String)]) {
-    let _ = write!(out, "<label>{label} <select id={id}><option value=\"\">all</option>");
+    let _ = write!(
+        out,
+        "<label>{label} <select id={id}><option value=\"\">all</option>"
+    );
     for (v, text) in options {
         let _ = write!(out, "<option value=\"{}\">{}</option>", esc(v), esc(text));
     }
@@ -412,7 +450,14 @@ fn cases(out: &mut String, r: &RunResults, flips: &[Flip]) {
             u8::from(flip.is_some()),
         );
         let flip_note = flip
-            .map(|f| format!("<br><small class={}>{} was {}</small>", if f.regression() { "reg" } else { "fix" }, if f.regression() { "▼" } else { "▲" }, f.before))
+            .map(|f| {
+                format!(
+                    "<br><small class={}>{} was {}</small>",
+                    if f.regression() { "reg" } else { "fix" },
+                    if f.regression() { "▼" } else { "▲" },
+                    f.before
+                )
+            })
             .unwrap_or_default();
         let _ = write!(
             out,
@@ -436,18 +481,30 @@ fn case_detail(out: &mut String, c: &CaseResult) {
         return;
     }
     if c.samples.is_empty() {
-        let _ = write!(out, "<td colspan=3>{}</td>", esc(c.skipped.as_deref().unwrap_or("")));
+        let _ = write!(
+            out,
+            "<td colspan=3>{}</td>",
+            esc(c.skipped.as_deref().unwrap_or(""))
+        );
         return;
     }
     let many = c.samples.len() > 1;
     let (mut answer, mut extracted, mut asserts) = (String::new(), String::new(), String::new());
     for s in &c.samples {
-        let tag = if many { format!("#{} {} ", s.index, mark(s.outcome)) } else { String::new() };
+        let tag = if many {
+            format!("#{} {} ", s.index, mark(s.outcome))
+        } else {
+            String::new()
+        };
         sample_answer(&mut answer, s, &tag);
         if let Some(x) = &s.extracted {
             let _ = write!(extracted, "{tag}<code>{}</code><br>", esc(&cut(x)));
         }
-        let _ = write!(asserts, "{}<ul class=asserts>", if many { esc(&tag) } else { String::new() });
+        let _ = write!(
+            asserts,
+            "{}<ul class=asserts>",
+            if many { esc(&tag) } else { String::new() }
+        );
         for a in &s.assertions {
             let _ = write!(
                 asserts,
@@ -468,7 +525,10 @@ fn case_detail(out: &mut String, c: &CaseResult) {
         }
         asserts.push_str("</ul>");
     }
-    let _ = write!(out, "<td>{answer}</td><td>{extracted}</td><td>{asserts}</td>");
+    let _ = write!(
+        out,
+        "<td>{answer}</td><td>{extracted}</td><td>{asserts}</td>"
+    );
 }
 
 fn sample_answer(out: &mut String, s: &SampleResult, tag: &str) {
@@ -478,7 +538,11 @@ fn sample_answer(out: &mut String, s: &SampleResult, tag: &str) {
         "<details><summary>{}{}{}</summary><pre>{}</pre>",
         esc(tag),
         esc(first.lines().next().unwrap_or("")),
-        if s.answer.chars().count() > first.chars().count() || first.contains('\n') { "…" } else { "" },
+        if s.answer.chars().count() > first.chars().count() || first.contains('\n') {
+            "…"
+        } else {
+            ""
+        },
         esc(&cut(&s.answer))
     );
     if let Some(reasoning) = &s.reasoning {
@@ -490,7 +554,12 @@ fn sample_answer(out: &mut String, s: &SampleResult, tag: &str) {
             esc(&cut(reasoning))
         );
     } else if s.reasoning_status != "none" {
-        let _ = write!(out, "<small class=note>reasoning {} ({} chars)</small>", esc(&s.reasoning_status), s.reasoning_chars);
+        let _ = write!(
+            out,
+            "<small class=note>reasoning {} ({} chars)</small>",
+            esc(&s.reasoning_status),
+            s.reasoning_chars
+        );
     }
     if let Some(f) = &s.finish_reason {
         let _ = write!(out, "<small class=meta>finish: {}</small>", esc(f));
@@ -500,7 +569,11 @@ fn sample_answer(out: &mut String, s: &SampleResult, tag: &str) {
 
 fn cut(s: &str) -> String {
     match s.char_indices().nth(TEXT_LIMIT) {
-        Some((i, _)) => format!("{}… ({} more characters in results.json)", &s[..i], s[i..].chars().count()),
+        Some((i, _)) => format!(
+            "{}… ({} more characters in results.json)",
+            &s[..i],
+            s[i..].chars().count()
+        ),
         None => s.to_owned(),
     }
 }

@@ -59,4 +59,3 @@ pub fn junit(r: &RunResults) -> String {
         .to_string()
         .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->\n"))
 }
-

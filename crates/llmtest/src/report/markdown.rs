@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use llmtest_grade::Outcome;
 
-use super::{Latency, flips, latency, mark, models_by_family, rate, suites};
+use super::{flips, latency, mark, models_by_family, rate, suites, Latency};
 use crate::results::{CaseResult, Cell, RunResults};
 
 /// The most characters [`markdown`] writes (with room below GitHub's 65,536 limit).
@@ -22,19 +22,17 @@ const FLIP_ROWS: usize = 100;
 /// The whole Markdown report, at most [`MARKDOWN_LIMIT`] characters.
 pub fn markdown(r: &RunResults, baseline: Option<&RunResults>) -> String {
     let mut out = String::new();
-    let by = &r.summary.by_outcome;
-    let n = |k: &str| by.get(k).copied().unwrap_or(0);
-    let wrong = r.summary.total.saturating_sub(n("pass") + n("infra_error") + n("skipped"));
+    let [pass, wrong, infra, skipped] = super::tally(r);
     let _ = writeln!(
         out,
         "# llmtest results — profile `{}` ({})\n\n{} case(s): ✅ {} passed · ❌ {} failed · ⚠️ {} infrastructure · ⏭ {} skipped\n",
         r.profile,
         r.mode,
         r.summary.total,
-        n("pass"),
+        pass,
         wrong,
-        n("infra_error"),
-        n("skipped")
+        infra,
+        skipped
     );
     let flips = flips(r, baseline);
     matrix(&mut out, r, &flips);
@@ -43,7 +41,11 @@ pub fn markdown(r: &RunResults, baseline: Option<&RunResults>) -> String {
     }
     latency_section(&mut out, r);
     let legend = "\n✅ pass · ❌ wrong answer · 💭 ran out of tokens while thinking · ⏱ code timeout · 💥 code error · ⚠️ infrastructure error (not the model) · ⏭ skipped · pass rates over graded cases with Wilson 95% intervals\n";
-    case_tables(&mut out, r, MARKDOWN_LIMIT.saturating_sub(legend.len() + 200));
+    case_tables(
+        &mut out,
+        r,
+        MARKDOWN_LIMIT.saturating_sub(legend.len() + 200),
+    );
     out.push_str(legend);
     out
 }
@@ -91,7 +93,11 @@ fn matrix(out: &mut String, r: &RunResults, flips: &[super::Flip]) {
     out.push('\n');
     for (fam, models) in models_by_family(r) {
         for (i, m) in models.iter().enumerate() {
-            let f = if i == 0 { format!("**{}**", esc(&fam)) } else { String::new() };
+            let f = if i == 0 {
+                format!("**{}**", esc(&fam))
+            } else {
+                String::new()
+            };
             let _ = write!(out, "| {f} | {} |", esc(m));
             for s in &suites {
                 let count = |reg: bool| {
@@ -150,7 +156,8 @@ fn flip_section(out: &mut String, flips: &[super::Flip]) {
 }
 
 fn ms(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.0} ms")).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{x:.0} ms"))
+        .unwrap_or_else(|| "–".into())
 }
 
 fn tps(v: Option<f64>) -> String {
@@ -238,7 +245,11 @@ fn case_tables(out: &mut String, r: &RunResults, budget: usize) {
         out.push_str(&head);
         // Rows that need attention first, then passing ones, each in name order.
         let mut shown = 0;
-        for (pass, line) in rows.iter().filter(|x| !x.0).chain(rows.iter().filter(|x| x.0)) {
+        for (pass, line) in rows
+            .iter()
+            .filter(|x| !x.0)
+            .chain(rows.iter().filter(|x| x.0))
+        {
             if out.len() + line.len() < budget {
                 out.push_str(line);
                 shown += 1;

@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use llmtest_grade::Outcome;
 
 use crate::results::{Cell, RunResults};
-use crate::stats::{Z95, percentile, wilson};
+use crate::stats::{percentile, wilson, Z95};
 
 pub use html::html;
 pub use junit::junit;
-pub use markdown::{MARKDOWN_LIMIT, markdown};
+pub use markdown::{markdown, MARKDOWN_LIMIT};
 
 /// Output formats of `llmtest run --format` and `llmtest report --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -106,6 +106,23 @@ pub(crate) fn mark(o: Outcome) -> &'static str {
     }
 }
 
+/// Cases by kind: passed, wrong answers, not graded for infrastructure (judge included),
+/// skipped.
+pub(crate) fn tally(r: &RunResults) -> [usize; 4] {
+    let mut t = [0; 4];
+    for c in &r.cases {
+        let i = match c.outcome {
+            Outcome::Pass => 0,
+            o if o.is_model_failure() => 1,
+            o if o.is_infra() => 2,
+            Outcome::Skipped => 3,
+            _ => continue,
+        };
+        t[i] += 1;
+    }
+    t
+}
+
 /// Suites in name order.
 pub(crate) fn suites(r: &RunResults) -> Vec<String> {
     let mut s: Vec<String> = r.cases.iter().map(|c| c.suite.clone()).collect();
@@ -180,7 +197,12 @@ pub(crate) fn flips(r: &RunResults, base: Option<&RunResults>) -> Vec<Flip> {
     let before: BTreeMap<(&str, &str, &str), Outcome> = base
         .cases
         .iter()
-        .map(|c| ((c.suite.as_str(), c.case.as_str(), c.model.as_str()), c.outcome))
+        .map(|c| {
+            (
+                (c.suite.as_str(), c.case.as_str(), c.model.as_str()),
+                c.outcome,
+            )
+        })
         .collect();
     let mut out: Vec<Flip> = r
         .cases
@@ -188,7 +210,9 @@ pub(crate) fn flips(r: &RunResults, base: Option<&RunResults>) -> Vec<Flip> {
         .filter_map(|c| {
             let b = *before.get(&(c.suite.as_str(), c.case.as_str(), c.model.as_str()))?;
             let graded = |o: Outcome| o == Outcome::Pass || o.is_model_failure();
-            let flipped = graded(b) && graded(c.outcome) && (b == Outcome::Pass) != (c.outcome == Outcome::Pass);
+            let flipped = graded(b)
+                && graded(c.outcome)
+                && (b == Outcome::Pass) != (c.outcome == Outcome::Pass);
             flipped.then(|| Flip {
                 suite: c.suite.clone(),
                 case: c.case.clone(),

@@ -1,9 +1,15 @@
 use serde_json::json;
 
 use super::*;
-use crate::results::{CaseResult, RESULTS_SCHEMA_VERSION, Summary};
+use crate::results::{CaseResult, Summary, RESULTS_SCHEMA_VERSION};
 
-fn case(suite: &str, id: &str, model: &str, outcome: &str, timings: serde_json::Value) -> CaseResult {
+fn case(
+    suite: &str,
+    id: &str,
+    model: &str,
+    outcome: &str,
+    timings: serde_json::Value,
+) -> CaseResult {
     let pass = outcome == "pass";
     let mut v = json!({
         "suite": suite, "case": id, "model": model, "outcome": outcome,
@@ -76,42 +82,94 @@ fn flips_are_graded_changes_only() {
         ],
     );
     let f = flips(&now, Some(&base));
-    let got: Vec<(&str, bool)> = f.iter().map(|f| (f.case.as_str(), f.regression())).collect();
-    assert_eq!(got, [("a", true), ("b", false)], "an infrastructure error is no flip");
+    let got: Vec<(&str, bool)> = f
+        .iter()
+        .map(|f| (f.case.as_str(), f.regression()))
+        .collect();
+    assert_eq!(
+        got,
+        [("a", true), ("b", false)],
+        "an infrastructure error is no flip"
+    );
     let md = markdown(&now, Some(&base));
     assert!(md.contains("🔻 1 regression(s), 🔺 1 fix(es)"), "{md}");
-    assert!(md.contains("| 🔻 | s | a | m | ✅ pass | ❌ fail |"), "{md}");
+    assert!(
+        md.contains("| 🔻 | s | a | m | ✅ pass | ❌ fail |"),
+        "{md}"
+    );
     let page = html(&now, Some(&base));
-    assert!(page.contains("▼1") && page.contains("▲1"), "flip badges in the heat map");
+    assert!(
+        page.contains("▼1") && page.contains("▲1"),
+        "flip badges in the heat map"
+    );
     assert_eq!(page.matches("data-flip=1").count(), 2);
 }
 
 #[test]
 fn markdown_of_a_10k_case_run_stays_under_the_limit_and_says_what_was_cut() {
     let mut cases = Vec::new();
-    for m in ["Qwen2.5-7B", "Qwen2.5-7B-AWQ", "QwQ-32B", "QwQ-32B-AWQ", "tiny"] {
+    for m in [
+        "Qwen2.5-7B",
+        "Qwen2.5-7B-AWQ",
+        "QwQ-32B",
+        "QwQ-32B-AWQ",
+        "tiny",
+    ] {
         for s in ["gsm8k", "humaneval", "math", "table-qa"] {
             for i in 0..500 {
-                let o = if (i * 7 + m.len()) % 5 == 0 { "fail" } else { "pass" };
-                cases.push(case(s, &format!("case-{i:04}"), m, o, live(100.0 + i as f64)));
+                let o = if (i * 7 + m.len()) % 5 == 0 {
+                    "fail"
+                } else {
+                    "pass"
+                };
+                cases.push(case(
+                    s,
+                    &format!("case-{i:04}"),
+                    m,
+                    o,
+                    live(100.0 + i as f64),
+                ));
             }
         }
     }
     assert_eq!(cases.len(), 10_000);
     let r = run("live", cases);
     let md = markdown(&r, None);
-    assert!(md.chars().count() <= MARKDOWN_LIMIT, "{} characters", md.chars().count());
+    assert!(
+        md.chars().count() <= MARKDOWN_LIMIT,
+        "{} characters",
+        md.chars().count()
+    );
     // The summary is whole: every model row, grouped by family (AWQ beside its original).
-    let awq = md.find("|  | Qwen2.5-7B-AWQ |").expect("AWQ row under its family");
-    let base = md.find("| **Qwen2.5-7B** | Qwen2.5-7B |").expect("family row");
+    let awq = md
+        .find("|  | Qwen2.5-7B-AWQ |")
+        .expect("AWQ row under its family");
+    let base = md
+        .find("| **Qwen2.5-7B** | Qwen2.5-7B |")
+        .expect("family row");
     assert!(base < awq);
     assert!(md.contains("## Latency (live requests only)"));
-    assert!(md.contains("| tiny | 2000 | 350 ms |"), "medians: {}", &md[md.find("## Latency").unwrap()..][..600]);
+    assert!(
+        md.contains("| tiny | 2000 | 350 ms |"),
+        "medians: {}",
+        &md[md.find("## Latency").unwrap()..][..600]
+    );
     // What was cut is counted, and case rows that need attention came first.
-    let note = md.find("**Cut to stay under 60000 characters:**").expect("cut note");
+    let note = md
+        .find("**Cut to stay under 60000 characters:**")
+        .expect("cut note");
     let shown = md.matches("| case-").count();
-    let cut: usize = md[note..].split_whitespace().nth(6).unwrap().parse().unwrap();
-    assert_eq!(shown + cut, 2000, "every case row is either shown or counted as cut");
+    let cut: usize = md[note..]
+        .split_whitespace()
+        .nth(6)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        shown + cut,
+        2000,
+        "every case row is either shown or counted as cut"
+    );
     let gsm = &md[md.find("## gsm8k").unwrap()..];
     let first_row = gsm.lines().nth(4).unwrap();
     assert!(first_row.contains('❌'), "failing rows first: {first_row}");
@@ -121,7 +179,13 @@ fn markdown_of_a_10k_case_run_stays_under_the_limit_and_says_what_was_cut() {
 fn replayed_timings_are_never_plotted() {
     let r = run(
         "replay",
-        vec![case("s", "a", "m", "pass", json!({"ttft_ms": 5.0, "total_ms": 9.0, "replayed": true}))],
+        vec![case(
+            "s",
+            "a",
+            "m",
+            "pass",
+            json!({"ttft_ms": 5.0, "total_ms": 9.0, "replayed": true}),
+        )],
     );
     let page = html(&r, None);
     assert!(page.contains("id=no-latency") && page.contains("1 replayed from cassettes"));
@@ -131,7 +195,13 @@ fn replayed_timings_are_never_plotted() {
 
 #[test]
 fn the_page_escapes_answers_and_fetches_nothing() {
-    let r = run("live", vec![case("s", "a", "m", "fail", live(10.0)), case("s", "b", "m", "infra_error", json!(null))]);
+    let r = run(
+        "live",
+        vec![
+            case("s", "a", "m", "fail", live(10.0)),
+            case("s", "b", "m", "infra_error", json!(null)),
+        ],
+    );
     let page = html(&r, None);
     assert!(page.contains("the answer to a &lt;b&gt;") && !page.contains("to a <b>"));
     assert!(page.contains("default-src 'none'"));
@@ -147,7 +217,12 @@ fn results_files_of_another_version_or_broken_are_refused_with_a_location() {
     assert_eq!(RunResults::parse("r.json", &text).unwrap().cases.len(), 1);
     let v2 = text.replace("\"schema_version\": 1", "\"schema_version\": 2");
     let e = RunResults::parse("r.json", &v2).unwrap_err().to_string();
-    assert!(e.contains("r.json: results schema version 2; this llmtest reads version 1"), "{e}");
-    let e = RunResults::parse("r.json", "{\n  \"schema_version\": 1,\n  oops\n}").unwrap_err().to_string();
+    assert!(
+        e.contains("r.json: results schema version 2; this llmtest reads version 1"),
+        "{e}"
+    );
+    let e = RunResults::parse("r.json", "{\n  \"schema_version\": 1,\n  oops\n}")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("r.json:3:3: not a results file"), "{e}");
 }
