@@ -32,7 +32,7 @@ impl Backend for Paced {
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(self.sleep_ms)).await;
-        if self.fail_every > 0 && i % self.fail_every == 0 {
+        if self.fail_every > 0 && i.is_multiple_of(self.fail_every) {
             return Err(InfraError::new(InfraKind::Server, "overloaded").with_status(503));
         }
         let out = req.params.max_tokens.unwrap_or(16) as u64;
