@@ -237,3 +237,89 @@ fn a_judged_suite_without_a_judge_is_a_config_error() {
     assert!(log.contains("has no judge model"), "{log}");
     assert!(log.contains("judged.yaml:"), "located: {log}");
 }
+
+const SET: &str = r#"version: 1
+suite: calibration-mini
+models: []
+defaults:
+  expect:
+    - {type: closed-qa, criterion: "{{ criterion }}"}
+cases:
+  - {id: a, prompt: q, vars: {answer: "CAL-yes", label: pass, criterion: c}}
+  - {id: b, prompt: q, vars: {answer: "CAL-yes", label: pass, criterion: c}}
+  - {id: c, prompt: q, vars: {answer: "CAL-no", label: fail, criterion: c}}
+  - {id: d, prompt: q, vars: {answer: "CAL-yes", label: fail, criterion: c}}
+"#;
+
+/// A judge that says Y to `CAL-yes` and N to `CAL-no`: it agrees with 3 of the 4 labels.
+fn cal_judge(_: usize, hit: &Hit) -> Reply {
+    let user = hit.body["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default();
+    let y = if user.contains("CAL-yes") { "Y" } else { "N" };
+    reply(&[format!(r#"{{"reason": "r", "verdict": "{y}"}}"#)])
+}
+
+#[test]
+fn calibrate_reports_agreement_and_gates_on_kappa() {
+    let server = TestServer::start_isolated(cal_judge);
+    let dir = project(&server.base_url());
+    std::fs::write(dir.path().join("set.yaml"), SET).unwrap();
+    let cal = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
+            .current_dir(dir.path())
+            .args(["calibrate", "set.yaml"])
+            .args(extra)
+            .env_remove("LLMTEST_PROFILE")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = cal(&["--json"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let a = &v["sets"][0]["agreement"];
+    assert_eq!(a["n"], 4);
+    assert_eq!(a["accuracy"], 0.75);
+    assert_eq!(a["confusion"], json!([[2, 0], [1, 1]]));
+    // po = 0.75, pe = 0.5·0.75 + 0.5·0.25 = 0.5: κ = 0.5.
+    assert!((a["kappa"].as_f64().unwrap() - 0.5).abs() < 1e-12, "{a}");
+    let (code, out, _) = cal(&["--min-kappa", "0.6"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Cohen's kappa 0.500"), "{out}");
+    assert!(out.contains("`d`: labelled fail, judge pass"), "{out}");
+    // A set without labels is bad input.
+    std::fs::write(
+        dir.path().join("set.yaml"),
+        SET.replace("label: fail, ", ""),
+    )
+    .unwrap();
+    let (code, _, err) = cal(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("needs `vars.label: pass` or `fail`"), "{err}");
+}
+
+#[test]
+fn calibrate_replays_the_repo_judge() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
+        .current_dir(&root)
+        .args(["calibrate", "--profile", "ci", "--json"])
+        .env_remove("LLMTEST_PROFILE")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    // One item has no verdict (llama-server rejected that output when it was recorded):
+    // a judge error, so the exit code says the results are incomplete.
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let set = &v["sets"][0];
+    assert_eq!(set["items"].as_array().unwrap().len(), 24);
+    assert_eq!(set["judge_errors"], 1);
+    assert_eq!(set["agreement"]["n"], 23);
+    assert_eq!(set["agreement"]["confusion"], json!([[8, 3], [10, 2]]));
+}
