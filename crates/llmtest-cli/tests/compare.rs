@@ -174,6 +174,18 @@ fn compare_bad_input_exits_2_and_says_why() {
     edited["cases"][2]["samples"][0]["assertions"][0]["expected"] = json!("43 台");
     write(d, "edited.json", &edited);
 
+    let identity = |hash: &str| json!({"config": "c", "suites": {"units": hash}, "items": 6});
+    let mut before = results("tiny-fp", &[true; 6]);
+    before["identity"] = identity("aaaa");
+    write(d, "before.json", &before);
+    let mut after = results("tiny-q4", &[true; 6]);
+    after["identity"] = identity("bbbb");
+    write(d, "after.json", &after);
+    after["identity"] = identity("aaaa");
+    write(d, "same-suite.json", &after);
+    let o = llmtest(d, &["compare", "before.json", "same-suite.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
     let expect_2 = |args: &[&str], needle: &str| {
         let o = llmtest(d, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
@@ -190,6 +202,11 @@ fn compare_bad_input_exits_2_and_says_why() {
     );
     // The same case expecting another answer: the suite changed.
     expect_2(&["compare", "fp.json", "edited.json"], "units::c2");
+    // Both files record their suites' hashes, and they differ.
+    expect_2(
+        &["compare", "before.json", "after.json"],
+        "suite(s) units changed between the two runs",
+    );
     // Another results schema version.
     expect_2(
         &["compare", "fp.json", "future.json"],
@@ -369,4 +386,72 @@ fn compare_block_is_validated_with_locations() {
     );
     assert!(out.contains("llmtest.yaml:14:35"), "{out}");
     assert!(out.contains("compare alpha 1.5 is out of range"), "{out}");
+}
+
+const REPLAY_SUITE: &str = r#"version: 1
+suite: units
+mode: completion
+cases:
+  - {id: c0, prompt: q0, expect: [{type: contains, value: "42"}]}
+  - {id: c1, prompt: q1, expect: [{type: contains, value: "42"}]}
+  - {id: c2, prompt: q2, expect: [{type: contains, value: "42"}]}
+  - {id: c3, prompt: q3, expect: [{type: contains, value: "42"}]}
+  - {id: c4, prompt: q4, expect: [{type: contains, value: "42"}]}
+  - {id: c5, prompt: q5, expect: [{type: contains, value: "42"}]}
+  - {id: c6, prompt: q6, expect: [{type: contains, value: "42"}]}
+  - {id: c7, prompt: q7, expect: [{type: contains, value: "42"}]}
+"#;
+
+/// `fp` answers 42 to everything; `q4` gets q1, q2, q3, q5, q6 and q7 wrong. `BROKEN` makes
+/// both commands fail, so a replayed run proves it never called them.
+fn replay_config(broken: bool) -> String {
+    let (fp, q4) = if broken {
+        ("exit 1".to_owned(), "exit 1".to_owned())
+    } else {
+        (
+            "echo 42".to_owned(),
+            "read p; case $p in q1|q2|q3|q5|q6|q7) echo 24;; *) echo 42;; esac".to_owned(),
+        )
+    };
+    format!(
+        r#"version: 1
+models:
+  fp: {{backend: exec, command: [sh, -c, "{fp}"]}}
+  q4: {{backend: exec, command: [sh, -c, "{q4}"]}}
+profiles:
+  record: {{mode: record, models: [fp, q4]}}
+  replay:
+    mode: replay
+    models: [fp, q4]
+    compare:
+      - {{baseline: fp, candidate: q4}}
+"#
+    )
+}
+
+#[test]
+fn compare_trial_replays_from_cassettes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("suites")).unwrap();
+    std::fs::write(d.join("suites/units.yaml"), REPLAY_SUITE).unwrap();
+    std::fs::write(d.join("llmtest.yaml"), replay_config(false)).unwrap();
+    let o = llmtest(d, &["record", "--profile", "record"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    std::fs::write(d.join("llmtest.yaml"), replay_config(true)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
+        .current_dir(d)
+        .args(["test", "--", "compare::"])
+        .env("LLMTEST_PROFILE", "replay")
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(101), "{}", text(&o));
+    let out = text(&o);
+    // Six pass → fail of eight, none the other way: p = 2/64 < 0.05.
+    assert!(out.contains("units::compare::fp-vs-q4 ... FAILED"), "{out}");
+    assert!(out.contains("### 🔻 pass → fail (6)"), "{out}");
+    assert!(out.contains("two-sided p = 0.031."), "{out}");
+    assert!(out.contains("| candidate | q4 | 2/8 | 25.0% |"), "{out}");
 }

@@ -117,10 +117,14 @@ mod tests {
     /// Every table and interval in `fixtures/stats/reference.json` (scipy and statsmodels).
     #[test]
     fn matches_scipy_and_statsmodels_reference() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/stats/reference.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/stats/reference.json"
+        );
         let text = std::fs::read_to_string(path).expect("fixtures/stats/reference.json");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let rel = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-300) || (a - b).abs() < 1e-15;
+        let rel =
+            |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-300) || (a - b).abs() < 1e-15;
         let tables = v["mcnemar"].as_array().unwrap();
         assert!(tables.len() >= 10, "reference tables: {}", tables.len());
         let (mut zero, mut one_way, mut large) = (false, false, false);
@@ -128,21 +132,33 @@ mod tests {
             let (b, c) = (t["b"].as_u64().unwrap(), t["c"].as_u64().unwrap());
             let want = t["pvalue"].as_f64().unwrap();
             let got = mcnemar_exact(b, c);
-            assert!(rel(got, want), "mcnemar b={b} c={c}: {got} vs statsmodels {want}");
+            assert!(
+                rel(got, want),
+                "mcnemar b={b} c={c}: {got} vs statsmodels {want}"
+            );
             let want_binom = t["binomtest_pvalue"].as_f64().unwrap();
             assert!(rel(sign_test(b, c), want_binom), "binomtest b={b} c={c}");
             zero |= b + c == 0;
             one_way |= (b == 0) != (c == 0);
             large |= b + c >= 10_000;
         }
-        assert!(zero && one_way && large, "the reference must cover 0 discordant, one-way, large n");
+        assert!(
+            zero && one_way && large,
+            "the reference must cover 0 discordant, one-way, large n"
+        );
         let intervals = v["wilson"].as_array().unwrap();
         assert!(intervals.len() >= 8);
         for w in intervals {
-            let (k, n) = (w["pass"].as_u64().unwrap() as usize, w["n"].as_u64().unwrap() as usize);
+            let (k, n) = (
+                w["pass"].as_u64().unwrap() as usize,
+                w["n"].as_u64().unwrap() as usize,
+            );
             let (lo, hi) = wilson(k, n, Z95);
             let (wl, wh) = (w["low"].as_f64().unwrap(), w["high"].as_f64().unwrap());
-            assert!((lo - wl).abs() < 1e-9 && (hi - wh).abs() < 1e-9, "wilson {k}/{n}: ({lo}, {hi}) vs ({wl}, {wh})");
+            assert!(
+                (lo - wl).abs() < 1e-9 && (hi - wh).abs() < 1e-9,
+                "wilson {k}/{n}: ({lo}, {hi}) vs ({wl}, {wh})"
+            );
         }
     }
 

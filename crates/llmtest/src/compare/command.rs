@@ -94,6 +94,22 @@ fn build(a: &CompareArgs) -> Result<(String, u8), CompareError> {
         "baseline",
     )?;
     let c_model = pick(cand_res, cand_path, a.candidate.as_deref(), "candidate")?;
+    for s in &a.suites {
+        if !base
+            .cases
+            .iter()
+            .chain(&cand_res.cases)
+            .any(|c| &c.suite == s)
+        {
+            let mut known: Vec<&str> = base.cases.iter().map(|c| c.suite.as_str()).collect();
+            known.sort();
+            known.dedup();
+            return Err(CompareError::UnknownSuite {
+                suite: s.clone(),
+                known: known.join(", "),
+            });
+        }
+    }
     let file = |p: &Path| two_files.then(|| p.display().to_string());
     let bs = side(&base, b_model, file(&a.baseline_results), &a.suites);
     let cs = side(cand_res, c_model, file(cand_path), &a.suites);
@@ -108,6 +124,9 @@ fn build(a: &CompareArgs) -> Result<(String, u8), CompareError> {
             "note: the runs were made by llmtest {} and {}",
             base.llmtest_version, cand_res.llmtest_version
         );
+    }
+    if two_files {
+        suites_agree(&base, cand_res, &bs)?;
     }
     let c = compare(&bs, &cs, a.alpha)?;
     eprintln!("llmtest compare: {}", c.headline());
@@ -130,6 +149,27 @@ fn side<'a>(r: &'a RunResults, model: String, file: Option<String>, suites: &[St
         file,
         profile: Some(r.profile.clone()),
         cases,
+    }
+}
+
+/// Two runs of the same suites: where both files record their suites' hashes (cases,
+/// prompts, assertions), every compared suite's must match.
+fn suites_agree(a: &RunResults, b: &RunResults, side: &Side) -> Result<(), CompareError> {
+    let (Some(x), Some(y)) = (&a.identity, &b.identity) else {
+        return Ok(());
+    };
+    let mut changed: Vec<String> = side
+        .cases
+        .iter()
+        .map(|c| c.suite.clone())
+        .filter(|s| matches!((x.suites.get(s), y.suites.get(s)), (Some(h), Some(k)) if h != k))
+        .collect();
+    changed.sort();
+    changed.dedup();
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(CompareError::SuitesChanged(changed))
     }
 }
 

@@ -226,6 +226,11 @@ pub enum CompareError {
         first_names(cases)
     )]
     ExpectationsDiffer { cases: Vec<String> },
+    #[error(
+        "suite(s) {} changed between the two runs (their cases, prompts or assertions differ)\n  hint: re-run the baseline on the current suites",
+        .0.join(", ")
+    )]
+    SuitesChanged(Vec<String>),
     #[error("{file}: no model `{model}`; it holds {}", available.join(", "))]
     UnknownModel {
         file: String,
@@ -238,6 +243,8 @@ pub enum CompareError {
         role: &'static str,
         available: Vec<String>,
     },
+    #[error("--suite {suite}: no such suite in the results; they hold {known}")]
+    UnknownSuite { suite: String, known: String },
     #[error("baseline and candidate are the same results of `{0}`")]
     SameSide(String),
     #[error("no case was graded on both sides ({0} excluded: skipped or infrastructure errors)")]
