@@ -157,7 +157,7 @@ def main():
         w(f"| {i} | `{ending}` | {cell(right, ours)} / {cell(right, theirs)} | {cell(wrong, ours)} / {cell(wrong, theirs)} |")
     w("")
     w("Caveats: the hand-labelled pairs were written while llmtest's graders were developed, except the")
-    w("`held-out` and `held-out-2` ones (written afterwards; see make_corpus.py for their first-run results), so llmtest's")
+    w("`held-out`, `held-out-2` and `held-out-3` ones (written afterwards; see make_corpus.py for their first-run results), so llmtest's")
     w("accuracy on them is optimistic. math-verify has no notion of units or Chinese answer markers: on")
     w("`table-qa` pairs it is given the bare gold number, and most of its GSM8K misses are in the style")
     w("ending `答案：N` (table above), where it picks a number from the working instead.")

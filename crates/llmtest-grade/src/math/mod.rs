@@ -13,13 +13,27 @@
 //!
 //! **Extraction** (see `extract.rs`): the last `\boxed{}`/`\fbox{}`, else the text after the last
 //! `最终答案`/`答案是`/`答案：`, else after `the answer is`, else after `Final answer:`/`Answer:`,
-//! else after GSM8K's `####`, else the last line's last sentence with math in it (the last
-//! stretch of math in it: `She has 18 apples left.` gives 18).
+//! else after GSM8K's `####`, else a display block (`\[ … \]`, `$$ … $$`) with nothing
+//! mathematical after it, else the last line's last sentence with math in it (the last
+//! stretch of math in it: `She has 18 apples left.` gives 18). Boxes joined by a short
+//! connector on one line are one answer (`\boxed{(3,3)} for part (a) and \boxed{(1,1)}`); a
+//! `Final Answer:` after the last box wins over scratch boxes. A gold written as a solution
+//! gives its answer (every distinct box, or the marked answer); a gold that is prose with no
+//! final answer marked, or that holds a control character (`\t` from a double-quoted YAML
+//! `"\text{…}"`), is refused at load.
 //!
-//! **Parsing**: integers, decimals, `1,234` grouping, `\frac \dfrac \tfrac` (and `\frac12`),
-//! mixed numbers (`1\frac{1}{2}`), `\sqrt` and `\sqrt[n]`, powers, `\cdot \times`, implicit
-//! products (`2x`, `2\pi`), `\pi`, `e`, `\infty`, functions (`\sin`, `\ln`, …), `n!`, `\binom`,
-//! `%`, degrees (`30^\circ` reads as 30), `\left \right`, `\text{}` and trailing units dropped.
+//! **Parsing**: integers, decimals, digit grouping (`1,234`, `1{,}234`, `1,\!234`, SI spaces
+//! `1 234`; inside brackets a single group is a separator: `(12,102)` is a pair), `\frac \dfrac
+//! \tfrac` (and `\frac12`), mixed numbers (`1\frac{1}{2}`), `\sqrt` and `\sqrt[n]`, powers,
+//! `\cdot \times`, implicit products (`2x`, `2\pi`), `\pi`, `e` (`\mathrm{e}`), `\infty`,
+//! functions (`\sin`, `\ln`, …), `n!`, `\binom`, `\sum`/`\prod` with both bounds (evaluated when
+//! the bounds are numbers), `%`, degrees (`30^\circ` reads as 30), `\left \right`, matrices
+//! (`pmatrix`, `bmatrix`, `array`, …; sums and products worked out), ratios and times (`3:2`,
+//! `12:00`), Chinese numerals (`三分之一`, `负二`, `一点五`, `百分之四十`, read by `number`'s
+//! reader), `\text{}` and trailing units dropped (`1,000.99m²`), remarks in parentheses
+//! (`x=0 (a local maximum)`) dropped. A text answer (`\text{Evelyn}`, `\text{odd}`) is compared
+//! as normalized text. An environment that is not read (`cases`, `vmatrix`) makes the answer
+//! unreadable rather than half-read.
 //!
 //! **Equivalence**: exact big-rational arithmetic when both sides are rational; otherwise
 //! floating point (relative 1e-9), and for expressions in variables, agreement at eight
@@ -29,9 +43,12 @@
 //! **Structures**: answers separated by `,` `;` `或` `和` `and` `or` are an unordered
 //! collection (`x=2 或 x=3` ≡ `\{2,3\}` ≡ `x_1=3, x_2=2`; hedging with extra answers fails);
 //! `a \pm b` is two answers; intervals with open/closed ends and unions (`(-\infty, 1] \cup (2,
-//! \infty)`), simple inequalities as intervals (`x > 2` ≡ `(2, \infty)`); tuples/points are
-//! ordered; an equation `y = 2x+1` matches `2x+1`, and two equations match when they describe
-//! the same relation; labelled answers (`极大值点 x=0，极小值点 x=2`) are matched by label.
+//! \infty)`), inequalities in one variable as intervals (`x > 2` ≡ `(2, \infty)`, `-x > -1` ≡
+//! `x < 1`, `1 \le |z| \le 2` ≡ `[-2, -1] \cup [1, 2]`, `x \in [a, b]` ≡ `[a, b]`); other
+//! relations (`x \neq 3`, `f(2) < f(1) < f(4)`) are compared side by side; tuples/points are
+//! ordered (`(p,q)=(3,2)` ≡ `(3, 2)` ≡ `p=3, q=2`); an equation `y = 2x+1` matches `2x+1`, and two
+//! equations match when they describe the same relation; `a \approx b` keeps the exact side;
+//! labelled answers (`极大值点 x=0，极小值点 x=2`) are matched by label.
 
 mod equiv;
 mod eval;
