@@ -568,6 +568,10 @@ impl Backend for OpenAiBackend {
         if let Some(p) = self.r.provider {
             facts.insert("provider".into(), json!(p.as_str()));
         }
+        if let Some(t) = &first.server_timings {
+            // llama.cpp's own measurement of this request (prompt_ms, predicted_per_token_ms…).
+            facts.insert("server_timings".into(), t.clone());
+        }
         if let Some(m) = &first.served_model {
             // llama-server and vLLM name the model by the path they loaded it from: keep the
             // file name, not this machine's directories (facts end up in cassettes).

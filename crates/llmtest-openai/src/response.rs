@@ -28,6 +28,8 @@ pub(crate) struct Attempt {
     pub token_events: u64,
     pub served_model: Option<String>,
     pub fingerprint: Option<String>,
+    /// llama.cpp's own `timings` object (prompt and decode times measured by the server).
+    pub server_timings: Option<Value>,
 }
 
 pub(crate) fn ms(d: Duration) -> f64 {
@@ -242,6 +244,7 @@ pub(crate) fn parse_whole(v: &Value, endpoint: Endpoint) -> Result<Attempt, Stri
         usage: parse_usage(v),
         served_model: str_field(v, "model").map(str::to_owned),
         fingerprint: str_field(v, "system_fingerprint").map(str::to_owned),
+        server_timings: v.get("timings").filter(|t| t.is_object()).cloned(),
         ..Attempt::default()
     })
 }

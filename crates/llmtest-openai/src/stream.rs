@@ -30,6 +30,7 @@ pub(crate) struct StreamState {
     pub end: Option<Instant>,
     model: Option<String>,
     fingerprint: Option<String>,
+    server_timings: Option<Value>,
 }
 
 impl StreamState {
@@ -42,6 +43,7 @@ impl StreamState {
             first_answer: None,
             last_token: None,
             gaps: Vec::new(),
+            server_timings: None,
             token_events: 0,
             done: false,
             end: None,
@@ -80,6 +82,9 @@ impl StreamState {
         }
         if let Some(u) = parse_usage(&v) {
             self.usage = Some(u);
+        }
+        if let Some(t) = v.get("timings").filter(|t| t.is_object()) {
+            self.server_timings = Some(t.clone());
         }
         let Some(choices) = v.get("choices") else {
             return if v.get("usage").is_some() {
@@ -197,6 +202,7 @@ impl StreamState {
             token_events: self.token_events,
             served_model: self.model,
             fingerprint: self.fingerprint,
+            server_timings: self.server_timings,
         })
     }
 }

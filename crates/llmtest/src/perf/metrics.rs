@@ -38,6 +38,10 @@ pub(crate) struct Measured {
     pub gaps_ms: Vec<f64>,
     pub prompt_tokens: Option<u64>,
     pub output_tokens: u64,
+    /// The server's own measurement, when it reports one (llama.cpp's `timings`): prompt
+    /// processing and time per generated token, ms.
+    pub server_prompt_ms: Option<f64>,
+    pub server_tpot_ms: Option<f64>,
 }
 
 /// A failed request: the infrastructure error's kind and message.
@@ -104,6 +108,12 @@ pub struct PerfReport {
     pub tpot_ms: Distribution,
     pub itl_ms: Distribution,
     pub e2e_ms: Distribution,
+    /// The server's own figures for the same requests (llama.cpp: `timings.prompt_ms`,
+    /// `timings.predicted_per_token_ms`), to cross-check TTFT and TPOT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_prompt_ms: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_tpot_ms: Option<Distribution>,
     pub output_tokens_per_s: f64,
     pub total_tokens_per_s: f64,
     pub requests_per_s: f64,
@@ -179,6 +189,7 @@ pub(crate) fn compute(records: &[RequestRecord], duration_s: f64, slo: &Slo) -> 
     let (mut ttft, mut ttfa, mut tpot, mut itl, mut e2e) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut prompt_sum, mut prompt_n) = (0u64, 0usize);
+    let (mut srv_prompt, mut srv_tpot) = (Vec::new(), Vec::new());
     let mut good = 0usize;
     // Requests without a figure although they completed (one output token has no TPOT; a
     // backend that does not stream has no TTFT) are not failures: they are just absent.
@@ -207,6 +218,8 @@ pub(crate) fn compute(records: &[RequestRecord], duration_s: f64, slo: &Slo) -> 
                     _ => 0.0,
                 };
                 itl.extend_from_slice(&m.gaps_ms);
+                srv_prompt.extend(m.server_prompt_ms);
+                srv_tpot.extend(m.server_tpot_ms);
                 e2e.push(m.e2e_ms);
                 let meets = |slo: Option<f64>, v: Option<f64>| {
                     slo.is_none_or(|s| v.is_some_and(|v| v <= s))
@@ -240,6 +253,8 @@ pub(crate) fn compute(records: &[RequestRecord], duration_s: f64, slo: &Slo) -> 
     r.tpot_ms = distribution(&tpot, failed);
     r.itl_ms = distribution(&itl, failed);
     r.e2e_ms = distribution(&e2e, failed);
+    r.server_prompt_ms = (!srv_prompt.is_empty()).then(|| distribution(&srv_prompt, failed));
+    r.server_tpot_ms = (!srv_tpot.is_empty()).then(|| distribution(&srv_tpot, failed));
     let per_s = |x: f64| {
         if duration_s > 0.0 {
             x / duration_s
@@ -350,6 +365,8 @@ mod tests {
                 gaps_ms: vec![gap; out.saturating_sub(1) as usize],
                 prompt_tokens: Some(100),
                 output_tokens: out,
+                server_prompt_ms: None,
+                server_tpot_ms: None,
             }),
         }
     }

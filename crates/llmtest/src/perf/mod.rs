@@ -317,9 +317,16 @@ fn record(
                 gaps_ms: t.gaps_ms.clone(),
                 prompt_tokens: usage.and_then(|u| u.prompt_tokens),
                 output_tokens,
+                server_prompt_ms: server_timing(&resp, "prompt_ms"),
+                server_tpot_ms: server_timing(&resp, "predicted_per_token_ms"),
             })
         }
     }
+}
+
+/// A number of the server's own `timings` (llama.cpp), carried in the response's facts.
+fn server_timing(resp: &Response, key: &str) -> Option<f64> {
+    resp.facts.get("server_timings")?.get(key)?.as_f64()
 }
 
 /// The backend's resource facts (start-up time, peak memory, GPU), and this process's own

@@ -36,7 +36,7 @@ pub(crate) fn markdown(results: &RunResults) -> String {
                 (p.request_rate.unwrap_or(0.0) * 1000.0) as u64,
             )
         });
-        for c in ordered {
+        for c in &ordered {
             let p = c.perf.as_ref().expect("filtered");
             let prompt = match (p.prompt_tokens_target, p.prompt_tokens_mean) {
                 (Some(t), Some(m)) => format!("{t} ({} sent)", num(m)),
@@ -77,6 +77,32 @@ pub(crate) fn markdown(results: &RunResults) -> String {
                 num(p.requests_per_s),
                 p.goodput_per_s.map_or("—".into(), num),
             );
+        }
+        let own: Vec<String> = ordered
+            .iter()
+            .filter_map(|c| {
+                let p = c.perf.as_ref()?;
+                let (sp, st) = (p.server_prompt_ms.as_ref()?, p.server_tpot_ms.as_ref()?);
+                Some(format!(
+                    "| {} | {} | {} | {} | {} | {} |",
+                    p.prompt_tokens_target.map_or("file".into(), |t| t.to_string()),
+                    p.concurrency.map_or("—".into(), |c| c.to_string()),
+                    ms(p.ttft_ms.median),
+                    ms(sp.median),
+                    ms(p.tpot_ms.median),
+                    ms(st.median),
+                ))
+            })
+            .collect();
+        if !own.is_empty() {
+            out.push_str(
+                "\nThe server's own timings of the same requests (medians):\n\n\
+                 | prompt tokens | concurrency | TTFT ms | server prompt processing ms | TPOT ms | server ms per token |\n\
+                 |---:|---:|---:|---:|---:|---:|\n",
+            );
+            for l in own {
+                let _ = writeln!(out, "{l}");
+            }
         }
         let facts = results
             .models
