@@ -19,6 +19,26 @@ mod score;
 pub mod text;
 mod tools;
 
+/// A case as a loaded suite would hold it, for the graders' unit tests.
+#[cfg(test)]
+pub(crate) fn test_case(
+    prompt: &str,
+    params: llmtest_spec::GenParams,
+) -> llmtest_spec::Case {
+    llmtest_spec::Case {
+        id: "c".into(),
+        prompt: llmtest_spec::Prompt::Completion(prompt.into()),
+        vars: serde_json::Map::new(),
+        expect: vec![],
+        weight: 1.0,
+        threshold: None,
+        samples: 1,
+        tags: vec![],
+        params,
+        loc: llmtest_spec::Loc::new("s.yaml", 1, 1),
+    }
+}
+
 pub use grader::{
     FnFactory, Grade, Grader, GraderContext, GraderFactory, Outcome, Sample, parse_params,
 };

@@ -408,25 +408,15 @@ fn hermes_calls(text: &str) -> Vec<Call> {
 mod tests {
     use super::*;
     use crate::{GraderRegistry, grade_sample};
-    use llmtest_spec::{AssertionSpec, Case, GenParams, Loc, Prompt};
+    use llmtest_spec::{AssertionSpec, Case, GenParams, Loc};
     use serde_json::json;
 
     fn case(tools: Option<Value>) -> Case {
-        Case {
-            id: "c".into(),
-            prompt: Prompt::Completion("weather?".into()),
-            vars: Map::new(),
-            expect: vec![],
-            weight: 1.0,
-            threshold: None,
-            samples: 1,
-            tags: vec![],
-            params: GenParams {
-                tools: tools.map(|t| t.as_array().unwrap().clone()),
-                ..GenParams::default()
-            },
-            loc: Loc::new("s.yaml", 1, 1),
-        }
+        let params = GenParams {
+            tools: tools.map(|t| t.as_array().unwrap().clone()),
+            ..GenParams::default()
+        };
+        crate::test_case("weather?", params)
     }
 
     fn weather() -> Value {

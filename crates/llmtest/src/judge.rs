@@ -42,11 +42,14 @@ fn is_zero(n: &u64) -> bool {
 
 type Generation = Result<Arc<Response>, InfraError>;
 
+/// A model's backend and its concurrency limit, or why it cannot be asked.
+pub(crate) type HubBackend = Result<(Arc<dyn Backend>, Arc<Semaphore>), String>;
+
 /// The engine's backends, for generations shared between trials and for judge calls.
 pub(crate) struct Hub {
     handle: tokio::runtime::Handle,
     project: Project,
-    backends: BTreeMap<String, Result<(Arc<dyn Backend>, Arc<Semaphore>), String>>,
+    backends: BTreeMap<String, HubBackend>,
     default_judge: Option<String>,
     gens: Mutex<HashMap<String, Arc<OnceCell<Generation>>>>,
 }
@@ -55,7 +58,7 @@ impl Hub {
     pub(crate) fn new(
         handle: tokio::runtime::Handle,
         project: Project,
-        backends: BTreeMap<String, Result<(Arc<dyn Backend>, Arc<Semaphore>), String>>,
+        backends: BTreeMap<String, HubBackend>,
         default_judge: Option<String>,
     ) -> Hub {
         Hub {
@@ -95,15 +98,19 @@ impl Hub {
         cell.get_or_init(|| self.send(req)).await.clone()
     }
 
-    /// The request of a case on a model: model params, then suite and case params.
-    pub(crate) fn case_request(&self, suite: &Suite, case: usize, model: &str) -> Request {
-        let c = &suite.cases[case];
-        let model_params = self
-            .project
+    /// A model's `params` from `llmtest.yaml`.
+    fn model_params(&self, model: &str) -> llmtest_spec::GenParams {
+        self.project
             .models
             .get(model)
             .map(|m| m.params.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// The request of a case on a model: model params, then suite and case params.
+    pub(crate) fn case_request(&self, suite: &Suite, case: usize, model: &str) -> Request {
+        let c = &suite.cases[case];
+        let model_params = self.model_params(model);
         Request {
             model: model.to_owned(),
             suite: suite.name.clone(),
@@ -161,13 +168,7 @@ impl Judge for CaseJudge {
             ));
         };
         let case = &self.suite.cases[self.case];
-        let base = self
-            .hub
-            .project
-            .models
-            .get(&model)
-            .map(|m| m.params.clone())
-            .unwrap_or_default();
+        let base = self.hub.model_params(&model);
         let mut params = base.merged(&call.params);
         // Structured output: OpenAI, vLLM and llama.cpp accept a JSON schema here and
         // constrain decoding to it; backends that cannot are read tolerantly.

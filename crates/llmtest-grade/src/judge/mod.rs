@@ -187,50 +187,34 @@ impl GraderFactory for Factory {
                 CheckError::new(format!("`{}` needs `{key}`", self.0)).with_hint(hint.to_owned())
             })
         };
-        let unused = |key: &str, set: bool| -> Result<(), CheckError> {
-            if set {
-                Err(
-                    CheckError::new(format!("`{key}` does not apply to `{}`", self.0))
-                        .with_hint(format!("`{}` takes: {}", self.0, keys_of(self.0))),
-                )
-            } else {
-                Ok(())
-            }
-        };
+        // Each type's own keys; another type's key here is a mix-up, not a typo serde sees.
+        let own = own_keys(self.0);
+        if let Some(k) = SPECIFIC_KEYS
+            .iter()
+            .find(|k| params.contains_key(**k) && !own.contains(k))
+        {
+            return Err(
+                CheckError::new(format!("`{k}` does not apply to `{}`", self.0))
+                    .with_hint(format!("`{}` takes: {}", self.0, keys_of(self.0))),
+            );
+        }
         let kind = match self.0 {
-            "rubric" => {
-                unused("criterion", p.criterion.is_some())?;
-                unused("reference", p.reference.is_some())?;
-                unused("against", p.against.is_some())?;
-                unused("accept", p.accept.is_some())?;
-                Kind::Rubric {
-                    rubric: needs(
-                        p.rubric,
-                        "rubric",
-                        "write what a good answer does, e.g. `rubric: The code is readable and commented`",
-                    )?,
-                    scale: p.scale.unwrap_or_default(),
-                }
-            }
-            "closed-qa" => {
-                unused("rubric", p.rubric.is_some())?;
-                unused("scale", p.scale.is_some())?;
-                unused("reference", p.reference.is_some())?;
-                unused("against", p.against.is_some())?;
-                unused("accept", p.accept.is_some())?;
-                Kind::ClosedQa {
-                    criterion: needs(
-                        p.criterion,
-                        "criterion",
-                        "the question the judge answers Y or N, e.g. `criterion: The answer names a city`",
-                    )?,
-                }
-            }
+            "rubric" => Kind::Rubric {
+                rubric: needs(
+                    p.rubric,
+                    "rubric",
+                    "write what a good answer does, e.g. `rubric: The code is readable and commented`",
+                )?,
+                scale: p.scale.unwrap_or_default(),
+            },
+            "closed-qa" => Kind::ClosedQa {
+                criterion: needs(
+                    p.criterion,
+                    "criterion",
+                    "the question the judge answers Y or N, e.g. `criterion: The answer names a city`",
+                )?,
+            },
             "factuality" => {
-                unused("rubric", p.rubric.is_some())?;
-                unused("scale", p.scale.is_some())?;
-                unused("criterion", p.criterion.is_some())?;
-                unused("against", p.against.is_some())?;
                 let accept = p
                     .accept
                     .unwrap_or_else(|| ["A", "B", "C", "E"].map(String::from).to_vec());
@@ -250,22 +234,16 @@ impl GraderFactory for Factory {
                     accept,
                 }
             }
-            _ => {
-                unused("rubric", p.rubric.is_some())?;
-                unused("scale", p.scale.is_some())?;
-                unused("reference", p.reference.is_some())?;
-                unused("accept", p.accept.is_some())?;
-                Kind::Pairwise {
-                    against: needs(
-                        p.against,
-                        "against",
-                        "the model to compare with, e.g. `against: qwen-plus`",
-                    )?,
-                    criterion: p.criterion.unwrap_or_else(|| {
-                        "correctness first, then completeness and clarity".into()
-                    }),
-                }
-            }
+            _ => Kind::Pairwise {
+                against: needs(
+                    p.against,
+                    "against",
+                    "the model to compare with, e.g. `against: qwen-plus`",
+                )?,
+                criterion: p
+                    .criterion
+                    .unwrap_or_else(|| "correctness first, then completeness and clarity".into()),
+            },
         };
         let samples = p.judge_samples.unwrap_or(1);
         if samples == 0 || samples > 20 {
@@ -312,23 +290,30 @@ impl GraderFactory for Factory {
     }
 }
 
-fn keys_of(kind: &str) -> &'static str {
-    let common = "judge, judge_samples, threshold, template, system, temperature, max_tokens";
+/// The keys that belong to one model-graded type or another.
+const SPECIFIC_KEYS: [&str; 6] = [
+    "rubric",
+    "scale",
+    "criterion",
+    "reference",
+    "accept",
+    "against",
+];
+
+fn own_keys(kind: &str) -> &'static [&'static str] {
     match kind {
-        "rubric" => {
-            "rubric, scale and the common keys (judge, judge_samples, threshold, template, system, temperature, max_tokens)"
-        }
-        "closed-qa" => {
-            "criterion and the common keys (judge, judge_samples, threshold, template, system, temperature, max_tokens)"
-        }
-        "factuality" => {
-            "reference, accept and the common keys (judge, judge_samples, threshold, template, system, temperature, max_tokens)"
-        }
-        "pairwise" => {
-            "against, criterion and the common keys (judge, judge_samples, threshold, template, system, temperature, max_tokens)"
-        }
-        _ => common,
+        "rubric" => &["rubric", "scale"],
+        "closed-qa" => &["criterion"],
+        "factuality" => &["reference", "accept"],
+        _ => &["against", "criterion"],
     }
+}
+
+fn keys_of(kind: &str) -> String {
+    let own = own_keys(kind).join(", ");
+    format!(
+        "{own} and the common keys (judge, judge_samples, threshold, template, system, temperature, max_tokens)"
+    )
 }
 
 fn placeholders(kind: &Kind) -> &'static str {

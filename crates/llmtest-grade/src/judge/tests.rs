@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::{GraderRegistry, Verdict as CaseVerdict, grade_sample};
-use llmtest_spec::{AssertionSpec, Case, Loc, Prompt};
+use llmtest_spec::{AssertionSpec, Case, Loc};
 
 /// Answers each call with the next scripted texts; records what was asked.
 #[derive(Debug, Default)]
@@ -67,18 +67,7 @@ impl Judge for Scripted {
 }
 
 fn case() -> Case {
-    Case {
-        id: "c".into(),
-        prompt: Prompt::Completion("What is the capital of France?".into()),
-        vars: Map::new(),
-        expect: vec![],
-        weight: 1.0,
-        threshold: None,
-        samples: 1,
-        tags: vec![],
-        params: GenParams::default(),
-        loc: Loc::new("s.yaml", 1, 1),
-    }
+    crate::test_case("What is the capital of France?", GenParams::default())
 }
 
 fn spec(a: Value) -> AssertionSpec {
@@ -335,8 +324,16 @@ fn a_judge_error_is_not_hidden_by_a_met_threshold() {
         grade_sample(&graders, &s, Some(0.6), false)
     };
     let v = run(r#"{"reason": "terse", "score": 1}"#);
-    assert_eq!(v.outcome, Outcome::Pass, "a poor review does not fail the case");
+    assert_eq!(
+        v.outcome,
+        Outcome::Pass,
+        "a poor review does not fail the case"
+    );
     assert!((v.score - 0.6).abs() < 1e-12);
     let v = run("no verdict here");
-    assert_eq!(v.outcome, Outcome::JudgeError, "the review's zero is not a score");
+    assert_eq!(
+        v.outcome,
+        Outcome::JudgeError,
+        "the review's zero is not a score"
+    );
 }
