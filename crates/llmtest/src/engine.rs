@@ -582,6 +582,14 @@ impl Engine {
 
 /// On Ctrl-C or SIGTERM, stop managed servers and flush recordings before exiting, so an
 /// interrupted run leaves no server behind.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Has Ctrl-C or SIGTERM arrived? Results after it are the stopped backends' errors, not
+/// answers: the run loop stops taking them while the backends shut down.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 async fn stop_on_signal(backends: Vec<Arc<dyn Backend>>) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(t) => t,
@@ -591,6 +599,7 @@ async fn stop_on_signal(backends: Vec<Arc<dyn Backend>>) {
         r = tokio::signal::ctrl_c() => if r.is_ok() { 130 } else { return },
         _ = term.recv() => 143,
     };
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
     eprintln!("llmtest: interrupted; stopping backends");
     for b in &backends {
         b.shutdown().await;

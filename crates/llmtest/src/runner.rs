@@ -168,6 +168,9 @@ pub(crate) fn run(
         engine.prefetch_with(
             &todo,
             Arc::new(move |w: &Work, r: &CaseResult| {
+                if crate::engine::interrupted() {
+                    return; // a stopped backend's error, not a result
+                }
                 let name = w.name();
                 if let (Some(j), Some(k)) = (&journal, key_of.get(&name)) {
                     j.record(k, &name, r);
@@ -187,6 +190,15 @@ pub(crate) fn run(
             Some(r) => (r, " (journal)"),
             None => ((*engine.result(w)).clone(), ""),
         };
+        if crate::engine::interrupted() {
+            // The signal handler is stopping the backends and exits with 130; what fails
+            // meanwhile is no result. Wait for it (bounded), never writing results.
+            if let Some(b) = &bar {
+                b.abandon();
+            }
+            std::thread::sleep(Duration::from_secs(30));
+            std::process::exit(130);
+        }
         if bar.is_none() {
             eprintln!(
                 "[{:>4}/{}] {:<22} {}{note}",
