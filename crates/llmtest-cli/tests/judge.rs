@@ -323,3 +323,27 @@ fn calibrate_replays_the_repo_judge() {
     assert_eq!(set["agreement"]["n"], 23);
     assert_eq!(set["agreement"]["confusion"], json!([[8, 3], [10, 2]]));
 }
+
+#[test]
+fn a_suite_names_its_judge_in_defaults() {
+    let server = TestServer::start_isolated(judge);
+    let dir = project(&server.base_url());
+    let suite = "version: 1\nsuite: judged\nmode: completion\ndefaults:\n  judge: judge\ncases:\n  - {id: good, prompt: \"q good\", expect: [{type: rubric, rubric: r}]}\n";
+    std::fs::write(dir.path().join("suites/judged.yaml"), suite).unwrap();
+    std::fs::remove_file(dir.path().join("suites/pair.yaml")).unwrap();
+    let (code, log, v) = run(dir.path(), &["--profile", "nojudge"]);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(case(&v, "judged", "good")["judge"]["calls"], 1);
+    std::fs::write(
+        dir.path().join("suites/judged.yaml"),
+        suite.replace("judge: judge", "judge: jugde"),
+    )
+    .unwrap();
+    let (code, log, _) = run(dir.path(), &["--profile", "nojudge"]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("`judge: jugde` is not a configured model"),
+        "{log}"
+    );
+    assert!(log.contains("did you mean `judge`"), "{log}");
+}

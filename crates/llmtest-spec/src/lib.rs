@@ -36,4 +36,7 @@ pub use perf::{
     perf_metric_names,
 };
 pub use schema::{config_schema, suite_schema};
+/// The model-graded assertion types (a judge model grades them; see `llmtest_grade::judge`).
+pub const JUDGED_KINDS: [&str; 4] = ["rubric", "closed-qa", "factuality", "pairwise"];
+
 pub use types::{GenParams, Message, Mode, Prompt, ReasoningPolicy, Role, SnapshotMode, ToolCall};

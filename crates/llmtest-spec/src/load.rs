@@ -554,6 +554,7 @@ pub fn load_suites_filtered(
             templates: &templates,
             check,
             only_case,
+            judge: None,
             diags: Diagnostics::default(),
         };
         let suite = ctx.resolve(file);
@@ -587,6 +588,8 @@ struct SuiteCtx<'a> {
     check: &'a dyn AssertionCheck,
     /// Build only this case (see [`load_suites_filtered`]).
     only_case: Option<&'a str>,
+    /// The suite's `defaults.judge`, given to model-graded assertions that name none.
+    judge: Option<String>,
     diags: Diagnostics,
 }
 
@@ -646,6 +649,17 @@ impl SuiteCtx<'_> {
             }
         }
         let d = &f.defaults;
+        self.judge = d.judge.as_ref().map(|j| {
+            if !self.project.models.contains_key(&j.value) {
+                let known: Vec<&str> = self.project.models.keys().map(String::as_str).collect();
+                self.err(
+                    loc(rel, j),
+                    format!("`judge: {}` is not a configured model", j.value),
+                    Some(unknown_name_hint(&j.value, known.iter().copied())),
+                );
+            }
+            j.value.clone()
+        });
         let default_expect: Vec<AssertionSpec> = d
             .expect
             .iter()
@@ -908,11 +922,17 @@ impl SuiteCtx<'_> {
                 return None;
             }
         };
-        let spec = if deferred {
+        let mut spec = if deferred {
             spec
         } else {
             self.rerender(&spec, vars)
         };
+        if let Some(j) = &self.judge
+            && crate::JUDGED_KINDS.contains(&spec.kind.as_str())
+            && !spec.params.contains_key("judge")
+        {
+            spec.params.insert("judge".into(), Value::String(j.clone()));
+        }
         if let Err(e) = self.check.check(&spec) {
             let msg = if e.message.starts_with("unknown assertion type") {
                 e.message

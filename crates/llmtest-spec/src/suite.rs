@@ -76,6 +76,11 @@ pub struct Defaults {
     /// Variables available to every case's templates.
     #[serde(default)]
     pub vars: Map<String, Value>,
+    /// The judge model of the suite's model-graded assertions (`rubric`, `closed-qa`,
+    /// `factuality`, `pairwise`) that name none; default: the profile's `judge:`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub judge: Option<Spanned<String>>,
 }
 
 /// One case.
@@ -170,8 +175,8 @@ pub enum DataFormat {
 #[allow(dead_code)]
 pub(crate) struct AssertionSchema {
     /// The assertion type: equals, contains, icontains, contains-any, contains-all,
-    /// starts-with, regex, is-json, json-schema, json-path, number, math, code, … or a
-    /// plugin's name. Prefix `not-` to negate.
+    /// starts-with, regex, is-json, json-schema, json-path, number, math, code, tool-call,
+    /// rubric, closed-qa, factuality, pairwise, … or a plugin's name. Prefix `not-` to negate.
     #[serde(rename = "type")]
     kind: Option<String>,
     /// Negate another assertion: `not: {type: contains, value: "…"}`.

@@ -48,7 +48,7 @@ use llmtest_spec::{CheckError, GenParams, Message, Role};
 use crate::grader::{Grade, Grader, GraderContext, GraderFactory, Outcome, Sample, parse_params};
 
 /// The model-graded assertion types.
-pub const KINDS: [&str; 4] = ["rubric", "closed-qa", "factuality", "pairwise"];
+pub const KINDS: [&str; 4] = llmtest_spec::JUDGED_KINDS;
 
 /// Asks judge models on a grader's behalf. The runner implements it over its backends (so
 /// retries, rate limits, concurrency and cassettes apply to judge calls too); graders call
