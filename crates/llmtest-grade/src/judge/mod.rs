@@ -5,7 +5,7 @@
 //!   - type: rubric
 //!     rubric: The code is readable, well structured and commented where it helps.
 //!     scale: 1-5                  # 1-5 (default), 0-10 or pass-fail
-//!     judge: qwen-plus            # default: the profile's `judge:`
+//!     judge: qwen-plus            # default: the suite's `defaults.judge`, else the profile's
 //!     judge_samples: 3            # ask 3 times: mean and spread; straddling → `unstable`
 //!   - {type: closed-qa, criterion: The answer names a concrete city.}
 //!   - {type: factuality, reference: "{{ reference }}"}
@@ -20,7 +20,7 @@
 //! | `reference` | factuality | — (required) | the expert answer |
 //! | `accept` | factuality | `[A, B, C, E]` | the choices that pass (`D`, a contradiction, fails) |
 //! | `against` | pairwise | — (required) | the model whose answer to the same case is compared |
-//! | `judge` | all | the profile's `judge:` | the judge model |
+//! | `judge` | all | the suite's `defaults.judge`, else the profile's `judge:` | the judge model |
 //! | `judge_samples` | all | 1 | verdicts asked for; reported as mean, spread, min, max |
 //! | `threshold` | all | 0.5 | mapped score (mean over samples) needed to pass |
 //! | `template`, `system` | all | the defaults in [`prompts`] | the judge's user and system messages |
