@@ -300,6 +300,11 @@ profiles:
     compare:
       - {baseline: fp, candidate: q4, max_drop: 0.4}
       - {baseline: q4, candidate: fp}
+  detects:
+    models: [fp, q4]
+    compare:
+      - {baseline: fp, candidate: q4, expect: regression}
+      - {baseline: q4, candidate: fp, expect: no_significant_change}
 "#;
 
 #[test]
@@ -351,6 +356,31 @@ fn compare_trial_fails_on_the_answer_sets_regression_and_passes_within_max_drop(
         "{out}"
     );
     assert!(out.contains("2 passed"), "{out}");
+
+    // `expect:` asserts the verdict: the regression is detected (a pass); the reverse is an
+    // improvement, not "no significant change" (a failure saying so).
+    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
+        .current_dir(d)
+        .args(["test", "--", "compare::"])
+        .env("LLMTEST_PROFILE", "detects")
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(101), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("table-qa-zh::compare::fp-vs-q4 ... ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("table-qa-zh::compare::q4-vs-fp ... FAILED"),
+        "{out}"
+    );
+    assert!(out.contains("**Verdict: 🔺 improvement**"), "{out}");
+    assert!(
+        out.contains("Expected the verdict `no significant change`."),
+        "{out}"
+    );
 
     // The CLI on the run's results says the same.
     let o = llmtest(d, &["run", "--format", "json", "-o", "run.json"]);

@@ -118,6 +118,20 @@ pub struct CompareDef {
     /// Compare on these suites only (default: every suite both models run).
     #[serde(default)]
     pub suites: Option<Vec<String>>,
+    /// Assert this verdict instead (`regression`, `improvement`, `no_significant_change`):
+    /// the trial passes exactly when the comparison reaches it — a test that a known
+    /// regression is detected. `max_drop` is then not used.
+    #[serde(default)]
+    pub expect: Option<ExpectVerdict>,
+}
+
+/// A verdict a `compare:` entry asserts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectVerdict {
+    Regression,
+    Improvement,
+    NoSignificantChange,
 }
 
 /// A resolved `compare:` entry.
@@ -131,6 +145,8 @@ pub struct CompareSpec {
     pub alpha: f64,
     /// `None`: every suite both models run.
     pub suites: Option<Vec<String>>,
+    /// The verdict asserted (`expect:`), if any.
+    pub expect: Option<ExpectVerdict>,
 }
 
 impl CompareSpec {
@@ -215,6 +231,7 @@ pub(crate) fn resolve_compare(
                 max_drop,
                 alpha,
                 suites: d.suites,
+                expect: d.expect,
             });
         }
     }

@@ -25,7 +25,7 @@ mod suite;
 mod template;
 mod types;
 
-pub use config::{CompareSpec, MODEL_COMMON_KEYS, ModelConfig, Profile, RunMode};
+pub use config::{CompareSpec, ExpectVerdict, MODEL_COMMON_KEYS, ModelConfig, Profile, RunMode};
 pub use diag::{Diagnostic, Diagnostics, Loc, did_you_mean, unknown_name_hint};
 pub use load::{
     CONFIG_FILE, Project, load_suites, load_suites_filtered, load_suites_named, parse_assertion,

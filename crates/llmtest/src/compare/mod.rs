@@ -133,6 +133,16 @@ impl Verdict {
     }
 }
 
+impl From<llmtest_spec::ExpectVerdict> for Verdict {
+    fn from(v: llmtest_spec::ExpectVerdict) -> Verdict {
+        match v {
+            llmtest_spec::ExpectVerdict::Regression => Verdict::Regression,
+            llmtest_spec::ExpectVerdict::Improvement => Verdict::Improvement,
+            llmtest_spec::ExpectVerdict::NoSignificantChange => Verdict::NoSignificantChange,
+        }
+    }
+}
+
 /// A case whose result differs between the two sides.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -13,7 +13,7 @@ use llmtest_spec::CompareSpec;
 use crate::engine::{Engine, Plan, Work};
 use crate::results::CaseResult;
 
-use super::{Side, compare, markdown};
+use super::{Side, Verdict, compare, markdown};
 
 /// One planned compare trial.
 pub(crate) struct Planned {
@@ -87,6 +87,18 @@ pub(crate) fn run(engine: &Engine, p: &Planned) -> Result<Completion, Failed> {
         p.spec.alpha,
     )
     .map_err(|e| Failed::from(format!("cannot compare: {e}")))?;
+    if let Some(want) = p.spec.expect {
+        let want = Verdict::from(want);
+        return if c.verdict == want {
+            Ok(Completion::Completed)
+        } else {
+            Err(Failed::from(format!(
+                "{}\nExpected the verdict `{}`.\n",
+                markdown(&c).trim_end(),
+                want.as_str()
+            )))
+        };
+    }
     if c.fails(p.spec.max_drop) {
         Err(Failed::from(format!(
             "{}\nThe drop of {:.1} points exceeds max_drop {:.1} points.\n",
@@ -123,10 +135,13 @@ pub(crate) fn summary_lines(plan: &Plan, cases: &[CaseResult]) -> Vec<String> {
                     "{}: {}{}",
                     p.name,
                     cmp.headline(),
-                    if cmp.fails(p.spec.max_drop) {
-                        format!(" — beyond max_drop {}", p.spec.max_drop)
-                    } else {
-                        String::new()
+                    match p.spec.expect.map(Verdict::from) {
+                        Some(v) if v == cmp.verdict => " — as expected".to_owned(),
+                        Some(v) => format!(" — expected {}", v.as_str()),
+                        None if cmp.fails(p.spec.max_drop) => {
+                            format!(" — beyond max_drop {}", p.spec.max_drop)
+                        }
+                        None => String::new(),
                     }
                 ),
                 Err(e) => format!("{}: cannot compare: {e}", p.name),
