@@ -94,7 +94,7 @@ fn assignment_groups(v: &[Node]) -> Option<Vec<Node>> {
         })
         .collect::<Option<_>>()?;
     let k = names.iter().skip(1).position(|x| *x == names[0])? + 1;
-    if k < 2 || names.len() % k != 0 || names.len() == k {
+    if k < 2 || !names.len().is_multiple_of(k) || names.len() == k {
         return None;
     }
     let block = &names[..k];

@@ -359,7 +359,7 @@ fn remarks_dropped(toks: Vec<Tok>) -> Vec<Tok> {
             let inner = &toks[i + 1..i + 1 + len];
             let words = inner
                 .iter()
-                .filter(|t| matches!(t, Tok::Word(w) if w.chars().count() >= 3 || w.chars().any(|c| !c.is_ascii())))
+                .filter(|t| matches!(t, Tok::Word(w) if w.chars().count() >= 3 || !w.is_ascii()))
                 .count();
             if words >= 2 && !inner.iter().any(|t| matches!(t, Tok::Num(_))) {
                 i += len + 2;
@@ -526,7 +526,9 @@ fn lex_number(c: &[char], start: usize, in_brackets: bool) -> (usize, String) {
             groups.push(k);
             k += 4;
         }
-        if !groups.is_empty() && !(in_brackets && groups.len() == 1) {
+        let single_in_brackets = in_brackets && groups.len() == 1;
+        let grouping = !(groups.is_empty() || single_in_brackets);
+        if grouping {
             for g in groups {
                 s.extend(&c[g + 1..g + 4]);
             }

@@ -1,7 +1,7 @@
 use super::*;
 
 #[track_caller]
-fn ok(gold: &str, answer: &str) {
+pub(super) fn ok(gold: &str, answer: &str) {
     let g = MathGrader::new(gold, true).unwrap();
     let r = g.grade_answer(answer);
     assert!(
@@ -12,7 +12,7 @@ fn ok(gold: &str, answer: &str) {
 }
 
 #[track_caller]
-fn bad(gold: &str, answer: &str) {
+pub(super) fn bad(gold: &str, answer: &str) {
     let g = MathGrader::new(gold, true).unwrap();
     let r = g.grade_answer(answer);
     assert!(

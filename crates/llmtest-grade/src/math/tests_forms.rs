@@ -3,29 +3,8 @@
 
 use proptest::prelude::*;
 
+use super::tests::{bad, ok};
 use super::*;
-
-#[track_caller]
-fn ok(gold: &str, answer: &str) {
-    let g = MathGrader::new(gold, true).unwrap_or_else(|e| panic!("gold {gold:?}: {}", e.message));
-    let r = g.grade_answer(answer);
-    assert!(
-        r.pass,
-        "gold {gold:?}, answer {answer:?} should pass: {}",
-        r.found
-    );
-}
-
-#[track_caller]
-fn bad(gold: &str, answer: &str) {
-    let g = MathGrader::new(gold, true).unwrap_or_else(|e| panic!("gold {gold:?}: {}", e.message));
-    let r = g.grade_answer(answer);
-    assert!(
-        !r.pass,
-        "gold {gold:?}, answer {answer:?} should fail: {}",
-        r.found
-    );
-}
 
 #[track_caller]
 fn refused(gold: &str, says: &str) {
