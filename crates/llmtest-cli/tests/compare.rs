@@ -18,6 +18,32 @@ fn llmtest(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The harness's compare trials under `profile` (the harness takes libtest's arguments only:
+/// the profile comes from LLMTEST_PROFILE).
+fn compare_trials(dir: &Path, profile: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_llmtest"))
+        .current_dir(dir)
+        .args(["test", "--", "compare::"])
+        .env("LLMTEST_PROFILE", profile)
+        .env_remove("CI")
+        .env_remove("INSTA_UPDATE")
+        .output()
+        .unwrap()
+}
+
+/// Asserts that `out` contains every one of `needles`.
+fn has_all(out: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(out.contains(n), "no {n:?} in\n{out}");
+    }
+}
+
+/// Asserts the exit code of `o` and that its output contains every one of `needles`.
+fn check(o: &Output, code: i32, needles: &[&str]) {
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+    has_all(&text(o), needles);
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -319,67 +345,45 @@ fn compare_trial_fails_on_the_answer_sets_regression_and_passes_within_max_drop(
 
     // The candidate loses 8 of the baseline's 19 passes and wins 1: p = 20/512 < 0.05.
     let o = llmtest(d, &["test", "--", "--exact", name]);
-    assert_eq!(o.status.code(), Some(101), "{}", text(&o));
-    let out = text(&o);
-    assert!(out.contains("### 🔻 pass → fail (8)"), "{out}");
-    assert!(
-        out.contains("- **table-qa-zh::xinghe-finance-cost**"),
-        "{out}"
+    check(
+        &o,
+        101,
+        &[
+            "### 🔻 pass → fail (8)",
+            "- **table-qa-zh::xinghe-finance-cost**",
+            "### 🔺 fail → pass (1)",
+            "| baseline | fp | 19/21 | 90.5% |",
+            "| candidate | q4 | 12/21 | 57.1% |",
+            "two-sided p = 0.039.",
+            "The drop of 33.3 points exceeds max_drop 0.0 points.",
+            "1 failed",
+        ],
     );
-    assert!(out.contains("### 🔺 fail → pass (1)"), "{out}");
-    assert!(out.contains("| baseline | fp | 19/21 | 90.5% |"), "{out}");
-    assert!(out.contains("| candidate | q4 | 12/21 | 57.1% |"), "{out}");
-    assert!(out.contains("two-sided p = 0.039."), "{out}");
-    assert!(
-        out.contains("The drop of 33.3 points exceeds max_drop 0.0 points."),
-        "{out}"
-    );
-    assert!(out.contains("1 failed"), "{out}");
 
     // Within max_drop, and the reverse comparison (an improvement), both pass.
-    // (The harness takes libtest's arguments only: the profile comes from LLMTEST_PROFILE.)
-    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
-        .current_dir(d)
-        .args(["test", "--", "compare::"])
-        .env("LLMTEST_PROFILE", "tolerant")
-        .env_remove("CI")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let out = text(&o);
-    assert!(
-        out.contains("table-qa-zh::compare::fp-vs-q4 ... ok"),
-        "{out}"
+    let o = compare_trials(d, "tolerant");
+    check(
+        &o,
+        0,
+        &[
+            "table-qa-zh::compare::fp-vs-q4 ... ok",
+            "table-qa-zh::compare::q4-vs-fp ... ok",
+            "2 passed",
+        ],
     );
-    assert!(
-        out.contains("table-qa-zh::compare::q4-vs-fp ... ok"),
-        "{out}"
-    );
-    assert!(out.contains("2 passed"), "{out}");
 
     // `expect:` asserts the verdict: the regression is detected (a pass); the reverse is an
     // improvement, not "no significant change" (a failure saying so).
-    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
-        .current_dir(d)
-        .args(["test", "--", "compare::"])
-        .env("LLMTEST_PROFILE", "detects")
-        .env_remove("CI")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(101), "{}", text(&o));
-    let out = text(&o);
-    assert!(
-        out.contains("table-qa-zh::compare::fp-vs-q4 ... ok"),
-        "{out}"
-    );
-    assert!(
-        out.contains("table-qa-zh::compare::q4-vs-fp ... FAILED"),
-        "{out}"
-    );
-    assert!(out.contains("**Verdict: 🔺 improvement**"), "{out}");
-    assert!(
-        out.contains("Expected the verdict `no significant change`."),
-        "{out}"
+    let o = compare_trials(d, "detects");
+    check(
+        &o,
+        101,
+        &[
+            "table-qa-zh::compare::fp-vs-q4 ... ok",
+            "table-qa-zh::compare::q4-vs-fp ... FAILED",
+            "**Verdict: 🔺 improvement**",
+            "Expected the verdict `no significant change`.",
+        ],
     );
 
     // The CLI on the run's results says the same.
@@ -408,14 +412,15 @@ fn compare_block_is_validated_with_locations() {
     );
     let dir = compare_project(&bad);
     let o = llmtest(dir.path(), &["validate"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = text(&o);
-    assert!(
-        out.contains("compare candidate `q5` is not one of profile `gate`'s models"),
-        "{out}"
+    check(
+        &o,
+        2,
+        &[
+            "compare candidate `q5` is not one of profile `gate`'s models",
+            "llmtest.yaml:14:35",
+            "compare alpha 1.5 is out of range",
+        ],
     );
-    assert!(out.contains("llmtest.yaml:14:35"), "{out}");
-    assert!(out.contains("compare alpha 1.5 is out of range"), "{out}");
 }
 
 const REPLAY_SUITE: &str = r#"version: 1
@@ -470,18 +475,17 @@ fn compare_trial_replays_from_cassettes() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
     std::fs::write(d.join("llmtest.yaml"), replay_config(true)).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
-        .current_dir(d)
-        .args(["test", "--", "compare::"])
-        .env("LLMTEST_PROFILE", "replay")
-        .env_remove("CI")
-        .output()
-        .unwrap();
+    let o = compare_trials(d, "replay");
     assert_eq!(o.status.code(), Some(101), "{}", text(&o));
     let out = text(&o);
     // Six pass → fail of eight, none the other way: p = 2/64 < 0.05.
-    assert!(out.contains("units::compare::fp-vs-q4 ... FAILED"), "{out}");
-    assert!(out.contains("### 🔻 pass → fail (6)"), "{out}");
-    assert!(out.contains("two-sided p = 0.031."), "{out}");
-    assert!(out.contains("| candidate | q4 | 2/8 | 25.0% |"), "{out}");
+    has_all(
+        &out,
+        &[
+            "units::compare::fp-vs-q4 ... FAILED",
+            "### 🔻 pass → fail (6)",
+            "two-sided p = 0.031.",
+            "| candidate | q4 | 2/8 | 25.0% |",
+        ],
+    );
 }
