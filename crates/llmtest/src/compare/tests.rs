@@ -201,3 +201,25 @@ fn markdown_puts_flips_first_then_rates_test_and_verdict() {
     assert_eq!(j["flips"].as_array().unwrap().len(), 9);
     assert_eq!(j["flips"][0]["direction"], "worse");
 }
+
+#[test]
+fn several_suites_get_a_row_each_and_one_pooled_test() {
+    let mut v = table(10, 6, 0, 0);
+    for c in v.iter_mut().skip(10) {
+        c.suite = "t".into();
+    }
+    let c = run(&v);
+    assert_eq!((c.worse, c.better), (6, 0));
+    assert_eq!(c.by_suite.len(), 2);
+    // Results 10.. (cases c0005–c0015, both models) move to suite `t`: 5 passed by both
+    // and the 6 the candidate lost; `s` keeps 5 passed by both.
+    let row = |name: &str| c.by_suite.iter().find(|r| r.suite == name).unwrap();
+    assert_eq!(
+        (row("s").paired, row("s").worse, row("s").p_value),
+        (5, 0, 1.0)
+    );
+    assert_eq!((row("t").paired, row("t").worse), (11, 6));
+    assert!((row("t").p_value - 2.0 / 64.0).abs() < 1e-12);
+    assert!((row("t").candidate_rate - 5.0 / 11.0).abs() < 1e-12);
+    assert!(markdown(&c).contains("| suite | cases | baseline | candidate | worse | better | p |"));
+}
