@@ -68,7 +68,7 @@ impl Diagnostic {
         self
     }
 
-    pub(crate) fn with_source(mut self, src: &str) -> Self {
+    pub fn with_source(mut self, src: &str) -> Self {
         if self.loc.line > 0 {
             self.source_line = src
                 .lines()

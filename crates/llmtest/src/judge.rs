@@ -256,9 +256,10 @@ pub(crate) fn check(
     project: &Project,
     default_judge: Option<&str>,
 ) -> Diagnostics {
-    let mut diags = Diagnostics::default();
+    let mut found = Vec::new();
     let mut seen = BTreeSet::new();
     let known: Vec<&str> = project.models.keys().map(String::as_str).collect();
+    let mut diags = Vec::new();
     for a in judged(suites) {
         let at = (a.loc.file.clone(), a.loc.line, a.loc.col);
         if !seen.insert(at) {
@@ -291,5 +292,13 @@ pub(crate) fn check(
             }
         }
     }
-    diags
+    // With the offending line, as the loader shows its own errors.
+    let mut sources: BTreeMap<std::path::PathBuf, String> = BTreeMap::new();
+    for d in diags {
+        let src = sources.entry(d.loc.file.clone()).or_insert_with(|| {
+            std::fs::read_to_string(project.root.join(&d.loc.file)).unwrap_or_default()
+        });
+        found.push(d.with_source(src));
+    }
+    Diagnostics(found)
 }
