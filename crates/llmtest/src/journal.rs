@@ -71,22 +71,23 @@ pub(crate) fn item_key(project: &Project, mode: &str, w: &Work) -> String {
             serde_json::Value::Object(a.params.clone())
         );
     }
-    match project.models.get(&w.model) {
-        Some(m) => {
-            let _ = write!(
-                s,
-                "model {} {} {:?} {}",
-                m.name,
-                m.backend,
-                m.params,
-                serde_json::Value::Object(m.options.clone())
-            );
-        }
-        None => {
-            let _ = write!(s, "model {}", w.model);
-        }
-    }
+    let _ = write!(s, "model {}", model_text(project, &w.model));
     blake3::hash(s.as_bytes()).to_hex()[..32].to_owned()
+}
+
+/// A model's configuration as hashed into keys: what it is called, its backend, parameters
+/// and options (not its description or location).
+pub(crate) fn model_text(project: &Project, model: &str) -> String {
+    match project.models.get(model) {
+        Some(m) => format!(
+            "{} {} {:?} {}",
+            m.name,
+            m.backend,
+            m.params,
+            serde_json::Value::Object(m.options.clone())
+        ),
+        None => model.to_owned(),
+    }
 }
 
 /// Results read back from a journal, by key.

@@ -80,18 +80,8 @@ pub(crate) fn identity(plan: &Plan, items: usize, shard: Option<Shard>) -> RunId
     }
     let mut h = blake3::Hasher::new();
     for m in &models {
-        if let Some(c) = plan.project.models.get(m) {
-            h.update(
-                format!(
-                    "{} {} {:?} {}\n",
-                    c.name,
-                    c.backend,
-                    c.params,
-                    serde_json::Value::Object(c.options.clone())
-                )
-                .as_bytes(),
-            );
-        }
+        h.update(crate::journal::model_text(&plan.project, m).as_bytes());
+        h.update(b"\n");
     }
     RunIdentity {
         config: h.finalize().to_hex()[..16].to_owned(),
