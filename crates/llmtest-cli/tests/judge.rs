@@ -19,7 +19,7 @@ suite: judged
 mode: completion
 cases:
   - {id: good, prompt: "q good", expect: [{type: rubric, rubric: The answer is helpful.}]}
-  - {id: prose, prompt: "q prose", expect: [{type: rubric, rubric: The answer is helpful.}]}
+  - {id: prose, prompt: "q prose", expect: [{type: rubric, rubric: The answer is helpful., structured: none}]}
   - {id: overloaded, prompt: "q overloaded", expect: [{type: rubric, rubric: The answer is helpful.}]}
   - {id: slow, prompt: "q slow", expect: [{type: rubric, rubric: The answer is helpful.}]}
   - id: straddle
@@ -215,6 +215,16 @@ fn judge_verdicts_failures_and_instability() {
     assert_eq!(
         rf["json_schema"]["schema"]["properties"]["score"]["maximum"],
         5
+    );
+    // `structured: none` asks for no response_format (the prompt describes the JSON).
+    let prose_hit = hits
+        .iter()
+        .find(|h| h.body.to_string().contains("ANSWER-prose"))
+        .unwrap();
+    assert!(
+        prose_hit.body.get("response_format").is_none(),
+        "{}",
+        prose_hit.body
     );
     // 503 was retried once (max_retries: 1), then given up.
     let overloaded = hits

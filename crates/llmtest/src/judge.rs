@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::{OnceCell, Semaphore};
 
 use llmtest_backend::{Backend, InfraError, InfraKind, Request, Response};
-use llmtest_grade::judge::{Judge, JudgeCall, JudgeFailure, JudgeReply, KINDS};
+use llmtest_grade::judge::{Judge, JudgeCall, JudgeFailure, JudgeReply, KINDS, Structured};
 use llmtest_grade::split_reasoning;
 use llmtest_spec::{
     AssertionSpec, Diagnostic, Diagnostics, Project, Prompt, ReasoningPolicy, Suite,
@@ -172,10 +172,14 @@ impl Judge for CaseJudge {
         let mut params = base.merged(&call.params);
         // Structured output: OpenAI, vLLM and llama.cpp accept a JSON schema here and
         // constrain decoding to it; backends that cannot are read tolerantly.
-        params.response_format = Some(json!({
-            "type": "json_schema",
-            "json_schema": {"name": "verdict", "strict": true, "schema": call.schema},
-        }));
+        params.response_format = match call.structured {
+            Structured::JsonSchema => Some(json!({
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "strict": true, "schema": call.schema},
+            })),
+            Structured::JsonObject => Some(json!({"type": "json_object"})),
+            Structured::None => None,
+        };
         params.tools = None;
         params.tool_choice = None;
         let req = Request {

@@ -25,6 +25,7 @@
 //! | `threshold` | all | 0.5 | mapped score (mean over samples) needed to pass |
 //! | `template`, `system` | all | the defaults in [`prompts`] | the judge's user and system messages |
 //! | `temperature`, `max_tokens` | all | the judge model's params, `max_tokens` 512 | the judge request's |
+//! | `structured` | all | `json_schema` | `json_schema`, `json_object` (providers without schema support) or `none` |
 //!
 //! The verdict is asked for as JSON with a schema ([`JudgeCall::schema`], sent as structured
 //! output where the backend supports it) and read tolerantly otherwise. A verdict that cannot
@@ -71,6 +72,22 @@ pub struct JudgeCall {
     /// Verdicts wanted (`judge_samples`).
     pub n: u32,
     pub params: GenParams,
+    /// How the verdict's format is asked of the server.
+    pub structured: Structured,
+}
+
+/// How a judge request asks for its JSON verdict (`structured:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Structured {
+    /// `response_format: {type: json_schema, …}` with the verdict's schema (OpenAI, vLLM,
+    /// llama.cpp constrain decoding to it). The default.
+    #[default]
+    JsonSchema,
+    /// `response_format: {type: json_object}`: JSON, any shape (providers without schemas).
+    JsonObject,
+    /// Nothing: the prompt describes the format and the answer is read tolerantly.
+    None,
 }
 
 /// A judge's texts, one per verdict asked for.
@@ -128,6 +145,8 @@ struct Params {
     temperature: Option<f64>,
     #[serde(default)]
     max_tokens: Option<u32>,
+    #[serde(default)]
+    structured: Structured,
 }
 
 /// A rubric's scale.
@@ -286,6 +305,7 @@ impl GraderFactory for Factory {
                 max_tokens: Some(p.max_tokens.unwrap_or(512)),
                 ..GenParams::default()
             },
+            structured: p.structured,
         }))
     }
 }
@@ -312,7 +332,7 @@ fn own_keys(kind: &str) -> &'static [&'static str] {
 fn keys_of(kind: &str) -> String {
     let own = own_keys(kind).join(", ");
     format!(
-        "{own} and the common keys (judge, judge_samples, threshold, template, system, temperature, max_tokens)"
+        "{own} and the common keys (judge, judge_samples, threshold, template, system, temperature, max_tokens, structured)"
     )
 }
 
@@ -342,6 +362,7 @@ struct JudgeGrader {
     template: String,
     system: String,
     params: GenParams,
+    structured: Structured,
 }
 
 const REASON: &str = r#"{"type": "string", "maxLength": 300}"#;
@@ -410,6 +431,7 @@ impl JudgeGrader {
             schema: schema.clone(),
             n: self.samples,
             params: self.params.clone(),
+            structured: self.structured,
         }
     }
 

@@ -288,6 +288,7 @@ fn templates_and_parameters_are_checked_at_load() {
         json!({"type": "factuality", "reference": "x", "accept": ["F"]}),
         json!({"type": "closed-qa"}),
         json!({"type": "closed-qa", "criterion": "c", "thresold": 0.5}),
+        json!({"type": "closed-qa", "criterion": "c", "structured": "xml"}),
     ] {
         assert!(r.build(&spec(a.clone())).is_err(), "{a}");
     }
@@ -299,7 +300,15 @@ fn templates_and_parameters_are_checked_at_load() {
     );
     assert_eq!(v.outcome, Outcome::Pass);
     assert_eq!(j.users()[0], "Rate Paris by r");
+    assert_eq!(
+        j.asked.lock().unwrap()[0].structured,
+        Structured::JsonSchema
+    );
     assert_eq!(j.asked.lock().unwrap()[0].messages[0].content, "S");
+    let j = Scripted::new(vec![Ok(vec!["Verdict: Y"])]);
+    let a = json!({"type": "closed-qa", "criterion": "c", "structured": "none"});
+    assert_eq!(grade(a, &j, "Paris").outcome, Outcome::Pass);
+    assert_eq!(j.asked.lock().unwrap()[0].structured, Structured::None);
 }
 
 #[test]
