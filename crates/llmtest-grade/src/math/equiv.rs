@@ -228,6 +228,35 @@ fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
     }
 }
 
+/// A side that names what is asked for (`a+b`, `\sin A`, `f(x)_{\max}`): variables and
+/// functions only. With a number in it (`x + 1 = 3`, `a + 3z = 0`) it is an equation to solve.
+fn names_a_quantity(n: &Node) -> bool {
+    match n {
+        Node::Var(_) | Node::Pi | Node::E => true,
+        Node::Add(v) | Node::Mul(v) => v.iter().all(names_a_quantity),
+        Node::Func(_, a) => names_a_quantity(a),
+        _ => false,
+    }
+}
+
+/// A number with no variables (not a structure).
+fn is_constant(n: &Node) -> bool {
+    !has_any_var(n)
+        && !matches!(
+            n,
+            Node::Tuple(_)
+                | Node::Interval(..)
+                | Node::Union(_)
+                | Node::Set(_)
+                | Node::List(_)
+                | Node::Matrix(_)
+                | Node::Ratio(_)
+                | Node::Rel(..)
+                | Node::Text(_)
+                | Node::Eq(..)
+        )
+}
+
 fn is_interval(n: &Node) -> bool {
     matches!(n, Node::Interval(..))
 }
@@ -387,6 +416,14 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
             eq(lo, &t[0], o, d) && eq(hi, &t[1], o, d)
         }
         (Node::Union(x), Node::Union(y)) => matching(x, y, o, d),
+        // `1:2` is also the fraction 1/2 (not a time: `12:00` has no quotient)
+        (Node::Ratio(r), other) | (other, Node::Ratio(r)) if r.len() == 2 && is_constant(other) => {
+            scalar(
+                &Node::Div(Box::new(r[0].clone()), Box::new(r[1].clone())),
+                other,
+                o,
+            )
+        }
         (Node::Matrix(x), Node::Matrix(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(r, s)| ordered(r, s, o, d))
         }
@@ -416,6 +453,9 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
                 eq(gr, a, o, d)
             } else if is_var(gr) {
                 eq(gl, a, o, d)
+            } else if names_a_quantity(gl) && !has_any_var(gr) && is_constant(a) {
+                // `a+b = 6`, `\sin A = 3/5`, `f(x)_{\max} = 3`: the value asked for
+                eq(gr, a, o, d)
             } else {
                 false
             }
@@ -425,6 +465,8 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
                 eq(g, ar, o, d)
             } else if is_var(ar) {
                 eq(g, al, o, d)
+            } else if names_a_quantity(al) && !has_any_var(ar) && is_constant(g) {
+                eq(g, ar, o, d)
             } else {
                 false
             }

@@ -132,7 +132,7 @@ pub(crate) fn parse(s: &str) -> Option<Node> {
             text = text.replace(from, to);
         }
     }
-    let mut toks = remarks_dropped(split_frac_digits(lex(&text)));
+    let mut toks = set_builder(remarks_dropped(split_frac_digits(lex(&text))));
     if toks.is_empty() {
         return None;
     }
@@ -209,6 +209,8 @@ fn lex(s: &str) -> Vec<Tok> {
                 out.push(Tok::Cmd(name));
             } else if name == "in" {
                 out.push(Tok::Op('∈'));
+            } else if name == "mid" {
+                out.push(Tok::Op('|'));
             } else if matches!(name.as_str(), "or" | "and" | "quad") {
                 out.push(Tok::Sep);
             }
@@ -342,7 +344,39 @@ fn ratio_side(ch: char, beyond: Option<char>) -> bool {
         || (ch.is_ascii_alphabetic() && !beyond.is_some_and(|b| b.is_ascii_alphabetic()))
 }
 
-/// `x=0 (a local maximum)`: a parenthesis holding two or more words is a remark, not a factor.
+/// `\{x \mid x > 2\}`, `\{x : x > 2\}` → the condition `x > 2`.
+fn set_builder(toks: Vec<Tok>) -> Vec<Tok> {
+    let Some(k) = toks.windows(3).position(|w| {
+        matches!(
+            w,
+            [Tok::Open('⦃'), Tok::Ident(_), Tok::Op('|') | Tok::Word(_)]
+        ) && (w[2] == Tok::Op('|') || w[2] == Tok::Word(":".into()))
+    }) else {
+        return toks;
+    };
+    let Some(len) = toks[k + 3..].iter().position(|t| *t == Tok::Close('⦄')) else {
+        return toks;
+    };
+    let mut out = toks[..k].to_vec();
+    out.extend_from_slice(&toks[k + 3..k + 3 + len]);
+    out.extend_from_slice(&toks[k + 4 + len..]);
+    out
+}
+
+/// Words that open a restatement in parentheses: `\frac{2}{3} (约 0.67)`, `(i.e. 0.5)`.
+const ASIDES: &[&str] = &[
+    "约",
+    "大约",
+    "即",
+    "approximately",
+    "approx",
+    "about",
+    "roughly",
+    "ie",
+    "i",
+];
+
+/// `x=0 (a local maximum)`, `(约 0.67)`, `(or 0.5)`: a parenthesis holding two or more words is a remark, not a factor.
 fn remarks_dropped(toks: Vec<Tok>) -> Vec<Tok> {
     if !toks.iter().any(|t| matches!(t, Tok::Open('(' | '（'))) {
         return toks;
@@ -361,7 +395,9 @@ fn remarks_dropped(toks: Vec<Tok>) -> Vec<Tok> {
                 .iter()
                 .filter(|t| matches!(t, Tok::Word(w) if w.chars().count() >= 3 || !w.is_ascii()))
                 .count();
-            if words >= 2 && !inner.iter().any(|t| matches!(t, Tok::Num(_))) {
+            let aside = matches!(inner.first(), Some(Tok::Sep | Tok::Op('≈')))
+                || matches!(inner.first(), Some(Tok::Word(w)) if ASIDES.contains(&w.to_lowercase().as_str()));
+            if aside || words >= 2 && !inner.iter().any(|t| matches!(t, Tok::Num(_))) {
                 i += len + 2;
                 continue;
             }

@@ -195,6 +195,34 @@ fn abs_between(lo_closed: bool, lo: &Node, x: &Node, hi: &Node, hi_closed: bool)
     ]))
 }
 
+/// `|x| > 2` → (-∞, -2) ∪ (2, ∞); `|x| ≤ 2` → [-2, 2] (an exact bound ≥ 0).
+fn abs_inequality(a: &Node, op: char, b: &Node) -> Option<Node> {
+    let (x, op, bound) = match (a, b) {
+        (Node::Func(f, x), _) if f == "abs" => (x, op, b),
+        (_, Node::Func(f, x)) if f == "abs" => (x, flip(op), a),
+        _ => return None,
+    };
+    if !is_var(x) || exact(bound)?.is_negative() {
+        return None;
+    }
+    let neg = Node::Neg(Box::new(bound.clone()));
+    let inf = Node::Inf;
+    let ninf = Node::Neg(Box::new(Node::Inf));
+    Some(match op {
+        '<' => interval(false, &neg, bound, false),
+        '≤' => interval(true, &neg, bound, true),
+        '>' => Node::Union(vec![
+            interval(false, &ninf, &neg, false),
+            interval(false, bound, &inf, false),
+        ]),
+        '≥' => Node::Union(vec![
+            interval(false, &ninf, &neg, true),
+            interval(true, bound, &inf, false),
+        ]),
+        _ => return None,
+    })
+}
+
 /// A relation kept as written (`x ≠ 3`, `f(2) < f(1) < f(4)`).
 fn chain(exprs: &[(Option<char>, Node)]) -> Node {
     Node::Rel(
@@ -278,6 +306,9 @@ fn linear(n: &Node) -> Option<(&Node, BigRational, BigRational)> {
 fn inequality(a: &Node, op: char, b: &Node) -> Node {
     let inf = || Box::new(Node::Inf);
     let ninf = || Box::new(Node::Neg(Box::new(Node::Inf)));
+    if let Some(n) = abs_inequality(a, op, b) {
+        return n;
+    }
     let (op, bound) = if is_var(a) && !matches!(b, Node::Var(_)) {
         (op, b.clone())
     } else if is_var(b) && !matches!(a, Node::Var(_)) {

@@ -259,6 +259,31 @@ fn labels_after_values_and_chinese_numerals() {
 }
 
 #[test]
+fn named_values_set_builders_and_asides() {
+    ok("3", "Hence, $f(x)_{\\max} = 3$.");
+    ok("\\frac{3}{5}", "\\sin A = \\frac{3}{5}");
+    ok("a+b=6", "\\boxed{6}");
+    ok("6", "所以 $a+b=\\boxed{6}$");
+    // an equation with a number in its left side is to be solved, not a value
+    bad("3", "x + 1 = 3");
+    bad("a + 3z = 0", "$0$");
+    bad("2x + z = 1", "$1$");
+    ok("(2, \\infty)", "\\boxed{\\{x \\mid x > 2\\}}");
+    ok("(2, \\infty)", "\\boxed{\\{x : x > 2\\}}");
+    bad("(2, \\infty)", "\\boxed{\\{x \\mid x < 2\\}}");
+    ok("(-\\infty, -2) \\cup (2, +\\infty)", "\\boxed{|x| > 2}");
+    ok("[-2, 2]", "\\boxed{|x| \\le 2}");
+    bad("(-2, 2)", "\\boxed{|x| > 2}");
+    ok("1:2", "\\boxed{\\frac{1}{2}}");
+    ok("0.5", "\\boxed{1:2}");
+    bad("1:2", "\\boxed{2}");
+    bad("12:00", "\\boxed{12}");
+    ok("\\frac{2}{3}", "$\\frac{2}{3}$ (约 0.67)");
+    ok("0.5", "\\boxed{\\frac{1}{2}} \\text{ (or 0.5)}");
+    bad("\\frac{2}{3}", "$\\frac{3}{4}$ (约 0.67)");
+}
+
+#[test]
 fn messages_render_relations_as_math() {
     let g = MathGrader::new("x \\neq 3", true).unwrap();
     let r = g.grade_answer("x \\neq 4");
