@@ -1,6 +1,6 @@
 //! Model-graded assertions end to end through the `llmtest` binary, with the judge behind
 //! the in-process scripted OpenAI server (127.0.0.1): a readable verdict, an unreadable
-//! one, a judge that answers 503, one that stalls past its timeout, repeated verdicts that
+//! one, a judge that answers 503 or 429, one that stalls past its timeout, repeated verdicts that
 //! straddle the threshold, and a pairwise comparison whose answer comes from another
 //! model's trial. Judge failures are `judge_error` (exit 3), never a score.
 
@@ -22,6 +22,7 @@ cases:
   - {id: prose, prompt: "q prose", expect: [{type: rubric, rubric: The answer is helpful., structured: none}]}
   - {id: overloaded, prompt: "q overloaded", expect: [{type: rubric, rubric: The answer is helpful.}]}
   - {id: slow, prompt: "q slow", expect: [{type: rubric, rubric: The answer is helpful.}]}
+  - {id: limited, prompt: "q limited", expect: [{type: rubric, rubric: The answer is helpful.}]}
   - id: straddle
     prompt: "q straddle"
     expect:
@@ -64,7 +65,7 @@ profiles:
 
 fn answers(model: &str) -> String {
     let mut out = String::new();
-    for case in ["good", "prose", "overloaded", "slow", "straddle"] {
+    for case in ["good", "prose", "overloaded", "slow", "limited", "straddle"] {
         out.push_str(
             &json!({"suite": "judged", "case": case, "output": format!("ANSWER-{case}")})
                 .to_string(),
@@ -109,6 +110,8 @@ fn judge(i: usize, hit: &Hit) -> Reply {
         one("What a lovely answer, I would say it is rather good.")
     } else if user.contains("ANSWER-overloaded") {
         Reply::status(503, "overloaded")
+    } else if user.contains("ANSWER-limited") {
+        Reply::status(429, "slow down").header("retry-after", "0")
     } else if user.contains("ANSWER-slow") {
         Reply::Status {
             code: 200,
@@ -187,13 +190,14 @@ fn judge_verdicts_failures_and_instability() {
     let a = &good["samples"][0]["assertions"][0];
     assert_eq!(a["detail"]["judge"], "judge");
 
-    for id in ["prose", "overloaded", "slow"] {
+    for id in ["prose", "overloaded", "slow", "limited"] {
         let c = case(&v, "judged", id);
         assert_eq!(c["outcome"], "judge_error", "{id}: {c}");
         let found = c["samples"][0]["assertions"][0]["found"].as_str().unwrap();
         let why = match id {
             "prose" => "no `score`",
             "overloaded" => "server",
+            "limited" => "rate_limited",
             _ => "timeout",
         };
         assert!(found.contains(why), "{id}: {found}");
@@ -233,7 +237,7 @@ fn judge_verdicts_failures_and_instability() {
         .count();
     assert_eq!(overloaded, 2);
     assert_eq!(
-        v["summary"]["by_outcome"]["judge_error"], 3,
+        v["summary"]["by_outcome"]["judge_error"], 4,
         "{}",
         v["summary"]
     );
