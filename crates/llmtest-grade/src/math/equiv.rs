@@ -191,7 +191,12 @@ fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
         (Node::List(v), Node::Union(_)) if v.iter().all(is_interval) => {
             eq(&Node::Union(v.clone()), a, o, d)
         }
-        _ if is_matrix_valued(g) || is_matrix_valued(a) => {
+        _ if (is_matrix_valued(g) || is_matrix_valued(a))
+            && !matches!(
+                (g, a),
+                (Node::Matrix(_), Node::Tuple(_)) | (Node::Tuple(_), Node::Matrix(_))
+            ) =>
+        {
             match (matrix_value(g), matrix_value(a)) {
                 (Some(x), Some(y)) => {
                     x.len() == y.len() && x.iter().zip(&y).all(|(r, s)| ordered(r, s, o, d))
@@ -236,6 +241,17 @@ fn names_a_quantity(n: &Node) -> bool {
         Node::Add(v) | Node::Mul(v) => v.iter().all(names_a_quantity),
         Node::Func(_, a) => names_a_quantity(a),
         _ => false,
+    }
+}
+
+/// The entries of a one-column or one-row matrix.
+fn vector(m: &[Vec<Node>]) -> Option<Vec<Node>> {
+    match m {
+        [row] => Some(row.clone()),
+        rows if rows.iter().all(|r| r.len() == 1) => {
+            Some(rows.iter().map(|r| r[0].clone()).collect())
+        }
+        _ => None,
     }
 }
 
@@ -423,6 +439,12 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
                 other,
                 o,
             )
+        }
+        // a column (or row) vector and the tuple of its entries
+        (Node::Matrix(m), Node::Tuple(t)) | (Node::Tuple(t), Node::Matrix(m))
+            if vector(m).is_some_and(|v| v.len() == t.len()) =>
+        {
+            ordered(&vector(m).unwrap_or_default(), t, o, d)
         }
         (Node::Matrix(x), Node::Matrix(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(r, s)| ordered(r, s, o, d))

@@ -224,7 +224,15 @@ fn boxed_answer(s: &str) -> Option<String> {
 
 /// Text between two boxes that makes them one answer: short, on one line, with a connector.
 fn joins(between: &str) -> bool {
-    between.chars().count() <= 48
+    let lower = between.to_lowercase();
+    // `\boxed{9} is wrong; the answer is \boxed{8}`: a correction, not a second answer
+    let corrects = [
+        "answer", "wrong", "actually", "instead", "答案", "错", "应为", "应该",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    !corrects
+        && between.chars().count() <= 48
         && !between.contains('\n')
         && ["和", "或", ",", "，", "、", "and", "or", ";"]
             .iter()

@@ -29,9 +29,10 @@
 //! functions (`\sin`, `\ln`, …), `n!`, `\binom`, `\sum`/`\prod` with both bounds (evaluated when
 //! the bounds are numbers), `%`, degrees (`30^\circ` reads as 30), `\left \right`, matrices
 //! (`pmatrix`, `bmatrix`, `array`, …; sums and products worked out), ratios and times (`3:2`,
-//! `12:00`), Chinese numerals (`三分之一`, `负二`, `一点五`, `百分之四十`, read by `number`'s
-//! reader), `\text{}` and trailing units dropped (`1,000.99m²`), remarks in parentheses
-//! (`x=0 (a local maximum)`) dropped. A text answer (`\text{Evelyn}`, `\text{odd}`) is compared
+//! `12:00`; `1:2` is also 1/2 against a number), set-builder sets (`\{x \mid x > 2\}`), Chinese
+//! numerals (`三分之一`, `负二`, `一点五`, `百分之四十`, read by `number`'s reader; not inside
+//! words: `三角形`), `\text{}` and trailing units dropped (`1,000.99m²`), remarks and asides in
+//! parentheses (`x=0 (a local maximum)`, `(约 0.67)`) dropped. A text answer (`\text{Evelyn}`, `\text{odd}`) is compared
 //! as normalized text. An environment that is not read (`cases`, `vmatrix`) makes the answer
 //! unreadable rather than half-read.
 //!
@@ -47,7 +48,9 @@
 //! `x < 1`, `1 \le |z| \le 2` ≡ `[-2, -1] \cup [1, 2]`, `x \in [a, b]` ≡ `[a, b]`); other
 //! relations (`x \neq 3`, `f(2) < f(1) < f(4)`) are compared side by side; tuples/points are
 //! ordered (`(p,q)=(3,2)` ≡ `(3, 2)` ≡ `p=3, q=2`); an equation `y = 2x+1` matches `2x+1`, and two
-//! equations match when they describe the same relation; `a \approx b` keeps the exact side;
+//! equations match when they describe the same relation; a named quantity's value matches the
+//! value (`a+b = 6`, `\sin A = 3/5` ≡ the number; not `x + 1 = 3`); a column vector matches the
+//! tuple of its entries; `a \approx b` keeps the exact side;
 //! labelled answers (`极大值点 x=0，极小值点 x=2`) are matched by label.
 
 mod equiv;

@@ -517,11 +517,35 @@ fn cn_number(c: &[char], i: usize) -> Option<(usize, Vec<Tok>)> {
         ]);
         return Some((end2, toks));
     }
-    if end == start + 1 && c[start] == '一' && !neg {
+    if end == start + 1 && !neg && (c[start] == '一' || inside_word(c, end)) {
         return None;
     }
     toks.push(Tok::Num(dec_digits(value)));
     Some((end, toks))
+}
+
+/// A one-character numeral followed by what makes it part of a word (三角形, 四边形, 二次函数,
+/// 一元二次方程) is not a number; 三个, 两种, 三和四 are numbers.
+fn inside_word(c: &[char], end: usize) -> bool {
+    const TAILS: &[&str] = &[
+        "角",
+        "边",
+        "次方",
+        "次函数",
+        "次根",
+        "次式",
+        "元",
+        "面",
+        "棱",
+        "维",
+        "项式",
+        "位数",
+        "进制",
+        "倍角",
+        "等分",
+        "视图",
+    ];
+    TAILS.iter().any(|w| crate::number::starts_with(c, end, w))
 }
 
 /// `m × 10^e` as plain decimal digits (`15`, `1.5`).

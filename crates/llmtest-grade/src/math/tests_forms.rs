@@ -284,6 +284,28 @@ fn named_values_set_builders_and_asides() {
 }
 
 #[test]
+fn words_with_numerals_vectors_and_corrections() {
+    // 三 in 三角形 is part of a word; 三个 is a number
+    ok("60^\\circ", "在三角形 ABC 中，角 A 为 60°。");
+    bad("3", "在三角形 ABC 中，角 A 为 60°。");
+    ok("3", "共有三个");
+    ok("3, 4", "三和四");
+    // a column vector and the tuple of its entries
+    ok(
+        "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+        "\\boxed{(1, 2)}",
+    );
+    ok("(1, 2)", "\\boxed{\\begin{pmatrix} 1 & 2 \\end{pmatrix}}");
+    bad(
+        "(1, 2)",
+        "\\boxed{\\begin{pmatrix} 2 \\\\ 1 \\end{pmatrix}}",
+    );
+    // a box corrected by a later one
+    ok("8", "$$\\boxed{9}$$ is wrong; the answer is $\\boxed{8}$");
+    bad("9", "$$\\boxed{9}$$ is wrong; the answer is $\\boxed{8}$");
+}
+
+#[test]
 fn messages_render_relations_as_math() {
     let g = MathGrader::new("x \\neq 3", true).unwrap();
     let r = g.grade_answer("x \\neq 4");
