@@ -297,7 +297,7 @@ fn boxed_at(rest: &str) -> Option<(String, usize)> {
 }
 
 /// Prose with no final-answer marker: eight or more words (three letters or more, LaTeX
-/// command names not counted; two Chinese characters count as one word).
+/// command names not counted; three Chinese characters count as one word).
 pub(crate) fn is_worked_solution(s: &str) -> bool {
     let c: Vec<char> = s.chars().collect();
     let mut words = 0usize;
@@ -320,7 +320,7 @@ pub(crate) fn is_worked_solution(s: &str) -> bool {
         }
         i += 1;
     }
-    words + cjk / 2 >= 8
+    words + cjk / 3 >= 8
 }
 
 const MATH_WORDS: &[&str] = &[
