@@ -256,52 +256,65 @@ fn judge_set(
 ) -> SetReport {
     let spec = suite.cases[0].expect[ai].clone();
     let spec = &spec;
-    let items: Vec<Item> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..suite.cases.len())
-            .map(|i| {
-                let suite = suite.clone();
-                scope.spawn(move || {
-                    let case = &suite.cases[i];
-                    // Each case's own rendering of the assertion (its variables filled in).
-                    let spec = case
-                        .expect
-                        .iter()
-                        .find(|x| x.kind == spec.kind)
-                        .cloned()
-                        .unwrap_or_else(|| spec.clone());
-                    let answer = case.vars["answer"].as_str().unwrap_or_default();
-                    let label = case.vars["label"].as_str() == Some("pass");
-                    let judge = crate::judge::CaseJudge::new(engine.hub(), suite.clone(), i);
-                    let (verdict, found) = match registry.build(&spec) {
-                        Err(e) => (Outcome::JudgeError, e.message),
-                        Ok(g) => {
-                            let s = Sample {
-                                judge: Some(&judge),
-                                ..Sample::of_answer(&suite.name, "calibration", case, answer)
-                            };
-                            let g = g.grade(&s);
-                            let o = match g.outcome {
-                                Some(o @ (Outcome::JudgeError | Outcome::Unstable)) => o,
-                                _ if g.pass => Outcome::Pass,
-                                _ => Outcome::Fail,
-                            };
-                            (o, g.found)
+    let judge_one = |i: usize| -> Item {
+        let case = &suite.cases[i];
+        // Each case's own rendering of the assertion (its variables filled in).
+        let spec = case
+            .expect
+            .iter()
+            .find(|x| x.kind == spec.kind)
+            .cloned()
+            .unwrap_or_else(|| spec.clone());
+        let answer = case.vars["answer"].as_str().unwrap_or_default();
+        let label = case.vars["label"].as_str() == Some("pass");
+        let judge = crate::judge::CaseJudge::new(engine.hub(), suite.clone(), i);
+        let (verdict, found) = match registry.build(&spec) {
+            Err(e) => (Outcome::JudgeError, e.message),
+            Ok(g) => {
+                let s = Sample {
+                    judge: Some(&judge),
+                    ..Sample::of_answer(&suite.name, "calibration", case, answer)
+                };
+                let g = g.grade(&s);
+                let o = match g.outcome {
+                    Some(o @ (Outcome::JudgeError | Outcome::Unstable)) => o,
+                    _ if g.pass => Outcome::Pass,
+                    _ => Outcome::Fail,
+                };
+                (o, g.found)
+            }
+        };
+        Item {
+            id: case.id.clone(),
+            label,
+            verdict,
+            found,
+        }
+    };
+    // A few items at a time: each blocks on its judge call, the backend bounds concurrency.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut items: Vec<(usize, Item)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8.min(suite.cases.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= suite.cases.len() {
+                            return done;
                         }
-                    };
-                    Item {
-                        id: case.id.clone(),
-                        label,
-                        verdict,
-                        found,
+                        done.push((i, judge_one(i)));
                     }
                 })
             })
             .collect();
-        handles
+        workers
             .into_iter()
-            .map(|h| h.join().expect("calibration thread"))
+            .flat_map(|h| h.join().expect("calibration thread"))
             .collect()
     });
+    items.sort_by_key(|(i, _)| *i);
+    let items: Vec<Item> = items.into_iter().map(|(_, it)| it).collect();
     let pairs: Vec<(bool, bool)> = items
         .iter()
         .filter(|i| matches!(i.verdict, Outcome::Pass | Outcome::Fail))
