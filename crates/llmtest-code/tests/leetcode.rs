@@ -1,11 +1,41 @@
 //! The LeetCode-style suite: reference answers (in the shapes models write them) pass every
-//! case with the composite score 0.6 × correct + 0.4 × review; the seed's broken two-sum
+//! case with the composite score 0.6 × correct + 0.4 × review (a stand-in review judge); the seed's broken two-sum
 //! (right pairs, not de-duplicated or sorted) fails with expected vs got.
 
 mod common;
 
+use llmtest_grade::judge::{Judge, JudgeCall, JudgeFailure, JudgeReply};
 use llmtest_grade::{Outcome, Sample, grade_sample};
 use llmtest_spec::Case;
+
+/// Stands in for the review judge (the judge itself is tested against real servers in
+/// llmtest-cli): 5/5 for code with a comment or docstring, 1/5 without, so the composite
+/// arithmetic is checkable.
+#[derive(Debug)]
+struct CommentReview;
+
+impl Judge for CommentReview {
+    fn ask(&self, call: &JudgeCall) -> Result<JudgeReply, JudgeFailure> {
+        let user = &call.messages[1].content;
+        let answer = user
+            .split("[Answer]")
+            .nth(1)
+            .and_then(|a| a.split("[Rubric]").next())
+            .unwrap_or_default();
+        let score = if answer.contains('#') || answer.contains("\"\"\"") {
+            5
+        } else {
+            1
+        };
+        Ok(JudgeReply {
+            model: "comment-review".into(),
+            texts: vec![format!(r#"{{"reason": "r", "score": {score}}}"#); call.n as usize],
+        })
+    }
+    fn answer_of(&self, model: &str) -> Result<String, JudgeFailure> {
+        Err(JudgeFailure(format!("no answers of `{model}` here")))
+    }
+}
 
 fn verdict(case: &Case, answer: &str) -> llmtest_grade::Verdict {
     let reg = common::registry();
@@ -14,7 +44,10 @@ fn verdict(case: &Case, answer: &str) -> llmtest_grade::Verdict {
         .iter()
         .map(|a| (a.clone(), reg.build(a).expect("builds")))
         .collect();
-    let sample = Sample::of_answer("leetcode", "test", case, answer);
+    let sample = Sample {
+        judge: Some(&CommentReview),
+        ..Sample::of_answer("leetcode", "test", case, answer)
+    };
     grade_sample(&graders, &sample, case.threshold, false)
 }
 
