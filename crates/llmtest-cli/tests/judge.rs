@@ -121,7 +121,7 @@ fn judge(i: usize, hit: &Hit) -> Reply {
         }
     } else if user.contains("ANSWER-straddle") {
         let v = |y: &str| format!(r#"{{"reason": "r", "verdict": "{y}"}}"#);
-        reply(&[v("Y"), v("N"), v("Y")][..n.max(1)].to_vec())
+        reply(&[v("Y"), v("N"), v("Y")][..n.clamp(1, 3)])
     } else if user.contains("ANSWER-pair") {
         // Prefers the better answer in whichever position it is.
         let a = user.split("[Answer A]").nth(1).unwrap_or_default();
