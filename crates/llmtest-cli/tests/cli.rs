@@ -77,7 +77,7 @@ fn exit_codes_follow_the_documented_contract() {
     let o = llmtest(ok.path(), &["run"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("| echo | 2/2 (100%) |"),
+        String::from_utf8_lossy(&o.stdout).contains("| **echo** | echo | ✅ 2/2 100% (34–100) |"),
         "{}",
         text(&o)
     );
@@ -152,7 +152,7 @@ fn junit_markdown_and_html_reports() {
     for (fmt, needle) in [
         ("junit", "<testsuite name=\"revenue@answers\""),
         ("md", "| total | ❌ | ✅ |"),
-        ("html", "<table>"),
+        ("html", "<table class=heat id=heatmap>"),
     ] {
         let out = dir.path().join(format!("report.{fmt}"));
         let o = llmtest(
