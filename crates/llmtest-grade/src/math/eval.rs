@@ -207,7 +207,12 @@ pub(crate) fn numeric(n: &Node, env: &[(String, f64)]) -> Option<f64> {
                 }
                 return Some(r);
             }
-            let x = numeric(a, env)?;
+            // `\tan 60^\circ`: a trigonometric function of degrees
+            let trig = matches!(f.as_str(), "sin" | "cos" | "tan" | "cot" | "sec" | "csc");
+            let x = match &**a {
+                Node::Deg(d) if trig => numeric(d, env)?.to_radians(),
+                _ => numeric(a, env)?,
+            };
             match f.as_str() {
                 "sin" => x.sin(),
                 "cos" => x.cos(),

@@ -303,6 +303,10 @@ fn words_with_numerals_vectors_and_corrections() {
     // a box corrected by a later one
     ok("8", "$$\\boxed{9}$$ is wrong; the answer is $\\boxed{8}$");
     bad("9", "$$\\boxed{9}$$ is wrong; the answer is $\\boxed{8}$");
+    // trigonometric functions of degrees
+    ok("\\sqrt{3}", "\\boxed{\\tan 60^\\circ}");
+    ok("\\frac{1}{2}", "\\sin 30°");
+    bad("\\frac{1}{2}", "\\cos 30°");
 }
 
 #[test]
