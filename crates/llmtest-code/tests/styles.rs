@@ -232,7 +232,11 @@ fn humaneval_values_cross_to_the_judge_with_their_semantics() {
         "class Oops(Exception):\n    pass\ndef f():\n    raise Oops('mine')\n",
     );
     assert_eq!(kind(&g), "runtime_error", "{}", g.found);
-    assert!(g.found.contains("Oops: mine (solution line 4)"), "{}", g.found);
+    assert!(
+        g.found.contains("Oops: mine (solution line 4)"),
+        "{}",
+        g.found
+    );
 }
 
 #[test]
@@ -388,10 +392,17 @@ fn rust_runner_compiles_and_runs_in_the_sandbox() {
     let wrong = code.replace("v[0] + v[1]", "if v[0] < 0 { 1 } else { v[0] + v[1] }");
     let g = grade(p.clone(), &wrong);
     assert_eq!(kind(&g), "wrong_answer", "{}", g.found);
-    assert!(g.found.starts_with("test 2/2: printed \"1\\n\""), "{}", g.found);
+    assert!(
+        g.found.starts_with("test 2/2: printed \"1\\n\""),
+        "{}",
+        g.found
+    );
     assert_eq!(g.score, 0.5);
     // A panic is the program's runtime error.
-    let g = grade(p.clone(), "```rust\nfn main() { let v: Vec<i32> = Vec::new(); println!(\"{}\", v[1]); }\n```");
+    let g = grade(
+        p.clone(),
+        "```rust\nfn main() { let v: Vec<i32> = Vec::new(); println!(\"{}\", v[1]); }\n```",
+    );
     assert_eq!(kind(&g), "runtime_error", "{}", g.found);
     assert_eq!(g.outcome, Some(Outcome::CodeError));
     let g = grade(p, "```rust\nfn main() { let x: i32 = \"no\"; }\n```");

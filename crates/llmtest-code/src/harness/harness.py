@@ -110,9 +110,14 @@ class _Peer:
     def _enc_other(self, v, d):
         import collections
         import collections.abc
-        import decimal
-        import fractions
 
+        # Only modules the program imported can have made such values (importing them here
+        # would cost every execution their import time).
+        fractions = sys.modules.get("fractions")
+        decimal = sys.modules.get("decimal")
+        if callable(v) and not isinstance(v, type):
+            self._own.append(v)
+            return {"fn": len(self._own) - 1, "name": str(getattr(v, "__name__", "function"))[:200]}
         # Subclasses of the builtins go as their base type (their own hooks stay behind).
         if isinstance(v, int):
             return self.enc(int.__index__(v), d)
@@ -124,9 +129,9 @@ class _Peer:
             return {"ba" if isinstance(v, bytearray) else "b": bytes(v).hex()}
         if isinstance(v, complex):
             return {"c": [float(v.real), float(v.imag)]}
-        if isinstance(v, fractions.Fraction):
+        if fractions is not None and isinstance(v, fractions.Fraction):
             return {"q": [self.enc(v.numerator, d), self.enc(v.denominator, d)]}
-        if isinstance(v, decimal.Decimal):
+        if decimal is not None and isinstance(v, decimal.Decimal):
             return {"dec": str(v)}
         if isinstance(v, collections.Counter):
             return {"ctr": [[self.enc(k, d), self.enc(x, d)] for k, x in dict.items(v)]}
@@ -144,9 +149,6 @@ class _Peer:
             return {"fs" if isinstance(v, frozenset) else "s": [self.enc(x, d) for x in v]}
         if isinstance(v, range):
             return {"r": [v.start, v.stop, v.step]}
-        if callable(v) and not isinstance(v, type):
-            self._own.append(v)
-            return {"fn": len(self._own) - 1, "name": str(getattr(v, "__name__", "function"))[:200]}
         try:
             if hasattr(v, "tolist"):  # numpy arrays and scalars
                 return self.enc(v.tolist(), d)
@@ -612,11 +614,11 @@ def _main():
         sys.stdout.flush()
     except Exception:  # noqa: BLE001
         pass
+    _emit({"done": True})
+    # Not waited for: the zygote (or the sandbox) reaps it after the judge exits.
     import signal
 
     os.kill(_CHILD, signal.SIGKILL)
-    os.waitpid(_CHILD, 0)
-    _emit({"done": True})
 
 
 _main()
