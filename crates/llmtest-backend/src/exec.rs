@@ -23,7 +23,7 @@ use llmtest_spec::{ModelConfig, Prompt};
 
 use crate::types::{
     Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request,
-    Response, Timings, parse_options,
+    Response, parse_options,
 };
 
 #[derive(Deserialize, Clone, Copy, Default, PartialEq)]
@@ -133,15 +133,7 @@ impl Backend for ExecBackend {
                 ..Choice::default()
             });
         }
-        Ok(Response {
-            choices,
-            usage: None,
-            timings: Timings {
-                total_ms: t0.elapsed().as_secs_f64() * 1e3,
-                ..Timings::default()
-            },
-            facts: Default::default(),
-        })
+        Ok(Response::untimed(choices, t0))
     }
 }
 

@@ -20,7 +20,7 @@ use llmtest_spec::ModelConfig;
 
 use crate::types::{
     Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request,
-    Response, Timings, parse_options,
+    Response, parse_options,
 };
 
 #[derive(Deserialize)]
@@ -104,66 +104,47 @@ impl OutputsBackend {
     }
 }
 
-/// Minimal CSV reading for `case,output[,suite,model,reasoning,sample]` with quoted fields.
+/// `case,output[,suite,model,reasoning,sample]` in any column order, with a header; quoted
+/// fields may hold commas, quotes and newlines.
 fn csv_rows(text: &str) -> Result<Vec<Row>, String> {
-    let mut records = parse_csv(text)?;
-    if records.is_empty() {
-        return Ok(Vec::new());
-    }
-    let header = records.remove(0);
-    let col = |name: &str| header.iter().position(|h| h.trim() == name);
-    let (Some(ci), Some(oi)) = (col("case"), col("output")) else {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::Headers)
+        .from_reader(text.as_bytes());
+    let header = rdr.headers().map_err(|e| e.to_string())?.clone();
+    if !header.iter().any(|h| h == "case") || !header.iter().any(|h| h == "output") {
         return Err("the header must name `case` and `output` columns".into());
-    };
-    let (si, mi, ri, ni) = (col("suite"), col("model"), col("reasoning"), col("sample"));
-    let get = |r: &Vec<String>, i: Option<usize>| {
-        i.and_then(|i| r.get(i)).filter(|s| !s.is_empty()).cloned()
-    };
-    Ok(records
-        .iter()
-        .map(|r| Row {
-            case: r.get(ci).cloned().unwrap_or_default(),
-            output: r.get(oi).cloned().unwrap_or_default(),
-            suite: get(r, si),
-            model: get(r, mi),
-            reasoning: get(r, ri),
-            sample: get(r, ni).and_then(|s| s.parse().ok()),
-        })
-        .collect())
-}
-
-fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
-    let mut out = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                out.push(std::mem::take(&mut row));
-            }
-            (false, '\r') => {}
-            (false, c) => field.push(c),
-        }
     }
-    if quoted {
-        return Err("unterminated quoted field".into());
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| match e.position() {
+            Some(p) => format!("line {}: {e}", p.line()),
+            None => e.to_string(),
+        })?;
+        let get = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| rec.get(i))
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        rows.push(Row {
+            case: get("case").unwrap_or_default(),
+            output: get("output").unwrap_or_default(),
+            suite: get("suite"),
+            model: get("model"),
+            reasoning: get("reasoning"),
+            sample: match get("sample") {
+                None => None,
+                Some(s) => Some(s.parse().map_err(|_| {
+                    format!("line {line}: `sample` must be a whole number, not `{s}`")
+                })?),
+            },
+        });
     }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        out.push(row);
-    }
-    Ok(out)
+    Ok(rows)
 }
 
 #[async_trait::async_trait]
@@ -208,15 +189,7 @@ impl Backend for OutputsBackend {
                 finish_reason: None,
             })
             .collect();
-        Ok(Response {
-            choices,
-            usage: None,
-            timings: Timings {
-                total_ms: t0.elapsed().as_secs_f64() * 1e3,
-                ..Timings::default()
-            },
-            facts: Default::default(),
-        })
+        Ok(Response::untimed(choices, t0))
     }
 }
 
@@ -254,5 +227,14 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].output, "58,159,881千元");
         assert_eq!(rows[1].output, "line1\nline \"2\"");
+        let e = csv_rows("case,output\na,1,extra\n").unwrap_err();
+        assert!(e.starts_with("line 2: "), "{e}");
+        let e = csv_rows("case,output,sample\na,1,x\n").unwrap_err();
+        assert_eq!(e, "line 2: `sample` must be a whole number, not `x`");
+        assert!(
+            csv_rows("id,text\na,1\n")
+                .unwrap_err()
+                .contains("`case` and `output`")
+        );
     }
 }

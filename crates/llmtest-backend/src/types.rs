@@ -103,6 +103,22 @@ pub struct Response {
     pub facts: Map<String, Value>,
 }
 
+impl Response {
+    /// Answers with no token counts and no streaming timings: only the time since `start`
+    /// (backends that read answers from a file or a command).
+    pub fn untimed(choices: Vec<Choice>, start: std::time::Instant) -> Response {
+        Response {
+            choices,
+            usage: None,
+            timings: Timings {
+                total_ms: start.elapsed().as_secs_f64() * 1e3,
+                ..Timings::default()
+            },
+            facts: Map::new(),
+        }
+    }
+}
+
 /// Why a request could not be answered. Never a wrong answer: the model was not (fully) heard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

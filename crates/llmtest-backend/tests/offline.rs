@@ -142,16 +142,7 @@ fn key_changes_with_prompt_params_model_and_n_only() {
 }
 
 fn model(backend: &str, options: serde_json::Value) -> ModelConfig {
-    ModelConfig {
-        name: "console".into(),
-        backend: backend.into(),
-        max_concurrency: 1,
-        params: GenParams::default(),
-        description: None,
-        suites: None,
-        options: options.as_object().unwrap().clone(),
-        loc: Default::default(),
-    }
+    ModelConfig::new("console", backend, options)
 }
 
 fn factory(name: &str) -> Arc<dyn BackendFactory> {

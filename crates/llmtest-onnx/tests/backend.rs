@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use llmtest_backend::{Backend, BackendContext, BackendError, InfraKind, Request};
-use llmtest_spec::{GenParams, Loc, Message, ModelConfig, Prompt, Role};
+use llmtest_spec::{GenParams, Message, ModelConfig, Prompt, Role};
 use serde_json::{Map, Value, json};
 
 use common::{root, skip_unless_runtime};
@@ -15,19 +15,7 @@ use common::{root, skip_unless_runtime};
 const ANSWER: &str = "I am a tiny test model.";
 
 fn config(options: Value) -> ModelConfig {
-    let Value::Object(options) = options else {
-        panic!("options must be a mapping")
-    };
-    ModelConfig {
-        name: "tiny-onnx".into(),
-        backend: "onnx".into(),
-        max_concurrency: 1,
-        params: GenParams::default(),
-        description: None,
-        suites: None,
-        options,
-        loc: Loc::default(),
-    }
+    ModelConfig::new("tiny-onnx", "onnx", options)
 }
 
 fn ctx() -> BackendContext {

@@ -80,19 +80,11 @@ mod tests {
     #[test]
     fn body_holds_params_n_stream_options_and_extra_body() {
         use crate::options::{Options, resolve};
-        let m = llmtest_spec::ModelConfig {
-            name: "m".into(),
-            backend: "openai".into(),
-            max_concurrency: 1,
-            params: Default::default(),
-            description: None,
-            suites: None,
-            options: serde_json::json!({"provider": "openai", "api_key_env": "", "model": "gpt"})
-                .as_object()
-                .unwrap()
-                .clone(),
-            loc: Default::default(),
-        };
+        let m = llmtest_spec::ModelConfig::new(
+            "m",
+            "openai",
+            serde_json::json!({"provider": "openai", "api_key_env": "", "model": "gpt"}),
+        );
         let opts: Options = llmtest_backend::parse_options(&m).unwrap();
         let r = resolve(&m, opts, std::path::Path::new("."), &|_| None).unwrap();
         let mut p = GenParams {

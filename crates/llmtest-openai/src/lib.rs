@@ -7,11 +7,7 @@
 //! use llmtest_spec::ModelConfig;
 //!
 //! let options = serde_json::json!({"provider": "vllm", "model": "Qwen/Qwen2.5-7B-Instruct"});
-//! let model = ModelConfig {
-//!     name: "qwen7b".into(), backend: "openai".into(), max_concurrency: 8,
-//!     params: Default::default(), description: None, suites: None,
-//!     options: options.as_object().unwrap().clone(), loc: Default::default(),
-//! };
+//! let model = ModelConfig { max_concurrency: 8, ..ModelConfig::new("qwen7b", "openai", options) };
 //! let factory = llmtest_openai::factory();
 //! assert_eq!(factory.name(), "openai");
 //! // Nothing is contacted yet: requests go to http://127.0.0.1:8000/v1 when the run starts.

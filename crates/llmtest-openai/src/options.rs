@@ -472,14 +472,8 @@ mod tests {
 
     fn model(options: serde_json::Value) -> ModelConfig {
         ModelConfig {
-            name: "m".into(),
-            backend: "openai".into(),
             max_concurrency: 4,
-            params: Default::default(),
-            description: None,
-            suites: None,
-            options: options.as_object().unwrap().clone(),
-            loc: Default::default(),
+            ..ModelConfig::new("m", "openai", options)
         }
     }
 

@@ -302,6 +302,30 @@ pub struct ModelConfig {
     pub loc: Loc,
 }
 
+impl ModelConfig {
+    /// A model entry built in code (tests, programs embedding llmtest): `options` holds the
+    /// backend's keys as a JSON object; one request at a time, no params, no location.
+    ///
+    /// # Panics
+    /// If `options` is not a JSON object.
+    #[track_caller]
+    pub fn new(name: &str, backend: &str, options: Value) -> ModelConfig {
+        let Value::Object(options) = options else {
+            panic!("ModelConfig::new: options must be a JSON object, not {options}");
+        };
+        ModelConfig {
+            name: name.to_owned(),
+            backend: backend.to_owned(),
+            max_concurrency: 1,
+            params: GenParams::default(),
+            description: None,
+            suites: None,
+            options,
+            loc: Loc::default(),
+        }
+    }
+}
+
 /// A resolved profile.
 #[derive(Clone, Debug)]
 pub struct Profile {

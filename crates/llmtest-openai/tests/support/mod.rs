@@ -347,14 +347,8 @@ async fn serve(mut sock: TcpStream, hits: Arc<Mutex<Vec<Hit>>>, script: Script) 
 /// A `ModelConfig` for the `openai` backend with these options.
 pub fn model(name: &str, max_concurrency: usize, options: Value) -> llmtest_spec::ModelConfig {
     llmtest_spec::ModelConfig {
-        name: name.into(),
-        backend: "openai".into(),
         max_concurrency,
-        params: Default::default(),
-        description: None,
-        suites: None,
-        options: options.as_object().unwrap().clone(),
-        loc: Default::default(),
+        ..llmtest_spec::ModelConfig::new(name, "openai", options)
     }
 }
 
