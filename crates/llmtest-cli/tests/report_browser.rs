@@ -272,3 +272,59 @@ fn html_report_renders_in_headless_chromium() {
         "{reqs:?}"
     );
 }
+
+#[test]
+fn report_renders_saved_results_in_every_format_and_refuses_foreign_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = repo().join("fixtures/results/live-local.json");
+    for (fmt, needle) in [
+        (
+            "md",
+            "| **tiny-qwen2** | tiny-qwen2-llamacpp | ❌ 0/8 0% (0–32) |",
+        ),
+        ("junit", "<testsuite name=\"seed-math@reference-answers\""),
+        ("json", "\"schema_version\": 1"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
+            .arg("report")
+            .arg(&results)
+            .args(["--format", fmt])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{fmt}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(needle), "{fmt}: {out}");
+    }
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, "{\n  \"schema_version\": 1,\n  oops\n}\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
+        .arg("report")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("bad.json:3:3: not a results file"), "{e}");
+    let future = tmp.path().join("v2.json");
+    let text = std::fs::read_to_string(&results).unwrap().replacen(
+        "\"schema_version\": 1",
+        "\"schema_version\": 2",
+        1,
+    );
+    std::fs::write(&future, text).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
+        .arg("report")
+        .arg(&future)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("results schema version 2; this llmtest reads version 1"),
+        "{e}"
+    );
+}

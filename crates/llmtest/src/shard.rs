@@ -301,6 +301,7 @@ mod tests {
         }
         // xxh64("", 0) is the published empty-input digest.
         assert_eq!(xxhash_rust::xxh64::xxh64(b"", 0), 0xef46_db37_51d8_e999);
+        assert_eq!(xxhash_rust::xxh64::xxh64(b"a", 0), 0xd24e_c4f1_a98c_6e5b);
         // Every name lands in exactly one shard.
         for name in ["gsm8k::q1::m", "a::b::c", "humaneval::HumanEval/0::x"] {
             let hits = (1..=5)
