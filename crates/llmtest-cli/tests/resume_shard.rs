@@ -326,7 +326,7 @@ fn ctrl_c_stops_the_managed_server_and_leaves_a_whole_journal() {
     }
     // Every line is whole JSON (journal_lines panics otherwise), and the run can finish.
     let done = journal_lines(dir.path()).len();
-    assert!(done >= 3 && done < CASES, "{done}");
+    assert!((3..CASES).contains(&done), "{done}");
     let out = run(
         dir.path(),
         &["run", "--resume", "--format", "json", "-o", "out.json"],

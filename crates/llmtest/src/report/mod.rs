@@ -139,19 +139,15 @@ pub(crate) fn family(model: &str) -> String {
         "onnx", "llamacpp", "vllm", "sglang", "mlx", "exl2", "bnb",
     ];
     let mut name = model;
-    loop {
-        let Some(i) = name.rfind(['-', '@', ':']) else {
-            break;
-        };
+    while let Some(i) = name.rfind(['-', '@', ':']) {
         let tail = name[i + 1..].to_ascii_lowercase();
-        let quant_level = tail.len() >= 2
-            && tail.starts_with('q')
-            && tail[1..2].chars().all(|c| c.is_ascii_digit());
-        if i > 0 && (SUFFIXES.contains(&tail.as_str()) || quant_level) {
-            name = &name[..i];
-        } else {
+        // `q4_k_m`, `q8_0`, …: llama.cpp's quantization levels.
+        let quant_level =
+            tail.starts_with('q') && tail.chars().nth(1).is_some_and(|c| c.is_ascii_digit());
+        if i == 0 || !(SUFFIXES.contains(&tail.as_str()) || quant_level) {
             break;
         }
+        name = &name[..i];
     }
     name.to_owned()
 }

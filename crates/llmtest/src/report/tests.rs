@@ -59,6 +59,8 @@ fn families_strip_quantization_and_serving_suffixes() {
     assert_eq!(family("QwQ-32B"), "QwQ-32B");
     assert_eq!(family("awq"), "awq");
     assert_eq!(family("reference-answers"), "reference-answers");
+    assert_eq!(family("模型-q中"), "模型-q中");
+    assert_eq!(family("m-Q8_0"), "m");
 }
 
 #[test]
