@@ -212,6 +212,10 @@ fn eq(g: &Node, a: &Node, o: Opts, depth: usize) -> bool {
                 return match (gi, a) {
                     ([one], _) => eq(one, a, o, d),
                     (_, Node::Tuple(ai)) => ordered(gi, ai, o, d),
+                    // `A \cap B = \{1, 2\}`
+                    (_, Node::Eq(al, ar)) if names_a_quantity(al) && !has_any_var(ar) => {
+                        eq(g, ar, o, d)
+                    }
                     _ => false,
                 };
             }
@@ -487,7 +491,12 @@ fn structural(g: &Node, a: &Node, o: Opts, d: usize) -> bool {
                 eq(g, ar, o, d)
             } else if is_var(ar) {
                 eq(g, al, o, d)
-            } else if names_a_quantity(al) && !has_any_var(ar) && is_constant(g) {
+            } else if names_a_quantity(al)
+                && !has_any_var(ar)
+                && !has_any_var(g)
+                && !matches!(g, Node::Eq(..) | Node::Rel(..))
+            {
+                // also a set or interval: `A \cap B = \{1, 2\}`
                 eq(g, ar, o, d)
             } else {
                 false

@@ -268,6 +268,9 @@ fn named_values_set_builders_and_asides() {
     bad("3", "x + 1 = 3");
     bad("a + 3z = 0", "$0$");
     bad("2x + z = 1", "$1$");
+    ok("\\{1,2\\}", "$A\\cap B=\\{1,2\\}$");
+    bad("\\{1,2\\}", "$A\\cap B=\\{1,3\\}$");
+    ok("16", "小明一共走了十六千米。");
     ok("(2, \\infty)", "\\boxed{\\{x \\mid x > 2\\}}");
     ok("(2, \\infty)", "\\boxed{\\{x : x > 2\\}}");
     bad("(2, \\infty)", "\\boxed{\\{x \\mid x < 2\\}}");

@@ -41,6 +41,9 @@ pub(crate) fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> 
     let mut count = 0;
     let mut has_digit = false;
     let mut has_digit_char = false;
+    // the last of 十/百/千 in this section: they must come in falling order, so in `十六千米`
+    // the 千 starts the unit 千米 (sixteen kilometres), not 6,010
+    let mut last_small = i128::MAX;
     while i < c.len() && count < 40 {
         let ch = c[i];
         if let Some(d) = cn_digit(ch) {
@@ -53,6 +56,10 @@ pub(crate) fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> 
             };
             has_digit = true;
         } else if let Some(u) = cn_small(ch) {
+            if u >= last_small {
+                break;
+            }
+            last_small = u;
             let n = if num == 0 && !has_digit { 1 } else { num };
             section = section.checked_add(n.checked_mul(u)?)?;
             num = 0;
@@ -64,6 +71,7 @@ pub(crate) fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> 
             wan = wan.checked_add((section + num).checked_mul(10_000)?)?;
             section = 0;
             num = 0;
+            last_small = i128::MAX;
         } else if ch == '亿' {
             if count == 0 {
                 return None;
@@ -75,6 +83,7 @@ pub(crate) fn parse_cn(c: &[char], start: usize) -> Option<(usize, Dec, usize)> 
             wan = 0;
             section = 0;
             num = 0;
+            last_small = i128::MAX;
         } else {
             break;
         }

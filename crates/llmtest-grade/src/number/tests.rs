@@ -271,3 +271,14 @@ fn bad_params() {
     .unwrap();
     assert!(e.message.contains("middle"), "{}", e.message);
 }
+
+#[test]
+fn small_units_fall_in_order() {
+    // 十六千米 is sixteen kilometres; 千 after 十 starts the unit
+    let g = grader(serde_json::json!({"value": 16, "unit": "千米"}));
+    assert!(g.grade_answer("小明一共走了十六千米。").pass);
+    let g = grader(serde_json::json!({"value": 30, "unit": "千克"}));
+    assert!(g.grade_answer("三十千克").pass);
+    let g = grader(serde_json::json!({"value": 1050}));
+    assert!(g.grade_answer("一千零五十").pass);
+}
