@@ -87,13 +87,65 @@ fn read_entries(path: &Path) -> Result<Vec<Entry>, String> {
         .collect()
 }
 
+/// A cassette line by its key, parsed in full only when its request comes: a process that
+/// runs one trial (nextest) decodes one entry, not the suite's thousand.
+#[derive(serde::Deserialize)]
+struct KeyOnly {
+    key: String,
+}
+
+/// One line of a cassette file, kept as text until it is replayed.
+struct Line {
+    number: usize,
+    text: String,
+}
+
+fn index_entries(path: &Path) -> Result<HashMap<String, Line>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let mut out = HashMap::new();
+    for (i, l) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        // Recorded lines start with their key (hex, no escapes): read it without parsing.
+        let fast = l
+            .strip_prefix("{\"key\":\"")
+            .and_then(|r| r.split_once('"'))
+            .map(|(k, _)| k)
+            .filter(|k| k.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let key = match fast {
+            Some(k) => k.to_owned(),
+            None => {
+                serde_json::from_str::<KeyOnly>(l)
+                    .map_err(|e| {
+                        format!("{}:{}: invalid cassette entry: {e}", path.display(), i + 1)
+                    })?
+                    .key
+            }
+        };
+        out.insert(
+            key,
+            Line {
+                number: i + 1,
+                text: l.to_owned(),
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// Answers from cassettes; never touches the network. A suite's cassette file is read on
 /// the first request of that suite, so a process that runs one trial reads one file.
 pub struct ReplayBackend {
     model: String,
     dir: PathBuf,
     display_dir: PathBuf,
-    suites: Mutex<HashMap<String, Arc<HashMap<String, Entry>>>>,
+    suites: Mutex<HashMap<String, Arc<HashMap<String, Line>>>>,
 }
 
 impl ReplayBackend {
@@ -108,16 +160,11 @@ impl ReplayBackend {
         })
     }
 
-    fn suite(&self, suite: &str) -> Result<Arc<HashMap<String, Entry>>, String> {
+    fn suite(&self, suite: &str) -> Result<Arc<HashMap<String, Line>>, String> {
         if let Some(m) = self.suites.lock().expect("cassettes").get(suite) {
             return Ok(m.clone());
         }
-        let entries: HashMap<String, Entry> =
-            read_entries(&file_for(&self.dir, &self.model, suite))?
-                .into_iter()
-                .map(|e| (e.key.clone(), e))
-                .collect();
-        let entries = Arc::new(entries);
+        let entries = Arc::new(index_entries(&file_for(&self.dir, &self.model, suite))?);
         self.suites
             .lock()
             .expect("cassettes")
@@ -156,8 +203,19 @@ impl Backend for ReplayBackend {
             .suite(&req.suite)
             .map_err(|e| InfraError::new(InfraKind::Other, e))?;
         match entries.get(&key) {
-            Some(e) => {
-                let mut r = e.response.clone();
+            Some(line) => {
+                let e: Entry = serde_json::from_str(&line.text).map_err(|e| {
+                    let file = file_for(&self.display_dir, &self.model, &req.suite);
+                    InfraError::new(
+                        InfraKind::Other,
+                        format!(
+                            "{}:{}: invalid cassette entry: {e}",
+                            file.display(),
+                            line.number
+                        ),
+                    )
+                })?;
+                let mut r = e.response;
                 r.timings.replayed = true;
                 Ok(r)
             }
