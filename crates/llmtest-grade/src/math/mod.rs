@@ -57,6 +57,7 @@ mod equiv;
 mod eval;
 mod extract;
 mod latex;
+mod lex;
 mod parse;
 mod relation;
 mod show;
