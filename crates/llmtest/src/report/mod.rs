@@ -144,7 +144,10 @@ pub(crate) fn family(model: &str) -> String {
         // `q4_k_m`, `q8_0`, …: llama.cpp's quantization levels.
         let quant_level =
             tail.starts_with('q') && tail.chars().nth(1).is_some_and(|c| c.is_ascii_digit());
-        if i == 0 || !(SUFFIXES.contains(&tail.as_str()) || quant_level) {
+        // `awq4`, `int3`, `gptq8`: a known suffix with its bit width.
+        let base = tail.trim_end_matches(|c: char| c.is_ascii_digit());
+        let with_bits = base.len() < tail.len() && (base == "int" || SUFFIXES.contains(&base));
+        if i == 0 || !(SUFFIXES.contains(&tail.as_str()) || quant_level || with_bits) {
             break;
         }
         name = &name[..i];

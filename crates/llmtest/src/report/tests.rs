@@ -61,6 +61,10 @@ fn families_strip_quantization_and_serving_suffixes() {
     assert_eq!(family("reference-answers"), "reference-answers");
     assert_eq!(family("模型-q中"), "模型-q中");
     assert_eq!(family("m-Q8_0"), "m");
+    assert_eq!(family("tiny-know-awq4-onnx"), "tiny-know");
+    assert_eq!(family("tiny-know-q3-llamacpp"), "tiny-know");
+    assert_eq!(family("m-int3"), "m");
+    assert_eq!(family("tiny-know-reference"), "tiny-know-reference");
 }
 
 #[test]
