@@ -127,6 +127,10 @@ enum Cmd {
     /// Run the suites as the `cargo test` harness does (libtest arguments after `--`:
     /// `--list`, `--exact NAME`, `--skip F`, `--ignored`, filters).
     Test {
+        /// Only the trials of shard K of N (by a hash of the trial name, as `cargo nextest
+        /// run --partition hash:K/N`; the harness reads `LLMTEST_SHARD=K/N`).
+        #[arg(long)]
+        shard: Option<crate::shard::Shard>,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -177,7 +181,15 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            run(&lt, &root, &select, Some(RunMode::Record), Format::Md, None, false)
+            run(
+                &lt,
+                &root,
+                &select,
+                Some(RunMode::Record),
+                Format::Md,
+                None,
+                false,
+            )
         }
         Cmd::List { select } => match plan(&lt, &root, &select, None) {
             Ok((_, plan)) => {
@@ -209,11 +221,11 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
             doctor(&root);
             ExitCode::SUCCESS
         }
-        Cmd::Test { args } => {
+        Cmd::Test { shard, args } => {
             use clap::Parser as _;
             let argv = std::iter::once("llmtest-test".to_string()).chain(args);
             match libtest_mimic::Arguments::try_parse_from(argv) {
-                Ok(a) => crate::harness::run(&lt, a),
+                Ok(a) => crate::harness::run(&lt, a, shard),
                 Err(e) => {
                     let _ = e.print();
                     ExitCode::from(2)
@@ -324,7 +336,9 @@ fn run(
     let mut report = llmtest_backend::redact_secrets(&render(&results, format));
     if matches!(format, Format::Md) {
         // Perf suites' latency tables (prompt length × load), after the matrix.
-        report.push_str(&llmtest_backend::redact_secrets(&crate::perf::markdown(&results)));
+        report.push_str(&llmtest_backend::redact_secrets(&crate::perf::markdown(
+            &results,
+        )));
     }
     match output {
         Some(p) => {

@@ -48,7 +48,7 @@ impl Recorded {
     }
 }
 
-pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
+pub(crate) fn run(lt: &Llmtest, args: Arguments, shard: Option<crate::shard::Shard>) -> ExitCode {
     let root = lt.root_dir();
     let registry = Arc::new(lt.grader_registry(&root));
     // `--exact suite::case::model` (how nextest runs each test in its own process): only
@@ -135,6 +135,10 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments) -> ExitCode {
         }));
     }
     trials.sort_by(|a, b| a.name().cmp(b.name()));
+    if let Some(shard) = shard {
+        // The same assignment as `llmtest run --shard` and nextest's `hash:K/N` partition.
+        trials.retain(|t| shard.contains(t.name()));
+    }
 
     if args.list {
         return libtest_mimic::run(&args, trials).exit_code();

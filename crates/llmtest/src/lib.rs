@@ -39,15 +39,15 @@ mod cli;
 pub mod compare;
 mod engine;
 mod harness;
-pub mod judge;
-pub mod report;
-pub mod perf;
-pub mod results;
-mod snapshot;
-pub mod stats;
 mod journal;
+pub mod judge;
+pub mod perf;
+pub mod report;
+pub mod results;
 mod runner;
 pub mod shard;
+mod snapshot;
+pub mod stats;
 
 pub use engine::{Engine, Plan, PlanOptions, Work};
 pub use llmtest_backend as backend;
@@ -93,7 +93,19 @@ impl Llmtest {
 
     /// Runs the suites as a libtest-compatible test binary.
     pub fn harness(self) -> ExitCode {
-        harness::run(&self, libtest_mimic::Arguments::from_args())
+        // `LLMTEST_SHARD=K/N`: only the trials of that shard (libtest's own arguments leave
+        // no room for a flag of ours).
+        let shard = match std::env::var("LLMTEST_SHARD") {
+            Ok(v) if !v.trim().is_empty() => match v.parse::<shard::Shard>() {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("llmtest: LLMTEST_SHARD: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => None,
+        };
+        harness::run(&self, libtest_mimic::Arguments::from_args(), shard)
     }
 
     /// Runs the `llmtest` command line with the process's arguments.

@@ -184,13 +184,47 @@ fn missing_credential_skips_and_unknown_names_are_listed() {
         std::fs::read_to_string(&log).unwrap()
     };
     let log = harness_log("s::stripped::cloud");
-    assert!(
-        log.contains("test s::stripped::cloud ... ignored"),
-        "{log}"
-    );
+    assert!(log.contains("test s::stripped::cloud ... ignored"), "{log}");
     assert!(log.contains("0 passed; 0 failed; 1 ignored"), "{log}");
     let log = harness_log("s::no-such-case::cloud");
     assert!(log.contains("0 passed; 0 failed; 0 ignored"), "{log}");
+
+    // `llmtest test --shard K/N` (the harness reads LLMTEST_SHARD): the shards partition the
+    // trials by name, as `run --shard` and nextest's hash partition do.
+    let listed = |extra: &[&str]| -> Vec<String> {
+        let log = dir.path().join("list.log");
+        let mut argv = vec!["test"];
+        argv.extend_from_slice(extra);
+        argv.extend_from_slice(&["--", "--list", "--logfile", log.to_str().unwrap()]);
+        assert_eq!(run(dir.path(), &argv), ExitCode::SUCCESS, "{extra:?}");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut names: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    };
+    let all = listed(&[]);
+    assert_eq!(all.len(), 5, "4 cases and a snapshot: {all:?}");
+    let shards: Vec<Vec<String>> = (1..=3)
+        .map(|k| listed(&["--shard", &format!("{k}/3")]))
+        .collect();
+    let mut union: Vec<String> = shards.concat();
+    union.sort();
+    assert_eq!(union, all, "the shards partition the trials: {shards:?}");
+    for (k, names) in shards.iter().enumerate() {
+        let shard = llmtest::shard::Shard {
+            k: k as u64 + 1,
+            n: 3,
+        };
+        assert!(names.iter().all(|n| shard.contains(n)), "{shards:?}");
+    }
+    assert!(
+        shards.iter().filter(|s| !s.is_empty()).count() >= 2,
+        "{shards:?}"
+    );
 
     let dir = project("  m: {backend: scriptd}\n", REASONING_SUITE);
     assert_eq!(
