@@ -64,7 +64,10 @@
 //! patching builtins or `json`, writing "passed" into the result file or every descriptor
 //! it finds (lines without the token are ignored) — and an object equal to everything is
 //! compared as what it holds, not with its own `__eq__`. The judge is not dumpable, so the
-//! program cannot ptrace it or read its memory; killing it only fails the program.
+//! program cannot ptrace it or read its memory; killing it only fails the program. The
+//! candidate's copy of the harness is the program's to change, so its replies are read as
+//! data: an error it reports counts as a runtime error (or a memory limit, or an early
+//! exit), whatever status it claims.
 //!
 //! HumanEval semantics kept across the boundary: the test's `check(candidate)` calls the
 //! program's function; lists, dicts, sets and bytearrays the function changes in place are
@@ -74,8 +77,22 @@
 //! `CandidateError`; the program's top-level functions are visible to the test
 //! (HumanEval/38's check calls `encode_cyclic`). Not served: objects of the program's own
 //! classes (they reach the test opaque, so only identity comparisons hold) and attributes
-//! set on the function. The JavaScript harness still runs the program in the judge's own
-//! interpreter (token-marked lines, but no process boundary).
+//! set on the function.
+//!
+//! JavaScript is served the same way: the judge (node) reads the spec, deletes it, then
+//! starts the candidate as a second node process with the same flags, the two talking over
+//! pipes. Values cross as tagged JSON: numbers (`NaN`, `±Infinity` and `-0` kept), BigInt,
+//! strings, booleans, `null` and `undefined`, arrays, plain objects (objects of the
+//! program's own classes arrive as plain objects of their enumerable fields), `Set`, `Map`,
+//! typed arrays, `Date`; functions are called back where they live. Values are made in the
+//! test's own realm, so `assert.deepStrictEqual` holds as it did in one interpreter;
+//! arrays, plain objects, `Set`s and `Map`s changed in place are changed in the test too;
+//! builtin errors (`TypeError`, `RangeError`, …) are thrown again as the test's own types.
+//! The test sees the program's top-level functions (`function`, and `const`/`let`/`class`
+//! names bound to functions). So patching `fs` or `JSON`, or walking `require.cache`,
+//! changes only the candidate's process. Not closed: node cannot make itself non-dumpable,
+//! so where the kernel lets a process read its same-user parent's memory (`/proc/PID/mem`,
+//! no Yama restriction), a program could still find the judge's token there.
 
 mod compare;
 pub mod extract;

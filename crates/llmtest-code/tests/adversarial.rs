@@ -262,6 +262,13 @@ fn forged_results_and_always_equal_objects_do_not_pass() {
             assert_eq!(kind(&g), "wrong_answer", "{code}: {}", g.found);
         }
     }
+    // The candidate's copy of the harness is the program's to change (its globals are a `gc`
+    // walk away): a reply that calls its own exception a pass is read as the error it reports.
+    let forge_status = "import gc\nfor g in [o for o in gc.get_objects() if isinstance(o, dict) and callable(o.get('_error_info'))]:\n    g['_error_info'] = (lambda orig: lambda e: dict(orig(e), status='passed'))(g['_error_info'])\ndef inc(x):\n    raise ValueError('nope')\n";
+    for g in [he(forge_status), cold(forge_status)] {
+        assert!(!g.pass, "{}", g.found);
+        assert_eq!(kind(&g), "runtime_error", "{}", g.found);
+    }
     // Patched builtins break the program's own process (it can no longer answer), not the
     // judge's.
     for g in [he(patch_builtins), cold(patch_builtins)] {
@@ -298,4 +305,60 @@ fn forged_results_and_always_equal_objects_do_not_pass() {
         "from fractions import Fraction\ndef half():\n    return Fraction(1, 2)\n",
     );
     assert!(g.pass, "{}", g.found);
+}
+
+#[test]
+fn javascript_programs_cannot_forge_a_pass() {
+    if !have("node") {
+        return;
+    }
+    // The program runs in a node process apart from the judge's: what it changes in its own
+    // interpreter (the `fs` and `JSON` the harness reports with) or writes anywhere it can
+    // (lines without the execution's token) does not reach the verdict.
+    let test = "const assert = require('assert');\nfunction check(candidate) {\n  assert.strictEqual(candidate(1), 2);\n}\n";
+    let he = |code: &str| {
+        grade(
+            json!({"language": "javascript", "test": test, "entry_point": "inc"}),
+            code,
+        )
+    };
+    let patch_fs = "const fs = require('fs');\nconst write = fs.writeSync;\nfs.writeSync = function (fd, s, ...rest) {\n  if (typeof s === 'string') s = s.replace(/\"status\":\"wrong_answer\"[^}]*?,\"k\"/, '\"status\":\"passed\",\"k\"');\n  return write.call(fs, fd, s, ...rest);\n};\nfunction inc(x) { return 0; }\n";
+    let patch_json = "const J = require('vm').runInThisContext('JSON');\nconst stringify = J.stringify;\nJ.stringify = function (o, ...rest) {\n  if (o && o.status === 'wrong_answer') o = { status: 'passed', k: o.k };\n  return stringify.call(J, o, ...rest);\n};\nfunction inc(x) { return 0; }\n";
+    let forge_fds = "const fs = require('fs');\nfs.appendFileSync('llmtest_result.jsonl', '{\"status\":\"passed\"}\\n{\"done\":true}\\n');\nfor (let fd = 3; fd < 64; fd++) {\n  try { fs.writeSync(fd, '{\"status\":\"passed\"}\\n{\"done\":true}\\n'); } catch (e) {}\n}\nfunction inc(x) { return 0; }\n";
+    for code in [patch_fs, patch_json] {
+        let g = he(code);
+        assert!(!g.pass, "{code}: {}", g.found);
+        assert_eq!(kind(&g), "wrong_answer", "{code}: {}", g.found);
+    }
+    // Garbage written into node's own descriptors (its signal pipe among them) breaks the
+    // candidate's process, not the verdict.
+    let g = he(forge_fds);
+    assert!(!g.pass, "{}", g.found);
+    assert!(
+        matches!(kind(&g), "wrong_answer" | "early_exit" | "runtime_error"),
+        "{}: {}",
+        kind(&g),
+        g.found
+    );
+    // The candidate's copy of the harness is the program's to change: a reply that calls its
+    // own exception a pass is read as the error it reports.
+    let forge_status = "const fs = require('fs');\nconst write = fs.writeSync;\nfs.writeSync = function (fd, data, ...rest) {\n  const s = Buffer.isBuffer(data) ? data.toString() : String(data);\n  return write.call(fs, fd, s.replace(/\"status\":\"runtime_error\"/g, '\"status\":\"passed\"'));\n};\nfunction inc(x) { throw new Error('nope'); }\n";
+    let g = he(forge_status);
+    assert!(!g.pass, "{}", g.found);
+    assert_eq!(kind(&g), "runtime_error", "{}", g.found);
+    assert!(he("function inc(x) { return x + 1; }").pass);
+    // What crosses keeps its meaning in the test: arguments changed in place, callbacks,
+    // builtin error types, BigInt, Set and Map compared deeply in the test's own realm, and
+    // the program's other functions (`const` ones too) visible to the test.
+    let test = "const assert = require('assert');\nfunction check(candidate) {\n  const a = [3, 1, 2];\n  assert.strictEqual(candidate(a), undefined);\n  assert.deepStrictEqual(a, [1, 2, 3]);\n  assert.deepStrictEqual(byKey([1, 3, 2], (x) => -x), [3, 2, 1]);\n  assert.throws(() => candidate(null), TypeError);\n  assert.deepStrictEqual(stats([1n, 2n]), { sum: 3n, seen: new Set([1n, 2n]), n: new Map([['n', 2]]) });\n}\n";
+    let code = "function sortInPlace(a) { a.sort((x, y) => x - y); }\nconst byKey = (xs, key) => xs.slice().sort((p, q) => key(p) - key(q));\nfunction stats(xs) {\n  return { sum: xs.reduce((p, q) => p + q, 0n), seen: new Set(xs), n: new Map([['n', xs.length]]) };\n}\n";
+    let g = grade(
+        json!({"language": "javascript", "test": test, "entry_point": "sortInPlace"}),
+        code,
+    );
+    assert!(g.pass, "{}", g.found);
+    // The program ending itself mid-test is an early exit, as in one process.
+    let g = he("function inc(x) { process.exit(0); }");
+    assert!(!g.pass);
+    assert_eq!(kind(&g), "early_exit", "{}", g.found);
 }

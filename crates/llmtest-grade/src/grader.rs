@@ -69,6 +69,23 @@ impl Outcome {
     pub fn is_infra(self) -> bool {
         matches!(self, Outcome::InfraError | Outcome::JudgeError)
     }
+
+    /// Which outcome speaks for several (an assertion's for its sample, a sample's for its
+    /// case): the higher, the further the cause is from a plain wrong answer. An
+    /// infrastructure failure (the candidate's backend, then the judge's) outranks an
+    /// undecided judge, which outranks a code problem, which outranks unterminated reasoning;
+    /// a pass, a skip and a wrong answer rank 0.
+    pub fn severity(self) -> u8 {
+        match self {
+            Outcome::Pass | Outcome::Fail | Outcome::Skipped => 0,
+            Outcome::UnterminatedReasoning => 1,
+            Outcome::CodeError => 2,
+            Outcome::CodeTimeout => 3,
+            Outcome::Unstable => 4,
+            Outcome::JudgeError => 5,
+            Outcome::InfraError => 6,
+        }
+    }
 }
 
 impl fmt::Display for Outcome {

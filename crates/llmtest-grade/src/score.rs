@@ -102,7 +102,7 @@ pub fn grade_sample(
         .iter()
         .filter_map(|r| r.outcome)
         .filter(|o| o.is_infra())
-        .max_by_key(|o| *o == Outcome::InfraError);
+        .max_by_key(|o| o.severity());
     let outcome = if unterminated {
         Outcome::UnterminatedReasoning
     } else if let Some(o) = ungraded {
@@ -110,21 +110,12 @@ pub fn grade_sample(
     } else if passed {
         Outcome::Pass
     } else {
-        // A failure caused by infrastructure (the candidate's, then the judge's) outranks an
-        // undecided judge, which outranks a code problem, which outranks a wrong answer.
-        let special = results
+        results
             .iter()
             .filter(|r| !r.pass)
             .filter_map(|r| r.outcome)
-            .max_by_key(|o| match o {
-                Outcome::InfraError => 5,
-                Outcome::JudgeError => 4,
-                Outcome::Unstable => 3,
-                Outcome::CodeTimeout => 2,
-                Outcome::CodeError => 1,
-                _ => 0,
-            });
-        special.unwrap_or(Outcome::Fail)
+            .max_by_key(|o| o.severity())
+            .unwrap_or(Outcome::Fail)
     };
     Verdict {
         outcome,

@@ -102,13 +102,7 @@ fn pipeline(dir: &Path) -> (f64, f64, usize) {
     let registry = Arc::new(lt.grader_registry(dir));
     let plan = Plan::load(dir, &registry, &PlanOptions::default()).expect("plan");
     let engine = Arc::new(
-        Engine::new(
-            &plan,
-            &["mock".to_string()],
-            &lt.backend_factories(),
-            registry,
-        )
-        .expect("engine"),
+        Engine::new(&plan, &["mock".to_string()], &lt.backend_factories()).expect("engine"),
     );
     let startup = t.elapsed().as_secs_f64();
     let results = engine.run_all(&plan.work);
@@ -269,13 +263,7 @@ fn main() {
         let lt = Llmtest::new().root(dir.path());
         let registry = Arc::new(lt.grader_registry(dir.path()));
         let plan = Plan::load(dir.path(), &registry, &PlanOptions::default()).unwrap();
-        let e = Engine::new(
-            &plan,
-            &["mock".to_string()],
-            &lt.backend_factories(),
-            registry,
-        )
-        .unwrap();
+        let e = Engine::new(&plan, &["mock".to_string()], &lt.backend_factories()).unwrap();
         s.push(t.elapsed().as_secs_f64());
         assert_eq!(plan.work.len(), 10_000);
         e.shutdown();

@@ -204,7 +204,7 @@ pub(crate) fn main(lt: &Llmtest, root: &std::path::Path, a: Args) -> ExitCode {
         }
         return ExitCode::from(2);
     }
-    let engine = match Engine::new(&plan, &judges, &lt.backend_factories(), registry.clone()) {
+    let engine = match Engine::new(&plan, &judges, &lt.backend_factories()) {
         Ok(e) => e,
         Err(d) => {
             eprintln!("{d}");

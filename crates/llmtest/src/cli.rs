@@ -9,7 +9,6 @@ use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -192,7 +191,7 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
             )
         }
         Cmd::List { select } => match plan(&lt, &root, &select, None) {
-            Ok((_, plan)) => {
+            Ok(plan) => {
                 let mut out = std::io::stdout().lock();
                 for w in filtered(&plan, &select) {
                     let _ = writeln!(out, "{}", w.name());
@@ -202,7 +201,7 @@ pub(crate) fn main(lt: &Llmtest, args: Vec<OsString>) -> ExitCode {
             Err(code) => code,
         },
         Cmd::Validate { select } => match plan(&lt, &root, &select, None) {
-            Ok((_, plan)) => {
+            Ok(plan) => {
                 let cases: usize = plan.suites.iter().map(|s| s.cases.len()).sum();
                 println!(
                     "ok: {} suite(s), {} case(s), {} item(s) on profile `{}`",
@@ -240,8 +239,8 @@ fn plan(
     root: &std::path::Path,
     s: &Select,
     mode: Option<RunMode>,
-) -> Result<(Arc<llmtest_grade::GraderRegistry>, Plan), ExitCode> {
-    let registry = Arc::new(lt.grader_registry(root));
+) -> Result<Plan, ExitCode> {
+    let registry = lt.grader_registry(root);
     let opts = PlanOptions {
         paths: s.paths.clone(),
         profile: s.profile.clone(),
@@ -250,7 +249,7 @@ fn plan(
         ..PlanOptions::default()
     };
     match Plan::load(root, &registry, &opts) {
-        Ok(p) => Ok((registry, p)),
+        Ok(p) => Ok(p),
         Err(d) => {
             eprintln!("{d}");
             Err(ExitCode::from(2))
@@ -275,7 +274,7 @@ fn run(
     output: Option<PathBuf>,
     resume: bool,
 ) -> ExitCode {
-    let (registry, plan) = match plan(lt, root, s, mode) {
+    let plan = match plan(lt, root, s, mode) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -287,7 +286,7 @@ fn run(
         );
         return ExitCode::from(2);
     }
-    let (engine, models) = match lt.start_engine(&plan, &work, registry) {
+    let (engine, models) = match lt.start_engine(&plan, &work) {
         Ok(started) => started,
         Err(code) => return code,
     };

@@ -1,6 +1,6 @@
-//! Planning (suites × cases × models → sorted work items) and execution (one shared
-//! runtime, bounded concurrency per model, each item run once and shared by whoever waits
-//! for it: a harness trial, a snapshot trial, the CLI).
+//! Planning (suites × cases × models → sorted work items, each case's graders built once)
+//! and execution (one shared runtime, bounded concurrency per model, each item run once and
+//! shared by whoever waits for it: a harness trial, a snapshot trial, the CLI).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,6 +28,50 @@ pub struct Work {
     pub suite: Arc<Suite>,
     pub case: usize,
     pub model: String,
+    /// The case's graders, built when the plan was resolved.
+    pub(crate) graders: Graders,
+}
+
+/// A case's assertions with the graders built for them, once per case when the plan is
+/// resolved and shared by the case's items on every model.
+#[derive(Clone, Default)]
+pub(crate) struct Graders(Arc<[(AssertionSpec, Arc<dyn Grader>)]>);
+
+impl Graders {
+    /// Builds the graders of `case`'s assertions. The loader has checked every assertion, but
+    /// it checks a suite's default assertions before their templates are rendered for each
+    /// case, so a rendering can still be refused here: that is a load error of the case.
+    fn build(registry: &GraderRegistry, case: &Case) -> Result<Graders, Diagnostic> {
+        let built: Result<Vec<_>, Diagnostic> = case
+            .expect
+            .iter()
+            .map(|a| match registry.build(a) {
+                Ok(g) => Ok((a.clone(), g)),
+                Err(e) => {
+                    let mut d = Diagnostic::new(
+                        case.loc.clone(),
+                        format!(
+                            "case `{}`: assertion `{}`: {}",
+                            case.id,
+                            a.display_kind(),
+                            e.message
+                        ),
+                    );
+                    d.hint = e.hint;
+                    Err(d)
+                }
+            })
+            .collect();
+        built.map(|g| Graders(g.into()))
+    }
+}
+
+impl std::fmt::Debug for Graders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(a, _)| a.display_kind()))
+            .finish()
+    }
 }
 
 impl Work {
@@ -129,16 +173,32 @@ impl Plan {
             }
         }
         let mut work = Vec::new();
+        let mut unbuilt = Diagnostics::default();
         for s in &suites {
-            for m in models_for(&project, &profile, s) {
-                for i in 0..s.cases.len() {
+            let models = models_for(&project, &profile, s);
+            if models.is_empty() {
+                continue;
+            }
+            for (i, case) in s.cases.iter().enumerate() {
+                let graders = match Graders::build(registry, case) {
+                    Ok(g) => g,
+                    Err(d) => {
+                        unbuilt.push(d);
+                        continue;
+                    }
+                };
+                for m in &models {
                     work.push(Work {
                         suite: s.clone(),
                         case: i,
                         model: m.clone(),
+                        graders: graders.clone(),
                     });
                 }
             }
+        }
+        if !unbuilt.is_empty() {
+            return Err(unbuilt);
         }
         work.sort_by_cached_key(Work::name);
         // Only suites that run need a judge (a profile without one can run the others).
@@ -200,7 +260,6 @@ pub struct Engine {
     rt: tokio::runtime::Runtime,
     project: Project,
     mode: RunMode,
-    registry: Arc<GraderRegistry>,
     slots: BTreeMap<String, Slot>,
     cells: Mutex<HashMap<String, Arc<OnceCell<Arc<CaseResult>>>>>,
     /// Generations (shared with `pairwise`) and judge calls.
@@ -214,7 +273,6 @@ impl Engine {
         plan: &Plan,
         models: &[String],
         factories: &BTreeMap<String, Arc<dyn BackendFactory>>,
-        registry: Arc<GraderRegistry>,
     ) -> Result<Engine, Diagnostics> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -339,7 +397,6 @@ impl Engine {
             rt,
             project: plan.project.clone(),
             mode: plan.profile.mode,
-            registry,
             slots,
             cells: Mutex::new(HashMap::new()),
         })
@@ -458,125 +515,67 @@ impl Engine {
         });
     }
 
+    /// Runs one item: its model's backend (or why there is none), then a perf scenario, or
+    /// the generations and their grades.
     async fn execute(&self, w: &Work) -> CaseResult {
-        let case = w.case();
-        let base = |outcome: Outcome| CaseResult {
-            suite: w.suite.name.clone(),
-            case: case.id.clone(),
-            model: w.model.clone(),
-            outcome,
-            score: 0.0,
-            weight: case.weight,
-            samples: Vec::new(),
-            pass_at_k: BTreeMap::new(),
-            error: None,
-            skipped: None,
-            usage: None,
-            timings: None,
-            facts: Map::new(),
-            perf: None,
-            judge: None,
-        };
-        if let Some(spec) = w.suite.perf.clone()
-            && let Some(Slot::Ready { backend, .. }) = self.slots.get(&w.model)
-        {
-            let base = base(Outcome::InfraError);
-            return crate::perf::run_case(backend.clone(), &self.project, w, &spec, base).await;
-        }
-        match self.slots.get(&w.model) {
-            Some(Slot::Ready { .. }) => {}
-            Some(Slot::Skipped(r)) => {
-                return CaseResult {
-                    skipped: Some(r.clone()),
-                    ..base(Outcome::Skipped)
-                };
-            }
+        let backend = match self.slots.get(&w.model) {
+            Some(Slot::Ready { backend, .. }) => backend,
+            Some(Slot::Skipped(r)) => return CaseResult::skipped(w, r.clone()),
             Some(Slot::Unavailable(r)) => {
-                return CaseResult {
-                    error: Some(InfraError::new(InfraKind::Unavailable, r.clone())),
-                    ..base(Outcome::InfraError)
-                };
+                return CaseResult::infra(w, InfraError::new(InfraKind::Unavailable, r.clone()));
             }
             None => {
-                return CaseResult {
-                    error: Some(InfraError::new(
-                        InfraKind::Other,
-                        format!("model `{}` was not started", w.model),
-                    )),
-                    ..base(Outcome::InfraError)
-                };
-            }
-        }
-        let req = self.hub.case_request(&w.suite, w.case, &w.model);
-        let resp = self.hub.generate(&req).await;
-        let resp = match resp {
-            Ok(r) if r.choices.len() == case.samples as usize => r,
-            Ok(r) => {
-                let e = InfraError::new(
-                    InfraKind::Stream,
-                    format!(
-                        "backend returned {} generation(s), {} were asked for",
-                        r.choices.len(),
-                        case.samples
-                    ),
-                );
-                return CaseResult {
-                    error: Some(e),
-                    ..base(Outcome::InfraError)
-                };
-            }
-            Err(e) if e.kind == InfraKind::Skip => {
-                return CaseResult {
-                    skipped: Some(e.message),
-                    ..base(Outcome::Skipped)
-                };
-            }
-            Err(e) => {
-                return CaseResult {
-                    error: Some(e),
-                    ..base(Outcome::InfraError)
-                };
-            }
-        };
-        let graders: Result<Vec<(AssertionSpec, Arc<dyn Grader>)>, _> = case
-            .expect
-            .iter()
-            .map(|a| self.registry.build(a).map(|g| (a.clone(), g)))
-            .collect();
-        let graders = match graders {
-            Ok(g) => g,
-            Err(e) => {
-                // Checked at load time; reaching this means a plugin changed its mind.
                 let e = InfraError::new(
                     InfraKind::Other,
-                    format!("cannot build assertion: {}", e.message),
+                    format!("model `{}` was not started", w.model),
                 );
-                return CaseResult {
-                    error: Some(e),
-                    ..base(Outcome::InfraError)
-                };
+                return CaseResult::infra(w, e);
             }
         };
-        let suite = w.suite.clone();
-        let case_idx = w.case;
-        let model = w.model.clone();
-        let judge = crate::judge::CaseJudge::new(self.hub.clone(), suite.clone(), case_idx);
+        if let Some(spec) = &w.suite.perf {
+            let base = CaseResult::empty(w, Outcome::InfraError);
+            return crate::perf::run_case(backend.clone(), &self.project, w, spec, base).await;
+        }
+        match self.generate(w).await {
+            Ok(resp) => self.grade(w, resp).await,
+            Err(e) if e.kind == InfraKind::Skip => CaseResult::skipped(w, e.message),
+            Err(e) => CaseResult::infra(w, e),
+        }
+    }
+
+    /// The case's generations, as many as it asks for (shared with `pairwise` judges).
+    async fn generate(&self, w: &Work) -> Result<Arc<Response>, InfraError> {
+        let req = self.hub.case_request(&w.suite, w.case, &w.model);
+        let resp = self.hub.generate(&req).await?;
+        let asked = w.case().samples as usize;
+        if resp.choices.len() != asked {
+            return Err(InfraError::new(
+                InfraKind::Stream,
+                format!(
+                    "backend returned {} generation(s), {asked} were asked for",
+                    resp.choices.len()
+                ),
+            ));
+        }
+        Ok(resp)
+    }
+
+    /// Grades the generations on the blocking pool (graders run code and wait for judges).
+    async fn grade(&self, w: &Work, resp: Arc<Response>) -> CaseResult {
+        let judge = crate::judge::CaseJudge::new(self.hub.clone(), w.suite.clone(), w.case);
+        let item = w.clone();
         let graded = tokio::task::spawn_blocking(move || {
-            let mut r = grade_response(&suite, case_idx, &model, &resp, &graders, Some(&judge));
+            let mut r = grade_response(&item, &resp, Some(&judge));
             r.judge = judge.usage();
             r
         })
         .await;
-        match graded {
-            Ok(r) => r,
-            Err(e) => {
-                let e = InfraError::new(InfraKind::Other, format!("grader panicked: {e}"));
-                CaseResult {
-                    error: Some(e),
-                    ..base(Outcome::InfraError)
-                }
-            }
-        }
+        graded.unwrap_or_else(|e| {
+            CaseResult::infra(
+                w,
+                InfraError::new(InfraKind::Other, format!("grader panicked: {e}")),
+            )
+        })
     }
 }
 
@@ -609,14 +608,11 @@ async fn stop_on_signal(backends: Vec<Arc<dyn Backend>>) {
 
 /// Grades every generation of a response: reasoning policy, assertions, case outcome, pass@k.
 pub(crate) fn grade_response(
-    suite: &Suite,
-    case_idx: usize,
-    model: &str,
+    w: &Work,
     resp: &Response,
-    graders: &[(AssertionSpec, Arc<dyn Grader>)],
     judge: Option<&dyn llmtest_grade::judge::Judge>,
 ) -> CaseResult {
-    let case = &suite.cases[case_idx];
+    let (suite, case, model) = (&*w.suite, w.case(), w.model.as_str());
     let mut samples = Vec::with_capacity(resp.choices.len());
     for (i, ch) in resp.choices.iter().enumerate() {
         let split = match suite.reasoning {
@@ -640,7 +636,7 @@ pub(crate) fn grade_response(
             tool_calls: &ch.tool_calls,
             judge,
         };
-        let v = grade_sample(graders, &sample, case.threshold, split.unterminated);
+        let v = grade_sample(&w.graders.0, &sample, case.threshold, split.unterminated);
         let extracted = v.assertions.iter().find_map(|a| a.extracted.clone());
         let reasoning_status = if split.unterminated {
             "unterminated"
@@ -675,15 +671,7 @@ pub(crate) fn grade_response(
             .iter()
             .map(|s| s.outcome)
             .filter(|o| *o != Outcome::Pass)
-            .max_by_key(|o| match o {
-                Outcome::InfraError => 6,
-                Outcome::JudgeError => 5,
-                Outcome::Unstable => 4,
-                Outcome::CodeTimeout => 3,
-                Outcome::CodeError => 2,
-                Outcome::UnterminatedReasoning => 1,
-                _ => 0,
-            })
+            .max_by_key(|o| o.severity())
             .unwrap_or(Outcome::Fail)
     };
     let mut pak = BTreeMap::new();
@@ -700,20 +688,99 @@ pub(crate) fn grade_response(
     let mut facts = resp.facts.clone();
     facts.retain(|_, v| !v.is_null());
     CaseResult {
-        suite: suite.name.clone(),
-        case: case.id.clone(),
-        model: model.to_owned(),
-        outcome,
         score,
-        weight: case.weight,
         samples,
         pass_at_k: pak,
-        error: None,
-        skipped: None,
         usage: resp.usage.clone(),
         timings: Some(resp.timings.clone()),
         facts: facts.into_iter().collect::<Map<String, Value>>(),
-        perf: None,
-        judge: None,
+        ..CaseResult::empty(w, outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmtest_grade::{FnFactory, Grade, GraderContext};
+    use llmtest_spec::CheckError;
+
+    fn project(suite: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("llmtest.yaml"),
+            "version: 1\nmodels:\n  a: {backend: exec, command: [cat]}\n  b: {backend: exec, command: [cat]}\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("suites")).unwrap();
+        std::fs::write(dir.path().join("suites/s.yaml"), suite).unwrap();
+        dir
+    }
+
+    struct Always;
+
+    impl Grader for Always {
+        fn grade(&self, _: &Sample<'_>) -> Grade {
+            Grade::binary(true, "", "")
+        }
+    }
+
+    /// The built-ins and `picky`, a plugin's assertion that refuses the value `bad` (and so
+    /// accepts a template that renders to it).
+    fn registry() -> GraderRegistry {
+        let mut r = GraderRegistry::with_builtins(GraderContext::default());
+        r.register(Arc::new(FnFactory::new(
+            "picky",
+            |p: &Map<String, Value>, _: &GraderContext| {
+                if p.get("value").and_then(Value::as_str) == Some("bad") {
+                    return Err(CheckError::new("`bad` is refused"));
+                }
+                Ok(Arc::new(Always) as Arc<dyn Grader>)
+            },
+        )));
+        r
+    }
+
+    #[test]
+    fn graders_are_built_once_per_case_and_shared_by_its_models() {
+        let dir = project(
+            "version: 1\nsuite: s\ncases:\n  - {id: one, prompt: hi, expect: [{type: contains, value: hi}, {type: picky, value: ok}]}\n  - {id: two, prompt: ho, expect: [{type: not-contains, value: ha}]}\n",
+        );
+        let plan = Plan::load(dir.path(), &registry(), &PlanOptions::default()).expect("loads");
+        assert_eq!(plan.work.len(), 4);
+        let item = |case: &str, model: &str| {
+            plan.work
+                .iter()
+                .find(|w| w.case().id == case && w.model == model)
+                .expect("planned")
+        };
+        assert!(Arc::ptr_eq(
+            &item("one", "a").graders.0,
+            &item("one", "b").graders.0
+        ));
+        let kinds = |w: &Work| -> Vec<String> {
+            w.graders.0.iter().map(|(a, _)| a.display_kind()).collect()
+        };
+        assert_eq!(kinds(item("one", "b")), ["contains", "picky"]);
+        assert_eq!(kinds(item("two", "a")), ["not-contains"]);
+    }
+
+    #[test]
+    fn a_default_assertion_refused_once_rendered_is_a_load_error_of_its_case() {
+        let dir = project(
+            "version: 1\nsuite: s\ndefaults:\n  expect: [{type: picky, value: \"{{ v }}\"}]\ncases:\n  - {id: fine, prompt: hi, vars: {v: good}}\n  - {id: broken, prompt: hi, vars: {v: bad}}\n",
+        );
+        let Err(err) = Plan::load(dir.path(), &registry(), &PlanOptions::default()) else {
+            panic!("a refused assertion must stop the plan");
+        };
+        assert_eq!(err.0.len(), 1, "{err}");
+        let d = &err.0[0];
+        assert_eq!(
+            d.message, "case `broken`: assertion `picky`: `bad` is refused",
+            "{err}"
+        );
+        assert_eq!(
+            (d.loc.file.as_path(), d.loc.line),
+            (Path::new("suites/s.yaml"), 7)
+        );
     }
 }

@@ -163,7 +163,7 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments, shard: Option<crate::shard::Sha
             }
         }
     }
-    let (engine, models) = match lt.start_engine(&plan, &work, registry) {
+    let (engine, models) = match lt.start_engine(&plan, &work) {
         Ok(started) => started,
         Err(code) => return code,
     };

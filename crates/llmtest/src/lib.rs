@@ -155,7 +155,6 @@ impl Llmtest {
         &self,
         plan: &engine::Plan,
         work: &[engine::Work],
-        registry: Arc<GraderRegistry>,
     ) -> Result<(Arc<engine::Engine>, Vec<String>), ExitCode> {
         let mut models = work
             .iter()
@@ -170,7 +169,7 @@ impl Llmtest {
         }
         models.extend(judge::models_named(&suites, plan.profile.judge.as_deref()));
         let models: Vec<String> = models.into_iter().collect();
-        match engine::Engine::new(plan, &models, &self.backend_factories(), registry) {
+        match engine::Engine::new(plan, &models, &self.backend_factories()) {
             Ok(e) => Ok((Arc::new(e), models)),
             Err(d) => {
                 eprintln!("{d}");

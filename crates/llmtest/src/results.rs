@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 use llmtest_backend::{InfraError, Timings, Usage};
 use llmtest_grade::{AssertionResult, Outcome};
 
+use crate::engine::Work;
+
 /// Bumped on any incompatible change of the JSON results.
 pub const RESULTS_SCHEMA_VERSION: u32 = 1;
 
@@ -95,6 +97,45 @@ pub struct CaseResult {
     /// which are the candidate's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<crate::judge::JudgeUsage>,
+}
+
+impl CaseResult {
+    /// `w`'s result with `outcome` and nothing measured: no samples, no usage, score 0.
+    pub(crate) fn empty(w: &Work, outcome: Outcome) -> CaseResult {
+        CaseResult {
+            suite: w.suite.name.clone(),
+            case: w.case().id.clone(),
+            model: w.model.clone(),
+            outcome,
+            score: 0.0,
+            weight: w.case().weight,
+            samples: Vec::new(),
+            pass_at_k: BTreeMap::new(),
+            error: None,
+            skipped: None,
+            usage: None,
+            timings: None,
+            facts: Map::new(),
+            perf: None,
+            judge: None,
+        }
+    }
+
+    /// `w` was not run, for `reason` (its model has no credentials, its backend declined).
+    pub(crate) fn skipped(w: &Work, reason: String) -> CaseResult {
+        CaseResult {
+            skipped: Some(reason),
+            ..CaseResult::empty(w, Outcome::Skipped)
+        }
+    }
+
+    /// `w` could not be asked or graded: the infrastructure's failure, not the model's.
+    pub(crate) fn infra(w: &Work, error: InfraError) -> CaseResult {
+        CaseResult {
+            error: Some(error),
+            ..CaseResult::empty(w, Outcome::InfraError)
+        }
+    }
 }
 
 /// One generation.

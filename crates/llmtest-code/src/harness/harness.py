@@ -24,6 +24,8 @@ _MAX_ITEMS = 1_000_000  # most items an iterator may yield into a message
 _MAX_DEPTH = 100
 # A request has "op"; a reply one of the others.
 _MESSAGE_KEYS = ("op", "return", "raise", "compile_error", "missing")
+# What an error of the candidate may be reported as.
+_REMOTE_STATUSES = ("runtime_error", "memory_limit", "early_exit")
 
 
 def _last_line(e):
@@ -363,10 +365,14 @@ def _remote_error(info):
         e = cls(str(info.get("text", "")))
     except Exception:  # noqa: BLE001 - exceptions with other constructors
         e = CandidateError(str(info.get("text", "")))
+    # The candidate's side of this harness is the program's to change (its globals are a
+    # `gc` walk away), so what it says is read as data: no status but an error's.
+    status = info.get("status")
+    line = info.get("solution_line")
     e.llmtest_remote = {
-        "status": str(info.get("status", "runtime_error")),
+        "status": status if status in _REMOTE_STATUSES else "runtime_error",
         "message": str(info.get("message", ""))[:2000],
-        "solution_line": info.get("solution_line"),
+        "solution_line": line if type(line) is int else None,
     }
     return e
 
