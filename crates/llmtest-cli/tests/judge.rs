@@ -187,6 +187,13 @@ fn judge_verdicts_failures_and_instability() {
     assert_eq!(good["judge"]["prompt_tokens"], 100);
     assert_eq!(good["judge"]["completion_tokens"], 20);
     assert!(good["usage"].is_null(), "{good}");
+    assert_eq!(good["judge"]["models"], json!(["judge"]), "{good}");
+    // And summed on the console: every request sent to the judge counts (failed ones too),
+    // the tokens of those that answered; the candidates (answer files) used none.
+    assert!(
+        log.contains("llmtest: judge judge: 8 call(s) for 7 case(s), 500 prompt + 100 completion tokens (the candidates' on those cases: 0 + 0); "),
+        "{log}"
+    );
     let a = &good["samples"][0]["assertions"][0];
     assert_eq!(a["detail"]["judge"], "judge");
 

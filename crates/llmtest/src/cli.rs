@@ -352,6 +352,9 @@ fn run(
     for line in crate::compare::trial::summary_lines(&plan, &results.cases) {
         eprintln!("llmtest: compare {line}");
     }
+    if let Some(line) = crate::report::judge_summary(&results) {
+        eprintln!("llmtest: {line}");
+    }
     let by = &results.summary.by_outcome;
     eprintln!(
         "llmtest: {} passed, {} failed, {} infrastructure errors, {} skipped; results in {}",

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::results::{CaseResult, Summary, RESULTS_SCHEMA_VERSION};
+use crate::results::{CaseResult, RESULTS_SCHEMA_VERSION, Summary};
 
 fn case(
     suite: &str,
@@ -231,4 +231,123 @@ fn results_files_of_another_version_or_broken_are_refused_with_a_location() {
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("r.json:3:3: not a results file"), "{e}");
+}
+
+/// A case on `model` whose candidate used `usage` tokens and whose assertions asked a judge
+/// (`judge` is the results' `judge` object, or null for an unjudged case).
+fn judged(id: &str, model: &str, usage: (u64, u64), judge: serde_json::Value) -> CaseResult {
+    let mut c = case("s", id, model, "pass", live(50.0));
+    c.usage = Some(
+        serde_json::from_value(json!({"prompt_tokens": usage.0, "completion_tokens": usage.1}))
+            .unwrap(),
+    );
+    c.judge = serde_json::from_value(judge).unwrap();
+    c
+}
+
+fn judged_run() -> RunResults {
+    run(
+        "live",
+        vec![
+            judged(
+                "a",
+                "m",
+                (30, 5),
+                json!({"calls": 1, "models": ["judge-a"], "prompt_tokens": 100, "completion_tokens": 20, "total_ms": 400.0}),
+            ),
+            // pairwise: two calls.
+            judged(
+                "b",
+                "m",
+                (40, 6),
+                json!({"calls": 2, "models": ["judge-a"], "prompt_tokens": 250, "completion_tokens": 40, "total_ms": 600.0}),
+            ),
+            judged(
+                "c",
+                "m",
+                (10, 1),
+                json!({"calls": 1, "models": ["judge-a"], "prompt_tokens": 90, "completion_tokens": 10, "total_ms": 0.0, "replayed": true}),
+            ),
+            // Not judged: its tokens are the candidate's alone and stay out of the judge table.
+            judged("d", "m", (1000, 1000), json!(null)),
+            judged(
+                "a",
+                "m2",
+                (7, 3),
+                json!({"calls": 1, "models": ["judge-b"], "prompt_tokens": 80, "completion_tokens": 9, "total_ms": 300.0}),
+            ),
+        ],
+    )
+}
+
+#[test]
+fn judge_costs_are_summed_apart_from_the_candidates() {
+    let r = judged_run();
+    let costs = judge_costs(&r);
+    let m = &costs[&("m".to_owned(), "s".to_owned())];
+    assert_eq!(
+        (m.cases, m.calls, m.prompt_tokens, m.completion_tokens),
+        (3, 4, 440, 70)
+    );
+    assert_eq!((m.live_calls, m.live_ms, m.replayed_cases), (3, 1000.0, 1));
+    assert_eq!(
+        (m.candidate_prompt_tokens, m.candidate_completion_tokens),
+        (80, 12),
+        "the unjudged case's 1000 tokens are not beside the judge's"
+    );
+    let t = judge_total(&r).unwrap();
+    assert_eq!(
+        (t.calls, t.prompt_tokens, t.completion_tokens),
+        (5, 520, 79)
+    );
+    assert_eq!(t.ms_per_call(), Some(1300.0 / 4.0));
+    assert_eq!(
+        t.judges.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["judge-a", "judge-b"]
+    );
+    assert_eq!(
+        judge_summary(&r).unwrap(),
+        "judge judge-a, judge-b: 5 call(s) for 4 case(s), 520 prompt + 79 completion tokens (the candidates' on those cases: 87 + 15); 1.3 s over 4 live call(s), 325 ms/call; 1 case(s) replayed, not timed"
+    );
+    let none = run("live", vec![case("s", "a", "m", "pass", json!(null))]);
+    assert!(judge_costs(&none).is_empty() && judge_summary(&none).is_none());
+}
+
+#[test]
+fn reports_show_judge_tokens_and_time_beside_the_candidates() {
+    let r = judged_run();
+    let md = markdown(&r, None);
+    let sec = &md[md
+        .find("## Judge calls (apart from the candidates' figures)")
+        .expect("judge section")..];
+    assert!(
+        sec.contains("| m | s | 3 | judge-a | 4 | 440 + 70 | 1.0 s over 3 live call(s), 333 ms/call; 1 case(s) replayed, not timed | 80 + 12 |"),
+        "{sec}"
+    );
+    assert!(
+        sec.contains(
+            "| m2 | s | 1 | judge-b | 1 | 80 + 9 | 0.3 s over 1 live call(s), 300 ms/call | 7 + 3 |"
+        ),
+        "{sec}"
+    );
+    assert!(
+        sec.contains("| **all** |  | 4 | judge-a, judge-b | 5 | 520 + 79 |"),
+        "{sec}"
+    );
+    let page = html(&r, None);
+    let t = &page[page.find("<table id=judge-table>").expect("judge table")..];
+    let t = &t[..t.find("</table>").unwrap()];
+    assert!(
+        t.contains("<tr><th>m</th><td>s</td><td>3</td><td>judge-a</td><td>4</td><td>440 + 70</td><td>1.0 s over 3 live call(s), 333 ms/call; 1 case(s) replayed, not timed</td><td>80 + 12</td></tr>"),
+        "{t}"
+    );
+    assert!(t.contains("<tr class=total><th>all</th>"), "{t}");
+    // Each judged case says what its own judge calls cost; the unjudged one says nothing.
+    assert!(page.contains("judge judge-a: 2 call(s), 250 + 40 tokens, 600 ms"));
+    assert!(page.contains("judge judge-a: 1 call(s), 90 + 10 tokens, replayed"));
+    assert_eq!(page.matches("class=\"meta judge\"").count(), 4);
+    // A run without judges has no judge section.
+    let plain = run("live", vec![case("s", "a", "m", "pass", json!(null))]);
+    assert!(!markdown(&plain, None).contains("## Judge calls"));
+    assert!(!html(&plain, None).contains("<table id=judge-table>"));
 }
