@@ -7,6 +7,7 @@
 //! family; each cell links to its cases), pass rates with Wilson 95% intervals, latency of
 //! live requests (TTFT and tokens/s box plots, p50/p90; replayed figures are never plotted),
 //! the judge calls of model-graded assertions (tokens and time, apart from the candidates'),
+//! perf suites' latency tables (prompt length × load, the server's own timings, resources),
 //! and every case with filters and search.
 
 use std::collections::BTreeMap;
@@ -47,6 +48,7 @@ pub fn html(r: &RunResults, baseline: Option<&RunResults>) -> String {
     intervals(&mut out, r, &flips);
     latency_section(&mut out, r);
     judge_section(&mut out, r);
+    perf_section(&mut out, r);
     cases(&mut out, r, &flips);
     out.push_str("<script>");
     out.push_str(JS);
@@ -427,6 +429,56 @@ fn judge_section(out: &mut String, r: &RunResults) {
         row(out, "<tr class=total><th>all</th><td></td>", &total);
     }
     out.push_str("</tbody></table><p class=note>The latency above is the candidates'; replayed judge answers count their recorded tokens, not their time.</p>");
+}
+
+/// Perf suites' tables, one per suite × model; absent when no perf case ran.
+fn perf_section(out: &mut String, r: &RunResults) {
+    let tables = crate::perf::tables(r);
+    if tables.is_empty() {
+        return;
+    }
+    out.push_str("<h2 id=perf>Perf suites (live load runs)</h2>");
+    let table = |out: &mut String,
+                 class: &str,
+                 head: &[&str],
+                 rows: &mut dyn Iterator<Item = &[String]>| {
+        let _ = write!(out, "<table class={class}><thead><tr>");
+        for h in head {
+            let _ = write!(out, "<th>{}</th>", esc(h));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for row in rows {
+            out.push_str("<tr>");
+            for cell in row {
+                let _ = write!(out, "<td>{}</td>", esc(cell));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+    };
+    for t in &tables {
+        let _ = write!(out, "<h3>{} on {}</h3>", esc(&t.suite), esc(&t.model));
+        table(
+            out,
+            "perf",
+            &crate::perf::COLUMNS,
+            &mut t.rows.iter().map(|r| &r[..]),
+        );
+        if !t.server.is_empty() {
+            out.push_str(
+                "<p class=meta>The server's own timings of the same requests (medians):</p>",
+            );
+            table(
+                out,
+                "perf server",
+                &crate::perf::SERVER_COLUMNS,
+                &mut t.server.iter().map(|r| &r[..]),
+            );
+        }
+        if !t.resources.is_empty() {
+            let _ = write!(out, "<p class=meta>{}.</p>", esc(&t.resources.join("; ")));
+        }
+    }
 }
 
 fn group(o: Outcome) -> &'static str {

@@ -1,7 +1,8 @@
 //! Markdown for a pull-request comment: the ✅/❌ matrix people build by hand (models as rows
 //! grouped by family, suites as columns, pass rate with its Wilson 95% interval), flips
 //! against a baseline, latency medians, what the judges of model-graded assertions cost
-//! (apart from the candidates' figures), then per-suite case tables.
+//! (apart from the candidates' figures), perf suites' latency tables (prompt length × load),
+//! then per-suite case tables.
 //!
 //! GitHub refuses comments over 65,536 characters, so the page stays under
 //! [`MARKDOWN_LIMIT`]: the summary sections always fit; case rows are added failing ones
@@ -39,6 +40,11 @@ pub fn markdown(r: &RunResults, baseline: Option<&RunResults>) -> String {
     }
     latency_section(&mut out, r);
     judge_section(&mut out, r);
+    let perf = crate::perf::markdown(r);
+    if !perf.is_empty() {
+        out.push_str("\n## Perf suites (live load runs)\n");
+        out.push_str(&perf);
+    }
     let legend = "\n✅ pass · ❌ wrong answer · 💭 ran out of tokens while thinking · ⏱ code timeout · 💥 code error · ⚠️ infrastructure error (not the model) · ⏭ skipped · pass rates over graded cases with Wilson 95% intervals\n";
     case_tables(
         &mut out,

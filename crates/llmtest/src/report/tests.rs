@@ -351,3 +351,80 @@ fn reports_show_judge_tokens_and_time_beside_the_candidates() {
     assert!(!markdown(&plain, None).contains("## Judge calls"));
     assert!(!html(&plain, None).contains("<table id=judge-table>"));
 }
+
+/// A perf case: `prompt` tokens at `conc` concurrent requests, TTFT median `ttft` ms.
+fn perf_case(id: &str, prompt: u32, conc: u32, ttft: f64, server: bool) -> CaseResult {
+    let mut c = case("tiny-latency", id, "m", "pass", json!(null));
+    let d = |m: f64| json!({"n": 8, "mean": m, "median": m, "p90": m * 1.5, "p95": m * 1.6, "p99": m * 2.0});
+    let mut p = json!({
+        "prompt_tokens_target": prompt, "concurrency": conc, "burstiness": 1.0, "prompts": "random",
+        "requests": 8, "completed": 8, "failed": 0, "timed_out": 0, "duration_s": 2.0,
+        "peak_in_flight": conc, "prompt_tokens_mean": prompt as f64, "output_tokens_mean": 32.0,
+        "input_tokens_total": 8 * prompt, "output_tokens_total": 256,
+        "ttft_ms": d(ttft), "ttfa_ms": d(ttft), "tpot_ms": d(2.5), "itl_ms": d(2.4), "e2e_ms": d(ttft + 80.0),
+        "output_tokens_per_s": 128.0, "total_tokens_per_s": 640.0, "requests_per_s": 4.0,
+        "resources": {"llmtest_peak_rss_mib": 61.0 + conc as f64},
+    });
+    if server {
+        p["server_prompt_ms"] = d(ttft - 3.0);
+        p["server_tpot_ms"] = d(2.4);
+    }
+    c.perf = Some(serde_json::from_value(p).unwrap());
+    c
+}
+
+#[test]
+fn reports_show_perf_suites_latency_tables() {
+    let mut r = run(
+        "live",
+        vec![
+            perf_case("p512-c4", 512, 4, 40.0, false),
+            perf_case("p128-c1", 128, 1, 10.0, true),
+        ],
+    );
+    r.models = vec![
+        serde_json::from_value(json!({
+            "name": "m", "backend": "openai", "facts": {"server_time_to_ready_s": 1.25}
+        }))
+        .unwrap(),
+    ];
+    let md = markdown(&r, None);
+    let sec = &md[md
+        .find("## Perf suites (live load runs)")
+        .expect("perf section")..];
+    // Rows in prompt length × load order, whatever the case order.
+    let a = sec
+        .find("| 128 (128 sent) | concurrency 1 | 8 | 0 | 10.0 / 15.0 / 20.0 | 2.50 / 3.75 | 2.40 | 90.0 / 180 | 128 | 4.00 | — | ✅ |")
+        .unwrap_or_else(|| panic!("{sec}"));
+    let b = sec
+        .find("| 512 (512 sent) | concurrency 4 | 8 | 0 | 40.0 / 60.0 / 80.0 |")
+        .unwrap_or_else(|| panic!("{sec}"));
+    assert!(a < b, "{sec}");
+    assert!(
+        sec.contains("| 128 | 1 | 10.0 | 7.00 | 2.50 | 2.40 |"),
+        "server timings: {sec}"
+    );
+    assert!(
+        sec.contains("server ready in 1.25 s; llmtest process peak RSS 65.0 MiB."),
+        "{sec}"
+    );
+    let page = html(&r, None);
+    let sec = &page[page.find("<h2 id=perf>").expect("perf section")..];
+    let sec = &sec[..sec.find("<h2 id=cases-title>").unwrap()];
+    assert!(sec.contains("<h3>tiny-latency on m</h3>"), "{sec}");
+    assert!(
+        sec.contains("<tr><td>128 (128 sent)</td><td>concurrency 1</td><td>8</td><td>0</td><td>10.0 / 15.0 / 20.0</td>"),
+        "{sec}"
+    );
+    assert!(
+        sec.contains(
+            "<tr><td>128</td><td>1</td><td>10.0</td><td>7.00</td><td>2.50</td><td>2.40</td></tr>"
+        ),
+        "{sec}"
+    );
+    assert_eq!(sec.matches("<table class=").count(), 2, "{sec}");
+    // No perf case, no perf section.
+    let plain = run("live", vec![case("s", "a", "m", "pass", json!(null))]);
+    assert!(!markdown(&plain, None).contains("## Perf suites"));
+    assert!(!html(&plain, None).contains("<h2 id=perf>"));
+}
