@@ -187,6 +187,13 @@ fn judge_verdicts_failures_and_instability() {
     assert_eq!(good["judge"]["prompt_tokens"], 100);
     assert_eq!(good["judge"]["completion_tokens"], 20);
     assert!(good["usage"].is_null(), "{good}");
+    assert_eq!(good["judge"]["models"], json!(["judge"]), "{good}");
+    // And summed on the console: every request sent to the judge counts (failed ones too),
+    // the tokens of those that answered; the candidates (answer files) used none.
+    assert!(
+        log.contains("llmtest: judge judge: 8 call(s) for 7 case(s), 500 prompt + 100 completion tokens (the candidates' on those cases: 0 + 0); "),
+        "{log}"
+    );
     let a = &good["samples"][0]["assertions"][0];
     assert_eq!(a["detail"]["judge"], "judge");
 
@@ -274,25 +281,28 @@ fn cal_judge(_: usize, hit: &Hit) -> Reply {
     reply(&[format!(r#"{{"reason": "r", "verdict": "{y}"}}"#)])
 }
 
+/// `llmtest calibrate ARGS` in `dir`: exit code, stdout, stderr.
+fn calibrate(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
+        .current_dir(dir)
+        .arg("calibrate")
+        .args(args)
+        .env_remove("LLMTEST_PROFILE")
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn calibrate_reports_agreement_and_gates_on_kappa() {
     let server = TestServer::start_isolated(cal_judge);
     let dir = project(&server.base_url());
     std::fs::write(dir.path().join("set.yaml"), SET).unwrap();
-    let cal = |extra: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
-            .current_dir(dir.path())
-            .args(["calibrate", "set.yaml"])
-            .args(extra)
-            .env_remove("LLMTEST_PROFILE")
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let cal = |extra: &[&str]| calibrate(dir.path(), &[&["set.yaml"], extra].concat());
     let (code, out, err) = cal(&["--json"]);
     assert_eq!(code, Some(0), "{out}{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -320,22 +330,52 @@ fn calibrate_reports_agreement_and_gates_on_kappa() {
 #[test]
 fn calibrate_replays_the_repo_judge() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
-        .current_dir(&root)
-        .args(["calibrate", "--profile", "ci", "--json"])
-        .env_remove("LLMTEST_PROFILE")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    // One item has no verdict (llama-server rejected that output when it was recorded):
-    // a judge error, so the exit code says the results are incomplete.
-    assert_eq!(o.status.code(), Some(3), "{out}");
+    let (code, out, _) = calibrate(&root, &["--profile", "ci", "--json"]);
+    // One item has no verdict (llama-server answered 500 to that output when it was
+    // recorded): a judge error, so the exit code says the measurement is incomplete.
+    assert_eq!(code, Some(3), "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
     let set = &v["sets"][0];
     assert_eq!(set["items"].as_array().unwrap().len(), 24);
     assert_eq!(set["judge_errors"], 1);
-    assert_eq!(set["agreement"]["n"], 23);
+    let errors: Vec<&Value> = set["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["verdict"] == "judge_error")
+        .collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["id"], "translation-spanish");
+    assert_eq!(set["agreement"]["n"], 23, "judge errors are left out");
     assert_eq!(set["agreement"]["confusion"], json!([[8, 3], [10, 2]]));
+
+    // The README's example is the command's output: every line of its block, and the exit
+    // code its comment states.
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme
+        .split("```\n$ llmtest calibrate ")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("README shows `llmtest calibrate`");
+    let (command, shown) = block.split_once('\n').unwrap();
+    let stated: i32 = command
+        .rsplit("exit ")
+        .next()
+        .and_then(|c| c.trim().parse().ok())
+        .expect("the README states the exit code");
+    let (code, out, _) = calibrate(&root, &[]);
+    assert_eq!(code, Some(stated), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    for line in shown.lines() {
+        assert!(
+            lines.contains(&line),
+            "README line not printed: {line}\n{out}"
+        );
+    }
+    assert!(
+        out.contains("- `translation-spanish`: labelled fail, judge judge_error:"),
+        "the error is listed with its reason: {out}"
+    );
 }
 
 #[test]

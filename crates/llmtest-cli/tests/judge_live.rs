@@ -1,10 +1,13 @@
 //! Model-graded and structured-output assertions against a real llama-server that llmtest
 //! starts and stops: the tiny random model's output is constrained to the verdict's JSON
 //! schema (grammar-constrained decoding), so the judge's verdict parses; `response_format`
-//! constrains a candidate's answer the same way.
+//! constrains a candidate's answer the same way; a pre-filled `<tool_call>` with
+//! `tool_choice: required` makes the server constrain the reply to its tool-call grammar and
+//! return OpenAI `tool_calls`.
 //!
 //! Needs llama-server (`bash ci/setup.sh --with-llama-server`) and Python (the leetcode
-//! case's code runs); skips without them unless `LLMTEST_REQUIRE_EXTERNAL=1`.
+//! case's code runs); skips without them unless `LLMTEST_REQUIRE_EXTERNAL=1`. The replay of
+//! the recorded tool calls needs neither and always runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,18 +37,15 @@ fn llama_server() -> bool {
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String, Value) {
+    run_on("live-local", args)
+}
+
+fn run_on(profile: &str, args: &[&str]) -> (Option<i32>, String, Value) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("results.json");
     let o = Command::new(env!("CARGO_BIN_EXE_llmtest"))
         .current_dir(repo())
-        .args([
-            "run",
-            "--profile",
-            "live-local",
-            "--format",
-            "json",
-            "--output",
-        ])
+        .args(["run", "--profile", profile, "--format", "json", "--output"])
         .arg(&report)
         .args(args)
         .env_remove("LLMTEST_PROFILE")
@@ -131,4 +131,48 @@ fn response_format_constrains_a_live_answer_to_the_schema() {
         answer["name"].is_string() && answer["age"].is_u64(),
         "{answer}"
     );
+}
+
+/// The forced call of `suites/structured/tool-calls-forced.yaml` on the tools server:
+/// checks what the server returned and how `tool-call` graded it, live or replayed.
+fn check_forced_call(profile: &str) {
+    let (_, log, v) = run_on(
+        profile,
+        &[
+            "--model",
+            "tiny-qwen2-llamacpp-tools",
+            "--filter",
+            "prefilled-call-is-well-formed",
+            "suites/structured/tool-calls-forced.yaml",
+        ],
+    );
+    let cases = v["cases"].as_array().unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(cases.len(), 1, "{log}");
+    let c = &cases[0];
+    assert_eq!(c["outcome"], "pass", "{c}\n{log}");
+    let s = &c["samples"][0];
+    // The server parsed the call itself: OpenAI `tool_calls`, no Hermes text left over.
+    assert_eq!(s["finish_reason"], "tool_calls", "{s}");
+    assert_eq!(s["output"], "", "{s}");
+    let calls = s["assertions"][0]["detail"].as_array().unwrap();
+    assert!(!calls.is_empty(), "{s}");
+    for call in calls {
+        // A declared function, arguments its grammar allowed: the city within maxLength.
+        assert_eq!(call["name"], "get_weather", "{call}");
+        let city = call["arguments"]["city"].as_str().unwrap();
+        assert!(!city.is_empty() && city.chars().count() <= 24, "{call}");
+    }
+}
+
+#[test]
+fn a_prefilled_tool_call_comes_back_from_the_server_as_tool_calls() {
+    if !llama_server() {
+        return;
+    }
+    check_forced_call("live-local");
+}
+
+#[test]
+fn the_recorded_forced_tool_call_replays() {
+    check_forced_call("ci");
 }

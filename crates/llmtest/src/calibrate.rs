@@ -18,6 +18,13 @@
 //!
 //! The judge is the profile's `judge:` (or `--judge`); the profile's mode applies, so
 //! `--profile record` records the judge's answers and a replay profile replays them.
+//!
+//! An item the judge gave no verdict for (the call failed, or its answer could not be read)
+//! is a judge error: listed with its reason, counted, and left out of the agreement, which
+//! is computed over the items judged and printed all the same. Exit codes, as `run`'s:
+//! 0 agreement measured; 1 a set's kappa below `--min-kappa` (or undefined); 2 an invalid
+//! set, config or argument (nothing asked); 3 any judge error (the measurement is
+//! incomplete; it takes precedence over 1).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -38,6 +45,11 @@ use crate::engine::{Engine, Plan, PlanOptions};
 pub const DEFAULT_DIR: &str = "fixtures/judge-calibration";
 
 #[derive(clap::Args, Clone)]
+#[command(
+    after_help = "Exit codes: 0 agreement measured; 1 a set's kappa below --min-kappa \
+(or undefined); 2 invalid set, config or arguments; 3 judge errors (items without a verdict \
+are listed, counted and left out of the agreement, which is still printed)."
+)]
 pub(crate) struct Args {
     /// Calibration set files or directories (default: fixtures/judge-calibration).
     sets: Vec<PathBuf>,
@@ -367,6 +379,20 @@ fn markdown(judges: &[String], plan: &Plan, reports: &[SetReport]) -> String {
             "{} judged (judge errors: {}, unstable: {}): accuracy {:.3}, Cohen's kappa {kappa}\n",
             a.n, r.judge_errors, r.unstable, a.accuracy
         );
+        if r.judge_errors + r.unstable > 0 {
+            let _ = writeln!(
+                o,
+                "The agreement is over the {} item(s) with one verdict: {} judge error(s) and {} unstable item(s) are left out{}.\n",
+                a.n,
+                r.judge_errors,
+                r.unstable,
+                if r.judge_errors > 0 {
+                    " (judge errors: exit 3)"
+                } else {
+                    ""
+                }
+            );
+        }
         let _ = writeln!(o, "| human \\ judge | pass | fail |\n|---|---|---|");
         let _ = writeln!(
             o,

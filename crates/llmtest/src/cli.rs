@@ -332,13 +332,7 @@ fn run(
     if let Err(e) = crate::results::write_atomic(&json_path, json.as_bytes()) {
         eprintln!("warning: cannot write {}: {e}", json_path.display());
     }
-    let mut report = llmtest_backend::redact_secrets(&render(&results, format));
-    if matches!(format, Format::Md) {
-        // Perf suites' latency tables (prompt length × load), after the matrix.
-        report.push_str(&llmtest_backend::redact_secrets(&crate::perf::markdown(
-            &results,
-        )));
-    }
+    let report = llmtest_backend::redact_secrets(&render(&results, format));
     match output {
         Some(p) => {
             if let Err(e) = crate::results::write_atomic(&p, report.as_bytes()) {
@@ -350,6 +344,9 @@ fn run(
     }
     for line in crate::compare::trial::summary_lines(&plan, &results.cases) {
         eprintln!("llmtest: compare {line}");
+    }
+    if let Some(line) = crate::report::judge_summary(&results) {
+        eprintln!("llmtest: {line}");
     }
     let by = &results.summary.by_outcome;
     eprintln!(

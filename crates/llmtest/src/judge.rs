@@ -25,6 +25,9 @@ use llmtest_spec::{
 pub struct JudgeUsage {
     /// Requests sent to judge models (a `pairwise` assertion sends two).
     pub calls: u32,
+    /// The judge models asked, in name order (absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub prompt_tokens: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -193,6 +196,9 @@ impl Judge for CaseJudge {
         let resp = self.hub.handle.block_on(self.hub.send(&req));
         let mut u = self.usage.lock().expect("judge usage");
         u.calls += 1;
+        if let Err(at) = u.models.binary_search(&model) {
+            u.models.insert(at, model.clone());
+        }
         let resp = resp.map_err(|e| JudgeFailure(format!("`{model}`: {e}")))?;
         if let Some(us) = &resp.usage {
             u.prompt_tokens += us.prompt_tokens.unwrap_or(0);

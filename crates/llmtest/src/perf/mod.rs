@@ -25,7 +25,7 @@ use crate::engine::Work;
 use crate::results::{CaseResult, SampleResult};
 
 pub use metrics::{Distribution, PerfReport};
-pub(crate) use table::markdown;
+pub(crate) use table::{COLUMNS, SERVER_COLUMNS, markdown, tables};
 
 use metrics::{Failure, Measured, RequestRecord};
 

@@ -6,6 +6,8 @@
 //! Sections: the model × suite heat map (viridis, colour-blind safe; models grouped by
 //! family; each cell links to its cases), pass rates with Wilson 95% intervals, latency of
 //! live requests (TTFT and tokens/s box plots, p50/p90; replayed figures are never plotted),
+//! the judge calls of model-graded assertions (tokens and time, apart from the candidates'),
+//! perf suites' latency tables (prompt length × load, the server's own timings, resources),
 //! and every case with filters and search.
 
 use std::collections::BTreeMap;
@@ -13,7 +15,10 @@ use std::fmt::Write as _;
 
 use llmtest_grade::Outcome;
 
-use super::{flips, latency, mark, models_by_family, rate, suites, Flip, Latency};
+use super::{
+    Flip, JUDGE_COLUMNS, JudgeCost, Latency, flips, judge_costs, judge_total, latency, mark,
+    models_by_family, rate, suites,
+};
 use crate::results::{CaseResult, RunResults, SampleResult};
 
 const CSS: &str = include_str!("html.css");
@@ -42,6 +47,8 @@ pub fn html(r: &RunResults, baseline: Option<&RunResults>) -> String {
     heat_map(&mut out, r, &flips);
     intervals(&mut out, r, &flips);
     latency_section(&mut out, r);
+    judge_section(&mut out, r);
+    perf_section(&mut out, r);
     cases(&mut out, r, &flips);
     out.push_str("<script>");
     out.push_str(JS);
@@ -115,7 +122,10 @@ fn flip_badges(flips: &[Flip], model: &str, suite: &str) -> String {
         .count();
     let mut s = String::new();
     if reg > 0 {
-        let _ = write!(s, " <span class=\"flip reg\" title=\"{reg} regression(s) against the baseline\">▼{reg}</span>");
+        let _ = write!(
+            s,
+            " <span class=\"flip reg\" title=\"{reg} regression(s) against the baseline\">▼{reg}</span>"
+        );
     }
     if fix > 0 {
         let _ = write!(
@@ -178,7 +188,10 @@ fn heat_map(out: &mut String, r: &RunResults, flips: &[Flip]) {
                         );
                     }
                     None => {
-                        let _ = write!(out, "<td class=cell><a href=\"{href}\">–<small>not graded{extra}</small></a></td>");
+                        let _ = write!(
+                            out,
+                            "<td class=cell><a href=\"{href}\">–<small>not graded{extra}</small></a></td>"
+                        );
                     }
                 }
             }
@@ -319,7 +332,10 @@ fn box_plot(out: &mut String, id: &str, title: &str, unit: &str, series: &[(&str
             m = xs(q(0.5)),
         );
     }
-    let _ = write!(out, "</svg><figcaption class=note>{unit}; box p25–p75, line p50, whiskers p10–p90</figcaption></figure>");
+    let _ = write!(
+        out,
+        "</svg><figcaption class=note>{unit}; box p25–p75, line p50, whiskers p10–p90</figcaption></figure>"
+    );
 }
 
 fn fmt_num(v: f64) -> String {
@@ -343,7 +359,11 @@ fn latency_section(out: &mut String, r: &RunResults) {
         let _ = write!(
             out,
             "<p class=note id=no-latency>no live timings in this run{}: latency is only shown for requests made now</p>",
-            if replayed > 0 { format!(" ({replayed} replayed from cassettes, not plotted)") } else { String::new() }
+            if replayed > 0 {
+                format!(" ({replayed} replayed from cassettes, not plotted)")
+            } else {
+                String::new()
+            }
         );
         return;
     }
@@ -377,6 +397,88 @@ fn latency_section(out: &mut String, r: &RunResults) {
         );
     }
     out.push_str("</tbody></table>");
+}
+
+/// Judge calls per candidate model × suite, beside the candidate's own tokens; absent when
+/// no judge was asked.
+fn judge_section(out: &mut String, r: &RunResults) {
+    let Some(total) = judge_total(r) else {
+        return;
+    };
+    let costs = judge_costs(r);
+    out.push_str("<h2 id=judges>Judge calls (apart from the candidates' figures)</h2><table id=judge-table><thead><tr>");
+    for h in JUDGE_COLUMNS {
+        let _ = write!(out, "<th>{h}</th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+    let row = |out: &mut String, head: &str, c: &JudgeCost| {
+        out.push_str(head);
+        for cell in c.cells() {
+            let _ = write!(out, "<td>{}</td>", esc(&cell));
+        }
+        out.push_str("</tr>");
+    };
+    for ((m, s), c) in &costs {
+        row(
+            out,
+            &format!("<tr><th>{}</th><td>{}</td>", esc(m), esc(s)),
+            c,
+        );
+    }
+    if costs.len() > 1 {
+        row(out, "<tr class=total><th>all</th><td></td>", &total);
+    }
+    out.push_str("</tbody></table><p class=note>The latency above is the candidates'; replayed judge answers count their recorded tokens, not their time.</p>");
+}
+
+/// Perf suites' tables, one per suite × model; absent when no perf case ran.
+fn perf_section(out: &mut String, r: &RunResults) {
+    let tables = crate::perf::tables(r);
+    if tables.is_empty() {
+        return;
+    }
+    out.push_str("<h2 id=perf>Perf suites (live load runs)</h2>");
+    let table = |out: &mut String,
+                 class: &str,
+                 head: &[&str],
+                 rows: &mut dyn Iterator<Item = &[String]>| {
+        let _ = write!(out, "<table class={class}><thead><tr>");
+        for h in head {
+            let _ = write!(out, "<th>{}</th>", esc(h));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for row in rows {
+            out.push_str("<tr>");
+            for cell in row {
+                let _ = write!(out, "<td>{}</td>", esc(cell));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+    };
+    for t in &tables {
+        let _ = write!(out, "<h3>{} on {}</h3>", esc(&t.suite), esc(&t.model));
+        table(
+            out,
+            "perf",
+            &crate::perf::COLUMNS,
+            &mut t.rows.iter().map(|r| &r[..]),
+        );
+        if !t.server.is_empty() {
+            out.push_str(
+                "<p class=meta>The server's own timings of the same requests (medians):</p>",
+            );
+            table(
+                out,
+                "perf server",
+                &crate::perf::SERVER_COLUMNS,
+                &mut t.server.iter().map(|r| &r[..]),
+            );
+        }
+        if !t.resources.is_empty() {
+            let _ = write!(out, "<p class=meta>{}.</p>", esc(&t.resources.join("; ")));
+        }
+    }
 }
 
 fn group(o: Outcome) -> &'static str {
@@ -524,6 +626,21 @@ fn case_detail(out: &mut String, c: &CaseResult) {
             asserts.push_str("</li>");
         }
         asserts.push_str("</ul>");
+    }
+    if let Some(j) = c.judge.as_ref().filter(|j| j.calls > 0) {
+        let _ = write!(
+            asserts,
+            "<small class=\"meta judge\">judge {}: {} call(s), {} + {} tokens, {}</small>",
+            esc(&j.models.join(", ")),
+            j.calls,
+            j.prompt_tokens,
+            j.completion_tokens,
+            if j.replayed {
+                "replayed".to_owned()
+            } else {
+                format!("{:.0} ms", j.total_ms)
+            }
+        );
     }
     let _ = write!(
         out,

@@ -1,6 +1,8 @@
 //! Markdown for a pull-request comment: the ✅/❌ matrix people build by hand (models as rows
 //! grouped by family, suites as columns, pass rate with its Wilson 95% interval), flips
-//! against a baseline, latency medians, then per-suite case tables.
+//! against a baseline, latency medians, what the judges of model-graded assertions cost
+//! (apart from the candidates' figures), perf suites' latency tables (prompt length × load),
+//! then per-suite case tables.
 //!
 //! GitHub refuses comments over 65,536 characters, so the page stays under
 //! [`MARKDOWN_LIMIT`]: the summary sections always fit; case rows are added failing ones
@@ -10,7 +12,10 @@ use std::fmt::Write as _;
 
 use llmtest_grade::Outcome;
 
-use super::{flips, latency, mark, models_by_family, rate, suites, Latency};
+use super::{
+    JUDGE_COLUMNS, JudgeCost, Latency, flips, judge_costs, judge_total, latency, mark,
+    models_by_family, rate, suites,
+};
 use crate::results::{CaseResult, Cell, RunResults};
 
 /// The most characters [`markdown`] writes (with room below GitHub's 65,536 limit).
@@ -26,13 +31,7 @@ pub fn markdown(r: &RunResults, baseline: Option<&RunResults>) -> String {
     let _ = writeln!(
         out,
         "# llmtest results — profile `{}` ({})\n\n{} case(s): ✅ {} passed · ❌ {} failed · ⚠️ {} infrastructure · ⏭ {} skipped\n",
-        r.profile,
-        r.mode,
-        r.summary.total,
-        pass,
-        wrong,
-        infra,
-        skipped
+        r.profile, r.mode, r.summary.total, pass, wrong, infra, skipped
     );
     let flips = flips(r, baseline);
     matrix(&mut out, r, &flips);
@@ -40,6 +39,12 @@ pub fn markdown(r: &RunResults, baseline: Option<&RunResults>) -> String {
         flip_section(&mut out, &flips);
     }
     latency_section(&mut out, r);
+    judge_section(&mut out, r);
+    let perf = crate::perf::markdown(r);
+    if !perf.is_empty() {
+        out.push_str("\n## Perf suites (live load runs)\n");
+        out.push_str(&perf);
+    }
     let legend = "\n✅ pass · ❌ wrong answer · 💭 ran out of tokens while thinking · ⏱ code timeout · 💥 code error · ⚠️ infrastructure error (not the model) · ⏭ skipped · pass rates over graded cases with Wilson 95% intervals\n";
     case_tables(
         &mut out,
@@ -190,6 +195,31 @@ fn latency_section(out: &mut String, r: &RunResults) {
             tps(Latency::p(&l.tokens_per_s, 0.5)),
             tps(Latency::p(&l.tokens_per_s, 0.9))
         );
+    }
+}
+
+/// Judge calls of model-graded assertions, per candidate model × suite and in all, beside
+/// the candidate's own tokens on the same cases (the latency above is the candidate's).
+fn judge_section(out: &mut String, r: &RunResults) {
+    let Some(total) = judge_total(r) else {
+        return;
+    };
+    let costs = judge_costs(r);
+    let _ = writeln!(
+        out,
+        "\n## Judge calls (apart from the candidates' figures)\n\n| {} |\n|{}",
+        JUDGE_COLUMNS.join(" | "),
+        "---|".repeat(JUDGE_COLUMNS.len())
+    );
+    let row = |out: &mut String, model: &str, suite: &str, c: &JudgeCost| {
+        let cells: Vec<String> = c.cells().iter().map(|x| esc(x)).collect();
+        let _ = writeln!(out, "| {model} | {suite} | {} |", cells.join(" | "));
+    };
+    for ((m, s), c) in &costs {
+        row(out, &esc(m), &esc(s), c);
+    }
+    if costs.len() > 1 {
+        row(out, "**all**", "", &total);
     }
 }
 

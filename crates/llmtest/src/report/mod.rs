@@ -11,16 +11,16 @@ mod html;
 mod junit;
 mod markdown;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use llmtest_grade::Outcome;
 
 use crate::results::{Cell, RunResults};
-use crate::stats::{percentile, wilson, Z95};
+use crate::stats::{Z95, percentile, wilson};
 
 pub use html::html;
 pub use junit::junit;
-pub use markdown::{markdown, MARKDOWN_LIMIT};
+pub use markdown::{MARKDOWN_LIMIT, markdown};
 
 /// Output formats of `llmtest run --format` and `llmtest report --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -255,6 +255,156 @@ pub(crate) fn latency(r: &RunResults) -> BTreeMap<String, Latency> {
         l.tokens_per_s.extend(t.tokens_per_s);
     }
     out
+}
+
+/// What the judges of one candidate model on one suite cost, kept apart from the
+/// candidate's own tokens (which are summed over the same judged cases for comparison).
+/// Replayed judge answers count their tokens (recorded with them) but not their time.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct JudgeCost {
+    /// Cases whose assertions asked a judge.
+    pub cases: usize,
+    pub judges: BTreeSet<String>,
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Calls and summed end-to-end time of the judge requests made live.
+    pub live_calls: u64,
+    pub live_ms: f64,
+    /// Judged cases whose judge answers came from cassettes.
+    pub replayed_cases: usize,
+    /// The candidate's own tokens on the same cases.
+    pub candidate_prompt_tokens: u64,
+    pub candidate_completion_tokens: u64,
+}
+
+impl JudgeCost {
+    fn add(&mut self, o: &JudgeCost) {
+        self.cases += o.cases;
+        self.judges.extend(o.judges.iter().cloned());
+        self.calls += o.calls;
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.live_calls += o.live_calls;
+        self.live_ms += o.live_ms;
+        self.replayed_cases += o.replayed_cases;
+        self.candidate_prompt_tokens += o.candidate_prompt_tokens;
+        self.candidate_completion_tokens += o.candidate_completion_tokens;
+    }
+
+    /// The judge table's cells after the model and suite, as [`JUDGE_COLUMNS`] names them,
+    /// unescaped.
+    pub fn cells(&self) -> [String; 6] {
+        let judges: Vec<&str> = self.judges.iter().map(String::as_str).collect();
+        [
+            self.cases.to_string(),
+            judges.join(", "),
+            self.calls.to_string(),
+            format!("{} + {}", self.prompt_tokens, self.completion_tokens),
+            judge_time(self),
+            format!(
+                "{} + {}",
+                self.candidate_prompt_tokens, self.candidate_completion_tokens
+            ),
+        ]
+    }
+
+    /// Mean live judge latency per call, ms.
+    pub fn ms_per_call(&self) -> Option<f64> {
+        (self.live_calls > 0).then(|| self.live_ms / self.live_calls as f64)
+    }
+}
+
+/// The judge table's column headings, in both the Markdown and the HTML report.
+pub(crate) const JUDGE_COLUMNS: [&str; 8] = [
+    "model",
+    "suite",
+    "judged cases",
+    "judge",
+    "calls",
+    "judge tokens (prompt + completion)",
+    "judge time",
+    "candidate tokens (prompt + completion)",
+];
+
+/// Judge cost per (candidate model, suite), in name order; empty when no judge was asked.
+pub(crate) fn judge_costs(r: &RunResults) -> BTreeMap<(String, String), JudgeCost> {
+    let mut out: BTreeMap<(String, String), JudgeCost> = BTreeMap::new();
+    for c in &r.cases {
+        let Some(j) = c.judge.as_ref().filter(|j| j.calls > 0) else {
+            continue;
+        };
+        let e = out.entry((c.model.clone(), c.suite.clone())).or_default();
+        e.cases += 1;
+        e.judges.extend(j.models.iter().cloned());
+        e.calls += u64::from(j.calls);
+        e.prompt_tokens += j.prompt_tokens;
+        e.completion_tokens += j.completion_tokens;
+        if j.replayed {
+            e.replayed_cases += 1;
+        } else {
+            e.live_calls += u64::from(j.calls);
+            e.live_ms += j.total_ms;
+        }
+        if let Some(u) = &c.usage {
+            e.candidate_prompt_tokens += u.prompt_tokens.unwrap_or(0);
+            e.candidate_completion_tokens += u.completion_tokens.unwrap_or(0);
+        }
+    }
+    out
+}
+
+/// All judge calls of a run added up; `None` when no judge was asked.
+pub(crate) fn judge_total(r: &RunResults) -> Option<JudgeCost> {
+    let costs = judge_costs(r);
+    (!costs.is_empty()).then(|| {
+        let mut t = JudgeCost::default();
+        for c in costs.values() {
+            t.add(c);
+        }
+        t
+    })
+}
+
+/// How long the judge calls of `c` took, in words: live time and its mean per call, and
+/// how many cases were replayed (their time is not a latency).
+pub(crate) fn judge_time(c: &JudgeCost) -> String {
+    let live = c.ms_per_call().map(|per| {
+        format!(
+            "{:.1} s over {} live call(s), {per:.0} ms/call",
+            c.live_ms / 1000.0,
+            c.live_calls
+        )
+    });
+    let replayed =
+        (c.replayed_cases > 0).then(|| format!("{} case(s) replayed, not timed", c.replayed_cases));
+    match (live, replayed) {
+        (Some(l), Some(r)) => format!("{l}; {r}"),
+        (Some(l), None) => l,
+        (None, Some(r)) => r,
+        (None, None) => "–".into(),
+    }
+}
+
+/// The console's line about judge calls, apart from the candidates' figures.
+pub(crate) fn judge_summary(r: &RunResults) -> Option<String> {
+    let t = judge_total(r)?;
+    let judges: Vec<&str> = t.judges.iter().map(String::as_str).collect();
+    Some(format!(
+        "judge{}: {} call(s) for {} case(s), {} prompt + {} completion tokens (the candidates' on those cases: {} + {}); {}",
+        if judges.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", judges.join(", "))
+        },
+        t.calls,
+        t.cases,
+        t.prompt_tokens,
+        t.completion_tokens,
+        t.candidate_prompt_tokens,
+        t.candidate_completion_tokens,
+        judge_time(&t),
+    ))
 }
 
 #[cfg(test)]
