@@ -7,11 +7,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::filecache::{self, Stamp};
 use crate::secret::redact_secrets;
 use crate::types::{Backend, InfraError, InfraKind, Request, Response};
 
@@ -95,30 +96,36 @@ struct KeyOnly {
 }
 
 /// One line of a cassette file, kept as text until it is replayed.
+#[derive(Clone)]
 struct Line {
     number: usize,
     text: String,
 }
 
 fn index_entries(path: &Path) -> Result<HashMap<String, Line>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
+    match std::fs::read_to_string(path) {
+        Ok(t) => index_text(&t, path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// A recorded line's key read without parsing (lines start with their key: hex, no escapes).
+fn fast_key(line: &str) -> Option<&str> {
+    line.strip_prefix("{\"key\":\"")
+        .and_then(|r| r.split_once('"'))
+        .map(|(k, _)| k)
+        .filter(|k| k.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn index_text(text: &str, path: &Path) -> Result<HashMap<String, Line>, String> {
     let mut out = HashMap::new();
     for (i, l) in text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        // Recorded lines start with their key (hex, no escapes): read it without parsing.
-        let fast = l
-            .strip_prefix("{\"key\":\"")
-            .and_then(|r| r.split_once('"'))
-            .map(|(k, _)| k)
-            .filter(|k| k.bytes().all(|b| b.is_ascii_alphanumeric()));
-        let key = match fast {
+        let key = match fast_key(l) {
             Some(k) => k.to_owned(),
             None => {
                 serde_json::from_str::<KeyOnly>(l)
@@ -139,13 +146,175 @@ fn index_entries(path: &Path) -> Result<HashMap<String, Line>, String> {
     Ok(out)
 }
 
+/// The sealed kind of a cassette index file (see [`crate::filecache`]).
+const INDEX_KIND: &str = "llmtest-cassette-index/1";
+/// An index record: the 32-digit key, the line's byte offset, its length and its number,
+/// fixed width so that a lookup is a binary search over the file's bytes.
+const KEY_LEN: usize = 32;
+const RECORD: usize = KEY_LEN + 1 + 12 + 1 + 10 + 1 + 8 + 1;
+
+/// Where a cassette's lines are, by key, as of one version of the file (`stamp`, `hash`).
+/// Written beside the cache of the plan; the cassette itself stays the only source of
+/// answers: a line found through the index must still start with the key it is read for.
+struct Index {
+    stamp: Stamp,
+    hash: String,
+    /// Sorted fixed-width records.
+    records: Vec<u8>,
+}
+
+impl Index {
+    /// An index of `text`, or `None` when some line does not start with a plain 32-digit key
+    /// (then the whole file is read each time, as without an index).
+    fn build(text: &str, stamp: Stamp, hash: String) -> Option<Index> {
+        let mut recs: Vec<(&str, usize, usize, usize)> = Vec::new();
+        let mut offset = 0;
+        for (i, raw) in text.split_inclusive('\n').enumerate() {
+            let l = raw.strip_suffix('\n').unwrap_or(raw);
+            let l = l.strip_suffix('\r').unwrap_or(l);
+            if !l.trim().is_empty() {
+                let key = fast_key(l).filter(|k| k.len() == KEY_LEN)?;
+                recs.push((key, offset, l.len(), i + 1));
+            }
+            offset += raw.len();
+        }
+        recs.sort_by(|a, b| a.0.cmp(b.0));
+        // A key recorded twice resolves to its last line, as the map does.
+        recs.dedup_by(|later, earlier| {
+            later.0 == earlier.0 && {
+                std::mem::swap(later, earlier);
+                true
+            }
+        });
+        let mut records = Vec::with_capacity(recs.len() * RECORD);
+        for (key, off, len, line) in recs {
+            records.extend_from_slice(format!("{key} {off:012} {len:010} {line:08}\n").as_bytes());
+        }
+        Some(Index {
+            stamp,
+            hash,
+            records,
+        })
+    }
+
+    fn to_bytes(&self, cassette: &Path) -> Vec<u8> {
+        let mut body = format!(
+            "{} {} {} {}\n",
+            self.stamp.len,
+            self.stamp.mtime_ns,
+            self.hash,
+            cassette.display()
+        )
+        .into_bytes();
+        body.extend_from_slice(&self.records);
+        filecache::seal(INDEX_KIND, &body)
+    }
+
+    /// The index in `bytes` if it is one of `cassette` (an index of another file, a corrupt
+    /// one or one of another format reads as none).
+    fn parse(bytes: &[u8], cassette: &Path) -> Option<Index> {
+        let body = filecache::unseal(INDEX_KIND, bytes)?;
+        let nl = body.iter().position(|&b| b == b'\n')?;
+        let head = std::str::from_utf8(&body[..nl]).ok()?;
+        let mut parts = head.splitn(4, ' ');
+        let len = parts.next()?.parse().ok()?;
+        let mtime_ns = parts.next()?.parse().ok()?;
+        let hash = parts.next()?.to_owned();
+        if parts.next()? != cassette.display().to_string() {
+            return None;
+        }
+        let records = body[nl + 1..].to_vec();
+        (records.len() % RECORD == 0).then_some(Index {
+            stamp: Stamp { len, mtime_ns },
+            hash,
+            records,
+        })
+    }
+
+    /// (byte offset, length, line number) of `key`'s line.
+    fn find(&self, key: &str) -> Option<(u64, usize, usize)> {
+        let n = self.records.len() / RECORD;
+        let rec = |i: usize| &self.records[i * RECORD..(i + 1) * RECORD];
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match rec(mid)[..KEY_LEN].cmp(key.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let fields = std::str::from_utf8(&rec(mid)[KEY_LEN + 1..RECORD - 1]).ok()?;
+                    let mut f = fields.split(' ');
+                    return Some((
+                        f.next()?.parse().ok()?,
+                        f.next()?.parse().ok()?,
+                        f.next()?.parse().ok()?,
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A suite's cassette as one process holds it.
+enum Cassette {
+    /// Every line, by key (read in full).
+    Lines(HashMap<String, Line>),
+    /// Only the index: a lookup reads one line of the file.
+    Indexed { path: PathBuf, index: Index },
+}
+
+impl Cassette {
+    /// The line of `key`; `Err` when the index no longer matches the file (it changed under
+    /// the same stamp), and the file must be read in full.
+    fn line(&self, key: &str) -> Result<Option<Line>, ()> {
+        match self {
+            Cassette::Lines(m) => Ok(m.get(key).cloned()),
+            Cassette::Indexed { path, index } => {
+                let Some((offset, len, number)) = index.find(key) else {
+                    return Ok(None);
+                };
+                let text = read_range(path, offset, len).ok_or(())?;
+                let ok = fast_key(&text) == Some(key)
+                    && serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
+                if ok {
+                    Ok(Some(Line { number, text }))
+                } else {
+                    Err(())
+                }
+            }
+        }
+    }
+}
+
+fn read_range(path: &Path, offset: u64, len: usize) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut buf = vec![0; len];
+    f.read_exact(&mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+/// Where [`ReplayBackend::open`] keeps cassette indexes, when a harness has set it.
+static INDEX_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Keeps an index of every replayed cassette under `dir` (the harness sets this to its cache
+/// under `target/`, once, before any backend opens): a process that replays one case then
+/// reads its one line instead of the whole file. Without it cassettes are read in full.
+pub fn set_cassette_index_dir(dir: PathBuf) {
+    let _ = INDEX_DIR.set(dir);
+}
+
 /// Answers from cassettes; never touches the network. A suite's cassette file is read on
-/// the first request of that suite, so a process that runs one trial reads one file.
+/// the first request of that suite, so a process that runs one trial reads one file (with a
+/// cassette index, one line of it).
 pub struct ReplayBackend {
     model: String,
     dir: PathBuf,
     display_dir: PathBuf,
-    suites: Mutex<HashMap<String, Arc<HashMap<String, Line>>>>,
+    index_dir: Option<PathBuf>,
+    suites: Mutex<HashMap<String, Arc<Cassette>>>,
 }
 
 impl ReplayBackend {
@@ -156,20 +325,82 @@ impl ReplayBackend {
             model: model.to_owned(),
             dir: dir.to_path_buf(),
             display_dir: display_dir.to_path_buf(),
+            index_dir: INDEX_DIR.get().cloned(),
             suites: Mutex::new(HashMap::new()),
         })
     }
 
-    fn suite(&self, suite: &str) -> Result<Arc<HashMap<String, Line>>, String> {
+    /// Keeps cassette indexes under `dir` (instead of where [`set_cassette_index_dir`] said).
+    pub fn with_index_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.index_dir = Some(dir.into());
+        self
+    }
+
+    fn suite(&self, suite: &str) -> Result<Arc<Cassette>, String> {
         if let Some(m) = self.suites.lock().expect("cassettes").get(suite) {
             return Ok(m.clone());
         }
-        let entries = Arc::new(index_entries(&file_for(&self.dir, &self.model, suite))?);
+        let c = Arc::new(self.load(&file_for(&self.dir, &self.model, suite))?);
         self.suites
             .lock()
             .expect("cassettes")
-            .insert(suite.to_owned(), entries.clone());
-        Ok(entries)
+            .insert(suite.to_owned(), c.clone());
+        Ok(c)
+    }
+
+    /// The cassette at `path`: through its index when the index is of this version of the
+    /// file, else read in full (and the index rebuilt).
+    fn load(&self, path: &Path) -> Result<Cassette, String> {
+        let Some(dir) = &self.index_dir else {
+            return index_entries(path).map(Cassette::Lines);
+        };
+        let Some(stamp) = Stamp::of(path) else {
+            return index_entries(path).map(Cassette::Lines);
+        };
+        let idx_path = dir.join(filecache::entry_name(path, "idx"));
+        let index = std::fs::read(&idx_path)
+            .ok()
+            .and_then(|b| Index::parse(&b, path));
+        let index = match index {
+            Some(index) if index.stamp == stamp => {
+                return Ok(Cassette::Indexed {
+                    path: path.to_path_buf(),
+                    index,
+                });
+            }
+            other => other,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let hash = filecache::content_hash(text.as_bytes());
+        let fresh = match index {
+            // Same bytes under a new stamp (a checkout rewrote the file): the index holds.
+            Some(i) if i.hash == hash => Some(Index { stamp, ..i }),
+            _ => Index::build(&text, stamp, hash),
+        };
+        if let Some(i) = &fresh {
+            // Best effort: without the index the next process reads the whole file again.
+            let _ = filecache::write_atomic(&idx_path, &i.to_bytes(path));
+        }
+        index_text(&text, path).map(Cassette::Lines)
+    }
+
+    /// The recorded line of `key` in `suite`'s cassette.
+    fn line(&self, suite: &str, key: &str) -> Result<Option<Line>, String> {
+        let c = self.suite(suite)?;
+        match c.line(key) {
+            Ok(l) => Ok(l),
+            Err(()) => {
+                // The file changed under its stamp: read it in full from now on.
+                let path = file_for(&self.dir, &self.model, suite);
+                let c = Arc::new(index_entries(&path).map(Cassette::Lines)?);
+                self.suites
+                    .lock()
+                    .expect("cassettes")
+                    .insert(suite.to_owned(), c.clone());
+                Ok(c.line(key).unwrap_or(None))
+            }
+        }
     }
 
     /// Number of recorded requests in all of the model's cassettes.
@@ -186,7 +417,10 @@ impl ReplayBackend {
                     .map(str::to_owned)
             })
             .filter_map(|suite| self.suite(&suite).ok())
-            .map(|m| m.len())
+            .map(|c| match &*c {
+                Cassette::Lines(m) => m.len(),
+                Cassette::Indexed { index, .. } => index.records.len() / RECORD,
+            })
             .sum()
     }
 
@@ -199,10 +433,10 @@ impl ReplayBackend {
 impl Backend for ReplayBackend {
     async fn generate(&self, req: &Request) -> Result<Response, InfraError> {
         let key = cassette_key(req);
-        let entries = self
-            .suite(&req.suite)
+        let line = self
+            .line(&req.suite, &key)
             .map_err(|e| InfraError::new(InfraKind::Other, e))?;
-        match entries.get(&key) {
+        match line {
             Some(line) => {
                 let e: Entry = serde_json::from_str(&line.text).map_err(|e| {
                     let file = file_for(&self.display_dir, &self.model, &req.suite);
@@ -323,5 +557,150 @@ impl Backend for RecordBackend {
             );
         }
         self.inner.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmtest_spec::{GenParams, Prompt};
+
+    fn request(case: &str) -> Request {
+        Request {
+            model: "m".into(),
+            suite: "s".into(),
+            case_id: case.into(),
+            prompt: Prompt::Completion(format!("question {case}")),
+            params: GenParams::default(),
+            n: 1,
+        }
+    }
+
+    /// Writes the cassette of suite `s` on model `m` with `answers` (case, text).
+    fn write(dir: &Path, answers: &[(&str, &str)]) {
+        let mut out = String::new();
+        for (case, text) in answers {
+            let req = request(case);
+            let resp = Response::untimed(
+                vec![crate::Choice {
+                    text: (*text).into(),
+                    ..Default::default()
+                }],
+                std::time::Instant::now(),
+            );
+            let e = Entry {
+                key: cassette_key(&req),
+                suite: "s".into(),
+                case_id: (*case).into(),
+                request: req,
+                response: resp,
+            };
+            out.push_str(&serde_json::to_string(&e).unwrap());
+            out.push('\n');
+        }
+        std::fs::create_dir_all(dir.join("m")).unwrap();
+        std::fs::write(dir.join("m/s.jsonl"), out).unwrap();
+    }
+
+    /// A fresh backend, as a new process would open it.
+    fn answer(dir: &Path, idx: &Path, case: &str) -> Result<String, InfraError> {
+        let b = ReplayBackend::open(dir, Path::new("c"), "m")
+            .unwrap()
+            .with_index_dir(idx);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(b.generate(&request(case)))
+            .map(|r| r.choices[0].text.clone())
+    }
+
+    fn index_files(idx: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(idx)
+            .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_index_is_built_then_used_and_a_changed_cassette_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = dir.path().join("idx");
+        write(dir.path(), &[("a", "one"), ("b", "two"), ("c", "three")]);
+        assert_eq!(answer(dir.path(), &idx, "b").unwrap(), "two");
+        let files = index_files(&idx);
+        assert_eq!(files.len(), 1, "the first process writes the index");
+        let second = ReplayBackend::open(dir.path(), Path::new("c"), "m")
+            .unwrap()
+            .with_index_dir(&idx);
+        assert!(
+            matches!(*second.suite("s").unwrap(), Cassette::Indexed { .. }),
+            "the next one reads lines through it"
+        );
+        // Through the index: every key, and a miss stays a miss.
+        for (case, text) in [("a", "one"), ("b", "two"), ("c", "three")] {
+            assert_eq!(answer(dir.path(), &idx, case).unwrap(), text);
+        }
+        let miss = answer(dir.path(), &idx, "zzz").unwrap_err();
+        assert_eq!(miss.kind, InfraKind::Missing);
+        // A re-recorded cassette (another answer, lines shifted) is what the next process sees.
+        write(dir.path(), &[("a", "uno, longer now"), ("c", "tres")]);
+        assert_eq!(answer(dir.path(), &idx, "c").unwrap(), "tres");
+        assert_eq!(answer(dir.path(), &idx, "a").unwrap(), "uno, longer now");
+        assert_eq!(
+            answer(dir.path(), &idx, "b").unwrap_err().kind,
+            InfraKind::Missing
+        );
+    }
+
+    #[test]
+    fn a_corrupt_or_foreign_index_is_ignored_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = dir.path().join("idx");
+        write(dir.path(), &[("a", "one"), ("b", "two")]);
+        answer(dir.path(), &idx, "a").unwrap();
+        let file = index_files(&idx).remove(0);
+        let good = std::fs::read(&file).unwrap();
+        // Garbage, a truncated copy, and a well-sealed index of another cassette.
+        let other = tempfile::tempdir().unwrap();
+        write(other.path(), &[("b", "not this one"), ("a", "nor this")]);
+        let stamp = Stamp::of(&other.path().join("m/s.jsonl")).unwrap();
+        let text = std::fs::read_to_string(other.path().join("m/s.jsonl")).unwrap();
+        let foreign = Index::build(&text, stamp, filecache::content_hash(text.as_bytes()))
+            .unwrap()
+            .to_bytes(&other.path().join("m/s.jsonl"));
+        for bad in [
+            b"garbage".to_vec(),
+            good[..good.len() - 7].to_vec(),
+            foreign,
+        ] {
+            std::fs::write(&file, &bad).unwrap();
+            assert_eq!(answer(dir.path(), &idx, "b").unwrap(), "two");
+            assert_eq!(
+                std::fs::read(&file).unwrap(),
+                good,
+                "the index is rebuilt as it was"
+            );
+        }
+    }
+
+    #[test]
+    fn an_index_that_points_at_the_wrong_line_is_not_believed() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = dir.path().join("idx");
+        write(dir.path(), &[("a", "one"), ("b", "two")]);
+        answer(dir.path(), &idx, "a").unwrap();
+        // Same length, same modification time, other content: the stamp cannot tell.
+        let path = dir.path().join("m/s.jsonl");
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let swapped: Vec<&str> = text.lines().rev().collect();
+        std::fs::write(&path, swapped.join("\n") + "\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(before)
+            .unwrap();
+        assert_eq!(answer(dir.path(), &idx, "a").unwrap(), "one");
+        assert_eq!(answer(dir.path(), &idx, "b").unwrap(), "two");
     }
 }

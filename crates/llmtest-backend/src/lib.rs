@@ -17,13 +17,16 @@
 
 mod cassette;
 mod exec;
+pub mod filecache;
 mod outputs;
 mod secret;
 mod types;
 
 use std::sync::Arc;
 
-pub use cassette::{Entry, RecordBackend, ReplayBackend, canonical, cassette_key, sanitize};
+pub use cassette::{
+    Entry, RecordBackend, ReplayBackend, canonical, cassette_key, sanitize, set_cassette_index_dir,
+};
 pub use exec::ExecBackend;
 pub use outputs::OutputsBackend;
 pub use secret::{Secret, is_secret_var, redact_secrets};

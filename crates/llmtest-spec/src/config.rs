@@ -126,7 +126,7 @@ pub struct CompareDef {
 }
 
 /// A verdict a `compare:` entry asserts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpectVerdict {
     Regression,
@@ -135,7 +135,7 @@ pub enum ExpectVerdict {
 }
 
 /// A resolved `compare:` entry.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompareSpec {
     pub baseline: String,
     pub candidate: String,
@@ -287,7 +287,7 @@ pub const MODEL_COMMON_KEYS: &[&str] = &[
 ];
 
 /// A resolved model entry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// The name in `llmtest.yaml` (used in test names, snapshots, cassettes).
     pub name: String,
@@ -327,7 +327,7 @@ impl ModelConfig {
 }
 
 /// A resolved profile.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
     pub models: Vec<String>,

@@ -16,6 +16,7 @@ pub(crate) fn read_rows(
     limit: Option<usize>,
 ) -> Result<Vec<Row>, String> {
     let limit = limit.unwrap_or(usize::MAX);
+    crate::reads::note(path);
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     match format {

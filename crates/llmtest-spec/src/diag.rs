@@ -5,7 +5,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A place in a source file (1-based line and column; 0 when unknown).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Loc {
     /// Path relative to the project root (as given when the file was read).
     pub file: PathBuf,

@@ -20,6 +20,7 @@ mod diag;
 mod load;
 mod model;
 mod perf;
+mod reads;
 mod schema;
 mod suite;
 mod template;
@@ -35,6 +36,7 @@ pub use perf::{
     Bound, PERF_DISTRIBUTIONS, PERF_SCALARS, PERF_STATS, PerfCheck, PerfSpec, Scenario, Slo,
     perf_metric_names,
 };
+pub use reads::files_read;
 pub use schema::{config_schema, suite_schema};
 /// The model-graded assertion types (a judge model grades them; see `llmtest_grade::judge`).
 pub const JUDGED_KINDS: [&str; 4] = ["rubric", "closed-qa", "factuality", "pairwise"];

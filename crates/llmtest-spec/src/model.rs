@@ -3,13 +3,16 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::diag::Loc;
 use crate::types::{GenParams, Mode, Prompt, ReasoningPolicy, SnapshotMode};
 
-/// A loaded, validated suite.
-#[derive(Clone, Debug)]
+/// A loaded, validated suite. Serializable so that a one-trial process can read it from a
+/// cache instead of resolving it again (a perf suite's `perf` is not kept: such suites are
+/// not cached).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Suite {
     pub name: String,
     /// The suite file, relative to the project root.
@@ -25,11 +28,12 @@ pub struct Suite {
     /// In file order: the `cases:` first, then each `cases_from:` import.
     pub cases: Vec<Case>,
     /// A perf suite's load scenarios (its cases are the scenarios).
+    #[serde(skip)]
     pub perf: Option<std::sync::Arc<crate::perf::PerfSpec>>,
 }
 
 /// A loaded case.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Case {
     pub id: String,
     /// The rendered prompt (system message included for chat).
@@ -49,7 +53,7 @@ pub struct Case {
 }
 
 /// One assertion of a case, as parsed from `expect:`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AssertionSpec {
     /// The assertion type without any `not-` prefix (`contains`, `number`, …).
     pub kind: String,

@@ -28,20 +28,24 @@ impl Templates {
         );
         let root: PathBuf = root.to_path_buf();
         let loader_root = root.clone();
-        env.set_loader(
-            move |name: &str| match std::fs::read_to_string(loader_root.join(name)) {
+        env.set_loader(move |name: &str| {
+            let path = loader_root.join(name);
+            crate::reads::note(&path);
+            match std::fs::read_to_string(path) {
                 Ok(s) => Ok(Some(s)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
                     format!("cannot read `{name}`: {e}"),
                 )),
-            },
-        );
+            }
+        });
         env.add_function(
             "file",
             move |path: String| -> Result<String, minijinja::Error> {
-                std::fs::read_to_string(root.join(&path)).map_err(|e| {
+                let abs = root.join(&path);
+                crate::reads::note(&abs);
+                std::fs::read_to_string(abs).map_err(|e| {
                     minijinja::Error::new(
                         ErrorKind::InvalidOperation,
                         format!("cannot read include file `{path}`: {e}"),

@@ -28,14 +28,18 @@ type Outcomes = BTreeMap<(String, String), BTreeMap<String, Outcome>>;
 struct Recorded(OnceLock<Outcomes>);
 
 impl Recorded {
-    fn load(&self, dir: &std::path::Path, work: &[Work]) {
-        let mut map = Outcomes::new();
+    fn load(&self, dir: &std::path::Path, work: &[Work], cache: Option<&std::path::Path>) {
+        // The cases each suite × model runs here (one, in a one-trial process).
+        let mut ids: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
         for w in work {
-            let key = (w.suite.name.clone(), w.model.clone());
-            if let std::collections::btree_map::Entry::Vacant(e) = map.entry(key)
-                && let Some(m) = snapshot::recorded_outcomes(dir, &w.suite.name, &w.model)
-            {
-                e.insert(m);
+            ids.entry((w.suite.name.clone(), w.model.clone()))
+                .or_default()
+                .push(&w.case().id);
+        }
+        let mut map = Outcomes::new();
+        for ((suite, model), ids) in ids {
+            if let Some(m) = snapshot::recorded_outcomes(dir, &suite, &model, cache, Some(&ids)) {
+                map.insert((suite, model), m);
             }
         }
         let _ = self.0.set(map);
@@ -67,21 +71,42 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments, shard: Option<crate::shard::Sha
         }
         _ => (None, None),
     };
-    let plan = match Plan::load(
-        &root,
-        &registry,
-        &PlanOptions {
-            only_suites,
-            only_case,
-            ..PlanOptions::default()
-        },
-    ) {
-        Ok(p) => p,
-        Err(d) => {
-            eprintln!("{d}");
-            return ExitCode::from(2);
-        }
+    // A one-trial process reads its suite (its case) from the plan cache when that is
+    // fresh; a process that loads everything refreshes the cache when it is not.
+    let cache = crate::cache::PlanCache::locate(&root);
+    if let Some(c) = &cache {
+        llmtest_backend::set_cassette_index_dir(c.dir().join("index"));
+    }
+    let cached = match (&cache, &only_suites) {
+        (Some(c), Some(s)) => c.load(&s[0], only_case.as_deref()),
+        _ => None,
     };
+    let whole = only_suites.is_none();
+    let plan = match cached {
+        Some(p) => p,
+        None => match Plan::load(
+            &root,
+            &registry,
+            &PlanOptions {
+                only_suites,
+                only_case,
+                ..PlanOptions::default()
+            },
+        ) {
+            Ok(p) => p,
+            Err(d) => {
+                eprintln!("{d}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if whole
+        && let Some(c) = &cache
+        && !c.is_fresh()
+    {
+        // Best effort: without it each one-trial process loads its suite itself.
+        let _ = c.store(&plan, &llmtest_spec::files_read());
+    }
     if std::env::var_os("INSTA_WORKSPACE_ROOT").is_none() {
         // Snapshots belong to the project being tested, not to wherever llmtest was built.
         // SAFETY: set before any thread of ours exists.
@@ -173,7 +198,8 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments, shard: Option<crate::shard::Sha
         }
     }
     if allow_known {
-        recorded.load(&snapshots_dir, &work);
+        let index = cache.as_ref().map(|c| c.dir().join("index"));
+        recorded.load(&snapshots_dir, &work, index.as_deref());
     }
     engine.prefetch(&work);
     let _ = cell.set(engine.clone());

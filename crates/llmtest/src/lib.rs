@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod cache;
 mod calibrate;
 mod cli;
 pub mod compare;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use llmtest_backend::filecache::{self, Stamp};
 use llmtest_backend::sanitize;
 use llmtest_grade::Outcome;
 use llmtest_spec::SnapshotMode;
@@ -158,13 +159,110 @@ pub(crate) fn assert(dir: &Path, suite_file: &Path, doc: &SnapshotDoc) {
     });
 }
 
-/// The committed snapshot's recorded outcome for each case, if the file exists and parses.
+/// The committed snapshot's recorded outcome for each case (of `wanted`, when given), if the
+/// file exists and parses. With `cache` (a directory), the outcomes are kept there, beside a
+/// stamp and the hash of the snapshot they came from, and read back while the snapshot is
+/// unchanged: a process that runs one trial finds its case's line without parsing the YAML.
 pub(crate) fn recorded_outcomes(
     dir: &Path,
     suite: &str,
     model: &str,
+    cache: Option<&Path>,
+    wanted: Option<&[&str]>,
 ) -> Option<BTreeMap<String, Outcome>> {
-    let text = std::fs::read_to_string(path(dir, suite, model)).ok()?;
+    let path = path(dir, suite, model);
+    let keep = |id: &str| wanted.is_none_or(|w| w.contains(&id));
+    let Some(cache) = cache else {
+        let mut all = parse_outcomes(&std::fs::read_to_string(&path).ok()?)?;
+        all.retain(|id, _| keep(id));
+        return Some(all);
+    };
+    let stamp = Stamp::of(&path)?;
+    let idx = cache.join(filecache::entry_name(&path, "outcomes"));
+    let cached = filecache::read_sealed(OUTCOMES_KIND, &idx)
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|body| {
+            let (head, lines) = body.split_once('\n')?;
+            let head: OutcomeHead = serde_json::from_str(head).ok()?;
+            (head.file == path).then(|| (head, lines.to_owned()))
+        });
+    if let Some((head, lines)) = &cached
+        && head.stamp == stamp
+    {
+        return read_outcome_lines(head, lines, wanted);
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let hash = filecache::content_hash(text.as_bytes());
+    let (head, lines) = match cached {
+        Some((h, lines)) if h.hash == hash => (OutcomeHead { stamp, ..h }, lines),
+        _ => {
+            let all = parse_outcomes(&text);
+            let mut lines = String::new();
+            for (id, o) in all.iter().flatten() {
+                let o = serde_json::to_value(o).ok()?;
+                lines.push_str(&format!(
+                    "{} {}\n",
+                    o.as_str()?,
+                    serde_json::Value::from(id.as_str())
+                ));
+            }
+            let head = OutcomeHead {
+                file: path,
+                stamp,
+                hash,
+                parsed: all.is_some(),
+            };
+            (head, lines)
+        }
+    };
+    if let Ok(mut body) = serde_json::to_vec(&head) {
+        body.push(b'\n');
+        body.extend_from_slice(lines.as_bytes());
+        // Best effort: without it the next process parses the snapshot again.
+        let _ = filecache::write_atomic(&idx, &filecache::seal(OUTCOMES_KIND, &body));
+    }
+    read_outcome_lines(&head, &lines, wanted)
+}
+
+const OUTCOMES_KIND: &str = "llmtest-snapshot-outcomes/1";
+
+/// The first line of a snapshot's outcome index; then a line `<outcome> <id as JSON>` per
+/// case.
+#[derive(Serialize, Deserialize)]
+struct OutcomeHead {
+    file: PathBuf,
+    stamp: Stamp,
+    hash: String,
+    /// Whether the snapshot parsed (one that did not has no recorded outcomes).
+    parsed: bool,
+}
+
+fn read_outcome_lines(
+    head: &OutcomeHead,
+    lines: &str,
+    wanted: Option<&[&str]>,
+) -> Option<BTreeMap<String, Outcome>> {
+    if !head.parsed {
+        return None;
+    }
+    let needles: Option<Vec<String>> = wanted.map(|w| {
+        w.iter()
+            .map(|id| serde_json::Value::from(*id).to_string())
+            .collect()
+    });
+    let mut out = BTreeMap::new();
+    for line in lines.lines() {
+        let (o, id) = line.split_once(' ')?;
+        if needles.as_ref().is_some_and(|n| !n.iter().any(|x| x == id)) {
+            continue;
+        }
+        let o: Outcome = serde_json::from_value(serde_json::Value::from(o)).ok()?;
+        out.insert(serde_json::from_str(id).ok()?, o);
+    }
+    Some(out)
+}
+
+fn parse_outcomes(text: &str) -> Option<BTreeMap<String, Outcome>> {
     // An insta file: a `---`-delimited header, then the YAML body.
     let body = text
         .strip_prefix("---\n")
@@ -182,4 +280,83 @@ pub(crate) fn recorded_outcomes(
     }
     let doc: Outcomes = serde_saphyr::from_str(body).ok()?;
     Some(doc.cases.into_iter().map(|c| (c.id, c.outcome)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(dir: &Path, outcome: &str) {
+        std::fs::write(
+            path(dir, "s", "m"),
+            format!("---\nsource: x\n---\nsuite: s\nmodel: m\npassed: 0/2\ncases:\n  - id: a\n    outcome: {outcome}\n    score: 0\n  - id: b\n    outcome: pass\n    score: 1\n"),
+        )
+        .unwrap();
+        // A new modification time even on a coarse clock.
+        let t = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(path(dir, "s", "m"))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn recorded_outcomes_are_cached_and_follow_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let d = dir.path();
+        snap(d, "fail");
+        let direct = recorded_outcomes(d, "s", "m", None, None).unwrap();
+        assert_eq!(direct["a"], Outcome::Fail);
+        assert_eq!(
+            recorded_outcomes(d, "s", "m", Some(&cache), None).unwrap(),
+            direct
+        );
+        let idx = std::fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(
+            recorded_outcomes(d, "s", "m", Some(&cache), None).unwrap(),
+            direct
+        );
+        // An updated snapshot is seen by the next process.
+        snap(d, "code_error");
+        let now = recorded_outcomes(d, "s", "m", Some(&cache), None).unwrap();
+        assert_eq!(now["a"], Outcome::CodeError);
+        let one = recorded_outcomes(d, "s", "m", Some(&cache), Some(&["b"])).unwrap();
+        assert_eq!(one, BTreeMap::from([("b".to_owned(), Outcome::Pass)]));
+        assert_eq!(
+            recorded_outcomes(d, "s", "m", None, Some(&["b"])).unwrap(),
+            one
+        );
+        // A corrupt index, or a well-formed one of another snapshot, is ignored and rebuilt.
+        let good = std::fs::read(&idx).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        snap(other.path(), "pass");
+        let other_cache = other.path().join("cache");
+        recorded_outcomes(other.path(), "s", "m", Some(&other_cache), None).unwrap();
+        let foreign = std::fs::read_dir(&other_cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        for bad in [
+            b"junk".to_vec(),
+            good[..good.len() - 3].to_vec(),
+            std::fs::read(foreign).unwrap(),
+        ] {
+            std::fs::write(&idx, bad).unwrap();
+            assert_eq!(
+                recorded_outcomes(d, "s", "m", Some(&cache), None).unwrap()["a"],
+                Outcome::CodeError
+            );
+            assert_eq!(std::fs::read(&idx).unwrap(), good);
+        }
+    }
 }

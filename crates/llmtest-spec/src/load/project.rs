@@ -16,7 +16,7 @@ use crate::types::GenParams;
 pub const CONFIG_FILE: &str = "llmtest.yaml";
 
 /// A project: its root, `llmtest.yaml` resolved.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Project {
     pub root: PathBuf,
     /// Suite directories or files, relative to the root.
