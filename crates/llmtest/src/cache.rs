@@ -315,7 +315,12 @@ impl PlanCache {
     /// The plan of one suite from the cache — only the case `only_case` when given, as
     /// [`Plan::load`] builds it for a one-trial process — or `None` when the cache cannot be
     /// used (then load as usual).
-    pub(crate) fn load(&self, suite: &str, only_case: Option<&str>) -> Option<Plan> {
+    pub(crate) fn load(
+        &self,
+        registry: &llmtest_grade::GraderRegistry,
+        suite: &str,
+        only_case: Option<&str>,
+    ) -> Option<Plan> {
         let p = self.fresh_plan()?;
         let entry = p.suites.iter().find(|s| s.name == suite)?;
         let (idx, cases_file) = self.suite_paths(&entry.file);
@@ -338,12 +343,15 @@ impl PlanCache {
             ..head.suite
         });
         let mut work = Vec::new();
-        for m in &entry.models {
-            for case in 0..suite.cases.len() {
+        for (case, c) in suite.cases.iter().enumerate() {
+            // Built as the loader builds them; a refusal is the loader's to report.
+            let graders = crate::engine::Graders::build(registry, c).ok()?;
+            for m in &entry.models {
                 work.push(Work {
                     suite: suite.clone(),
                     case,
                     model: m.clone(),
+                    graders: graders.clone(),
                 });
             }
         }
@@ -468,6 +476,10 @@ mod tests {
         );
     }
 
+    fn reg() -> llmtest_grade::GraderRegistry {
+        crate::Llmtest::new().grader_registry(Path::new("."))
+    }
+
     fn full(dir: &Path) -> Plan {
         let registry = crate::Llmtest::new().grader_registry(dir);
         Plan::load(dir, &registry, &PlanOptions::default()).unwrap()
@@ -504,7 +516,7 @@ mod tests {
         project(dir.path());
         let cache = stored(dir.path());
         let loaded = full(dir.path());
-        let one = cache.load("inline", Some("one")).expect("a hit");
+        let one = cache.load(&reg(), "inline", Some("one")).expect("a hit");
         assert_eq!(one.suites[0].cases.len(), 1);
         assert_eq!(prompt(&one), {
             let s = loaded.suites.iter().find(|s| s.name == "inline").unwrap();
@@ -513,7 +525,7 @@ mod tests {
         assert!(prompt(&one).contains("TABLE v1"));
         let names: Vec<String> = one.work.iter().map(Work::name).collect();
         assert_eq!(names, ["inline::one::a", "inline::one::b"]);
-        let rows = cache.load("rows", None).expect("the whole suite");
+        let rows = cache.load(&reg(), "rows", None).expect("the whole suite");
         let names: Vec<String> = rows.work.iter().map(Work::name).collect();
         assert_eq!(names, ["rows::rows-0000::a", "rows::rows-0001::a"]);
         assert_eq!(
@@ -529,7 +541,7 @@ mod tests {
                     .expect
             )
         );
-        assert!(cache.load("inline", Some("three")).is_none());
+        assert!(cache.load(&reg(), "inline", Some("three")).is_none());
         // Only the files of this plan are kept.
         let mut files: Vec<String> = std::fs::read_dir(cache.dir())
             .unwrap()
@@ -538,7 +550,7 @@ mod tests {
         files.sort();
         assert_eq!(files.len(), 5, "{files:?}");
         assert!(files[0] == "plan.json" && files[1].starts_with("suite-inline-"));
-        assert!(cache.load("nope", None).is_none());
+        assert!(cache.load(&reg(), "nope", None).is_none());
     }
 
     #[test]
@@ -560,14 +572,20 @@ mod tests {
         ];
         for (file, text) in edits {
             let cache = stored(d);
-            assert!(cache.load("inline", Some("one")).is_some(), "{file}");
+            assert!(
+                cache.load(&reg(), "inline", Some("one")).is_some(),
+                "{file}"
+            );
             rewrite(&d.join(file), text);
-            assert!(cache.load("inline", Some("one")).is_none(), "{file}");
+            assert!(
+                cache.load(&reg(), "inline", Some("one")).is_none(),
+                "{file}"
+            );
             assert!(!cache.is_fresh(), "{file}");
         }
         // After a rebuild the next process sees the edits.
         let cache = stored(d);
-        let one = cache.load("inline", Some("one")).unwrap();
+        let one = cache.load(&reg(), "inline", Some("one")).unwrap();
         assert!(prompt(&one).contains("edited"));
         assert_eq!(one.work.len(), 1, "model b is gone");
         // A new suite file, and a removed one.
@@ -577,15 +595,15 @@ mod tests {
             "version: 1\nsuite: new\ncases: [{id: n, prompt: p, expect: [{type: contains, value: z}]}]\n",
         )
         .unwrap();
-        assert!(cache.load("inline", Some("one")).is_none());
+        assert!(cache.load(&reg(), "inline", Some("one")).is_none());
         let cache = stored(d);
         std::fs::remove_file(d.join("suites/new.yaml")).unwrap();
-        assert!(cache.load("inline", Some("one")).is_none());
+        assert!(cache.load(&reg(), "inline", Some("one")).is_none());
         // A new stamp on the same bytes (a checkout) is not a change.
         let cache = stored(d);
         let text = std::fs::read_to_string(d.join("suites/inline.yaml")).unwrap();
         rewrite(&d.join("suites/inline.yaml"), &text);
-        assert!(cache.load("inline", Some("one")).is_some());
+        assert!(cache.load(&reg(), "inline", Some("one")).is_some());
     }
 
     #[test]
@@ -603,7 +621,7 @@ mod tests {
                 .collect(),
         ] {
             std::fs::write(&plan, bad).unwrap();
-            assert!(cache.load("inline", Some("one")).is_none());
+            assert!(cache.load(&reg(), "inline", Some("one")).is_none());
             assert!(!cache.is_fresh());
         }
         // Another project's cache copied in place of this one's.
@@ -612,7 +630,7 @@ mod tests {
         let theirs = stored(other.path());
         let ours = stored(dir.path());
         std::fs::copy(theirs.plan_path(), ours.plan_path()).unwrap();
-        assert!(ours.load("inline", Some("one")).is_none());
+        assert!(ours.load(&reg(), "inline", Some("one")).is_none());
         // A case altered inside a suite file.
         let ours = stored(dir.path());
         let suite = std::fs::read_dir(ours.dir())
@@ -625,12 +643,12 @@ mod tests {
             .unwrap();
         let text = std::fs::read_to_string(&suite).unwrap();
         std::fs::write(&suite, text.replace("second", "SECOND")).unwrap();
-        assert!(ours.load("inline", Some("two")).is_none());
+        assert!(ours.load(&reg(), "inline", Some("two")).is_none());
         assert!(
-            ours.load("inline", Some("one")).is_some(),
+            ours.load(&reg(), "inline", Some("one")).is_some(),
             "one case checked"
         );
-        assert!(ours.load("inline", None).is_none());
+        assert!(ours.load(&reg(), "inline", None).is_none());
         assert!(!ours.is_fresh(), "the next full load rebuilds it");
     }
 }

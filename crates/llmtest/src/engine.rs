@@ -41,7 +41,7 @@ impl Graders {
     /// Builds the graders of `case`'s assertions. The loader has checked every assertion, but
     /// it checks a suite's default assertions before their templates are rendered for each
     /// case, so a rendering can still be refused here: that is a load error of the case.
-    fn build(registry: &GraderRegistry, case: &Case) -> Result<Graders, Diagnostic> {
+    pub(crate) fn build(registry: &GraderRegistry, case: &Case) -> Result<Graders, Diagnostic> {
         let built: Result<Vec<_>, Diagnostic> = case
             .expect
             .iter()

@@ -78,7 +78,7 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments, shard: Option<crate::shard::Sha
         llmtest_backend::set_cassette_index_dir(c.dir().join("index"));
     }
     let cached = match (&cache, &only_suites) {
-        (Some(c), Some(s)) => c.load(&s[0], only_case.as_deref()),
+        (Some(c), Some(s)) => c.load(&registry, &s[0], only_case.as_deref()),
         _ => None,
     };
     let whole = only_suites.is_none();
