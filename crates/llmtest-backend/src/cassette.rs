@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::filecache::{self, Stamp};
+use crate::filecache::{self, Derived};
 use crate::secret::redact_secrets;
 use crate::types::{Backend, InfraError, InfraKind, Request, Response};
 
@@ -147,26 +147,24 @@ fn index_text(text: &str, path: &Path) -> Result<HashMap<String, Line>, String> 
 }
 
 /// The sealed kind of a cassette index file (see [`crate::filecache`]).
-const INDEX_KIND: &str = "llmtest-cassette-index/1";
+const INDEX_KIND: &str = "llmtest-cassette-index/2";
 /// An index record: the 32-digit key, the line's byte offset, its length and its number,
 /// fixed width so that a lookup is a binary search over the file's bytes.
 const KEY_LEN: usize = 32;
 const RECORD: usize = KEY_LEN + 1 + 12 + 1 + 10 + 1 + 8 + 1;
 
-/// Where a cassette's lines are, by key, as of one version of the file (`stamp`, `hash`).
-/// Written beside the cache of the plan; the cassette itself stays the only source of
-/// answers: a line found through the index must still start with the key it is read for.
+/// Where a cassette's lines are, by key, as of one version of the file. Kept beside the
+/// cache of the plan; the cassette itself stays the only source of answers: a line found
+/// through the index must still start with the key it is read for.
 struct Index {
-    stamp: Stamp,
-    hash: String,
     /// Sorted fixed-width records.
     records: Vec<u8>,
 }
 
 impl Index {
-    /// An index of `text`, or `None` when some line does not start with a plain 32-digit key
-    /// (then the whole file is read each time, as without an index).
-    fn build(text: &str, stamp: Stamp, hash: String) -> Option<Index> {
+    /// The records of an index of `text`, or `None` when some line does not start with a
+    /// plain 32-digit key (then the whole file is read each time, as without an index).
+    fn build(text: &str) -> Option<Vec<u8>> {
         let mut recs: Vec<(&str, usize, usize, usize)> = Vec::new();
         let mut offset = 0;
         for (i, raw) in text.split_inclusive('\n').enumerate() {
@@ -190,45 +188,7 @@ impl Index {
         for (key, off, len, line) in recs {
             records.extend_from_slice(format!("{key} {off:012} {len:010} {line:08}\n").as_bytes());
         }
-        Some(Index {
-            stamp,
-            hash,
-            records,
-        })
-    }
-
-    fn to_bytes(&self, cassette: &Path) -> Vec<u8> {
-        let mut body = format!(
-            "{} {} {} {}\n",
-            self.stamp.len,
-            self.stamp.mtime_ns,
-            self.hash,
-            cassette.display()
-        )
-        .into_bytes();
-        body.extend_from_slice(&self.records);
-        filecache::seal(INDEX_KIND, &body)
-    }
-
-    /// The index in `bytes` if it is one of `cassette` (an index of another file, a corrupt
-    /// one or one of another format reads as none).
-    fn parse(bytes: &[u8], cassette: &Path) -> Option<Index> {
-        let body = filecache::unseal(INDEX_KIND, bytes)?;
-        let nl = body.iter().position(|&b| b == b'\n')?;
-        let head = std::str::from_utf8(&body[..nl]).ok()?;
-        let mut parts = head.splitn(4, ' ');
-        let len = parts.next()?.parse().ok()?;
-        let mtime_ns = parts.next()?.parse().ok()?;
-        let hash = parts.next()?.to_owned();
-        if parts.next()? != cassette.display().to_string() {
-            return None;
-        }
-        let records = body[nl + 1..].to_vec();
-        (records.len() % RECORD == 0).then_some(Index {
-            stamp: Stamp { len, mtime_ns },
-            hash,
-            records,
-        })
+        Some(records)
     }
 
     /// (byte offset, length, line number) of `key`'s line.
@@ -354,35 +314,18 @@ impl ReplayBackend {
         let Some(dir) = &self.index_dir else {
             return index_entries(path).map(Cassette::Lines);
         };
-        let Some(stamp) = Stamp::of(path) else {
-            return index_entries(path).map(Cassette::Lines);
-        };
-        let idx_path = dir.join(filecache::entry_name(path, "idx"));
-        let index = std::fs::read(&idx_path)
-            .ok()
-            .and_then(|b| Index::parse(&b, path));
-        let index = match index {
-            Some(index) if index.stamp == stamp => {
-                return Ok(Cassette::Indexed {
+        let entry = dir.join(filecache::entry_name(path, "idx"));
+        match filecache::derived(INDEX_KIND, path, &entry, Index::build) {
+            Some(Derived::Cached(records)) if records.len() % RECORD == 0 => {
+                Ok(Cassette::Indexed {
                     path: path.to_path_buf(),
-                    index,
-                });
+                    index: Index { records },
+                })
             }
-            other => other,
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let hash = filecache::content_hash(text.as_bytes());
-        let fresh = match index {
-            // Same bytes under a new stamp (a checkout rewrote the file): the index holds.
-            Some(i) if i.hash == hash => Some(Index { stamp, ..i }),
-            _ => Index::build(&text, stamp, hash),
-        };
-        if let Some(i) = &fresh {
-            // Best effort: without the index the next process reads the whole file again.
-            let _ = filecache::write_atomic(&idx_path, &i.to_bytes(path));
+            Some(Derived::Read(text)) => index_text(&text, path).map(Cassette::Lines),
+            // Unreadable (its error comes from the full read), or an entry of another format.
+            _ => index_entries(path).map(Cassette::Lines),
         }
-        index_text(&text, path).map(Cassette::Lines)
     }
 
     /// The recorded line of `key` in `suite`'s cassette.
@@ -662,11 +605,9 @@ mod tests {
         // Garbage, a truncated copy, and a well-sealed index of another cassette.
         let other = tempfile::tempdir().unwrap();
         write(other.path(), &[("b", "not this one"), ("a", "nor this")]);
-        let stamp = Stamp::of(&other.path().join("m/s.jsonl")).unwrap();
-        let text = std::fs::read_to_string(other.path().join("m/s.jsonl")).unwrap();
-        let foreign = Index::build(&text, stamp, filecache::content_hash(text.as_bytes()))
-            .unwrap()
-            .to_bytes(&other.path().join("m/s.jsonl"));
+        let other_idx = other.path().join("idx");
+        answer(other.path(), &other_idx, "a").unwrap();
+        let foreign = std::fs::read(index_files(&other_idx).remove(0)).unwrap();
         for bad in [
             b"garbage".to_vec(),
             good[..good.len() - 7].to_vec(),

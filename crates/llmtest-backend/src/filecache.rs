@@ -98,6 +98,66 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// The version of the source file a derived entry was built from.
+#[derive(Serialize, Deserialize)]
+struct Source {
+    path: PathBuf,
+    stamp: Stamp,
+    hash: String,
+}
+
+/// A cache entry derived from one source file, as [`derived`] found it.
+pub enum Derived {
+    /// The entry of the source's current version, read back without reading the source.
+    Cached(Vec<u8>),
+    /// The source had to be read (no entry yet, or the source changed): its text. The entry
+    /// was rebuilt from it, best effort.
+    Read(String),
+}
+
+/// The entry at `entry` (of `kind`) that `build` derives from the text of `source`: read back
+/// while the source keeps its stamp; when the stamp moved, the source's content hash decides
+/// whether the entry still holds (then it is re-stamped) or is rebuilt. `build` returning
+/// `None` writes no entry (the source is read each time). `None`: the source cannot be read.
+pub fn derived(
+    kind: &str,
+    source: &Path,
+    entry: &Path,
+    build: impl FnOnce(&str) -> Option<Vec<u8>>,
+) -> Option<Derived> {
+    let stamp = Stamp::of(source)?;
+    let cached = read_sealed(kind, entry).and_then(|bytes| {
+        let nl = bytes.iter().position(|&b| b == b'\n')?;
+        let head: Source = serde_json::from_slice(&bytes[..nl]).ok()?;
+        (head.path == source).then(|| (head, bytes[nl + 1..].to_vec()))
+    });
+    let cached = match cached {
+        Some((head, body)) if head.stamp == stamp => return Some(Derived::Cached(body)),
+        other => other,
+    };
+    let text = std::fs::read_to_string(source).ok()?;
+    let hash = content_hash(text.as_bytes());
+    let body = match cached {
+        // Same bytes under a new stamp (a checkout rewrote the file): the entry holds.
+        Some((head, body)) if head.hash == hash => Some(body),
+        _ => build(&text),
+    };
+    if let Some(body) = body {
+        let head = Source {
+            path: source.to_path_buf(),
+            stamp,
+            hash,
+        };
+        if let Ok(mut bytes) = serde_json::to_vec(&head) {
+            bytes.push(b'\n');
+            bytes.extend_from_slice(&body);
+            // Best effort: without the entry the next process reads the source again.
+            let _ = write_atomic(entry, &seal(kind, &bytes));
+        }
+    }
+    Some(Derived::Read(text))
+}
+
 /// A file name for the cache entry of `path`: its sanitized name plus a hash of the whole
 /// path, so two inputs with the same name never share an entry.
 pub fn entry_name(path: &Path, ext: &str) -> String {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use llmtest_backend::filecache::{self, Stamp};
+use llmtest_backend::filecache::{self, Derived};
 use llmtest_backend::sanitize;
 use llmtest_grade::Outcome;
 use llmtest_spec::SnapshotMode;
@@ -171,80 +171,38 @@ pub(crate) fn recorded_outcomes(
     wanted: Option<&[&str]>,
 ) -> Option<BTreeMap<String, Outcome>> {
     let path = path(dir, suite, model);
-    let keep = |id: &str| wanted.is_none_or(|w| w.contains(&id));
+    let parsed = |text: &str| {
+        let mut all = parse_outcomes(text)?;
+        all.retain(|id, _| wanted.is_none_or(|w| w.contains(&id.as_str())));
+        Some(all)
+    };
     let Some(cache) = cache else {
-        let mut all = parse_outcomes(&std::fs::read_to_string(&path).ok()?)?;
-        all.retain(|id, _| keep(id));
-        return Some(all);
+        return parsed(&std::fs::read_to_string(&path).ok()?);
     };
-    let stamp = Stamp::of(&path)?;
-    let idx = cache.join(filecache::entry_name(&path, "outcomes"));
-    let cached = filecache::read_sealed(OUTCOMES_KIND, &idx)
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|body| {
-            let (head, lines) = body.split_once('\n')?;
-            let head: OutcomeHead = serde_json::from_str(head).ok()?;
-            (head.file == path).then(|| (head, lines.to_owned()))
-        });
-    if let Some((head, lines)) = &cached
-        && head.stamp == stamp
-    {
-        return read_outcome_lines(head, lines, wanted);
-    }
-    let text = std::fs::read_to_string(&path).ok()?;
-    let hash = filecache::content_hash(text.as_bytes());
-    let (head, lines) = match cached {
-        Some((h, lines)) if h.hash == hash => (OutcomeHead { stamp, ..h }, lines),
-        _ => {
-            let all = parse_outcomes(&text);
-            let mut lines = String::new();
-            for (id, o) in all.iter().flatten() {
-                let o = serde_json::to_value(o).ok()?;
-                lines.push_str(&format!(
-                    "{} {}\n",
-                    o.as_str()?,
-                    serde_json::Value::from(id.as_str())
-                ));
-            }
-            let head = OutcomeHead {
-                file: path,
-                stamp,
-                hash,
-                parsed: all.is_some(),
-            };
-            (head, lines)
+    let entry = cache.join(filecache::entry_name(&path, "outcomes"));
+    // The entry: a line `<outcome> <id as JSON>` per case (none for a snapshot that does not
+    // parse: it is read again each time).
+    let build = |text: &str| {
+        let mut lines = String::new();
+        for (id, o) in parse_outcomes(text)? {
+            let o = serde_json::to_value(o).ok()?;
+            lines.push_str(&format!(
+                "{} {}\n",
+                o.as_str()?,
+                serde_json::Value::from(id)
+            ));
         }
+        Some(lines.into_bytes())
     };
-    if let Ok(mut body) = serde_json::to_vec(&head) {
-        body.push(b'\n');
-        body.extend_from_slice(lines.as_bytes());
-        // Best effort: without it the next process parses the snapshot again.
-        let _ = filecache::write_atomic(&idx, &filecache::seal(OUTCOMES_KIND, &body));
+    match filecache::derived(OUTCOMES_KIND, &path, &entry, build)? {
+        Derived::Cached(body) => read_outcome_lines(&String::from_utf8(body).ok()?, wanted),
+        Derived::Read(text) => parsed(&text),
     }
-    read_outcome_lines(&head, &lines, wanted)
 }
 
-const OUTCOMES_KIND: &str = "llmtest-snapshot-outcomes/1";
+const OUTCOMES_KIND: &str = "llmtest-snapshot-outcomes/2";
 
-/// The first line of a snapshot's outcome index; then a line `<outcome> <id as JSON>` per
-/// case.
-#[derive(Serialize, Deserialize)]
-struct OutcomeHead {
-    file: PathBuf,
-    stamp: Stamp,
-    hash: String,
-    /// Whether the snapshot parsed (one that did not has no recorded outcomes).
-    parsed: bool,
-}
-
-fn read_outcome_lines(
-    head: &OutcomeHead,
-    lines: &str,
-    wanted: Option<&[&str]>,
-) -> Option<BTreeMap<String, Outcome>> {
-    if !head.parsed {
-        return None;
-    }
+fn read_outcome_lines(lines: &str, wanted: Option<&[&str]>) -> Option<BTreeMap<String, Outcome>> {
     let needles: Option<Vec<String>> = wanted.map(|w| {
         w.iter()
             .map(|id| serde_json::Value::from(*id).to_string())
