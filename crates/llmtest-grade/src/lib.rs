@@ -21,10 +21,7 @@ mod tools;
 
 /// A case as a loaded suite would hold it, for the graders' unit tests.
 #[cfg(test)]
-pub(crate) fn test_case(
-    prompt: &str,
-    params: llmtest_spec::GenParams,
-) -> llmtest_spec::Case {
+pub(crate) fn test_case(prompt: &str, params: llmtest_spec::GenParams) -> llmtest_spec::Case {
     llmtest_spec::Case {
         id: "c".into(),
         prompt: llmtest_spec::Prompt::Completion(prompt.into()),
@@ -44,4 +41,4 @@ pub use grader::{
 };
 pub use reasoning::{Split, split_reasoning};
 pub use registry::GraderRegistry;
-pub use score::{AssertionResult, Verdict, grade_sample, pass_at_k};
+pub use score::{AssertionResult, Verdict, grade_sample, grade_sample_with, pass_at_k};

@@ -51,7 +51,38 @@ pub fn grade_sample(
     threshold: Option<f64>,
     unterminated: bool,
 ) -> Verdict {
-    let mut results = Vec::with_capacity(graders.len());
+    let pairs = graders.iter().map(|(spec, g)| (spec, g));
+    grade_pairs(pairs, graders.len(), sample, threshold, unterminated)
+}
+
+/// As [`grade_sample`], with the assertions and their graders in two slices of one length
+/// (`graders[i]` built from `specs[i]`): a plan that keeps its cases' assertions need not
+/// copy them beside the graders.
+pub fn grade_sample_with(
+    specs: &[AssertionSpec],
+    graders: &[Arc<dyn Grader>],
+    sample: &Sample<'_>,
+    threshold: Option<f64>,
+    unterminated: bool,
+) -> Verdict {
+    assert_eq!(specs.len(), graders.len(), "one grader per assertion");
+    grade_pairs(
+        specs.iter().zip(graders),
+        specs.len(),
+        sample,
+        threshold,
+        unterminated,
+    )
+}
+
+fn grade_pairs<'a>(
+    graders: impl Iterator<Item = (&'a AssertionSpec, &'a Arc<dyn Grader>)>,
+    len: usize,
+    sample: &Sample<'_>,
+    threshold: Option<f64>,
+    unterminated: bool,
+) -> Verdict {
+    let mut results = Vec::with_capacity(len);
     for (spec, g) in graders {
         let Grade {
             pass,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -14,10 +15,10 @@ use llmtest_backend::{
     ReplayBackend, Response,
 };
 use llmtest_grade::{
-    Grader, GraderRegistry, Outcome, Sample, grade_sample, pass_at_k, split_reasoning,
+    Grader, GraderRegistry, Outcome, Sample, grade_sample_with, pass_at_k, split_reasoning,
 };
 use llmtest_spec::{
-    AssertionSpec, Case, Diagnostic, Diagnostics, Profile, Project, ReasoningPolicy, RunMode, Suite,
+    Case, Diagnostic, Diagnostics, Profile, Project, ReasoningPolicy, RunMode, Suite,
 };
 
 use crate::results::{CaseResult, ModelInfo, SampleResult};
@@ -35,7 +36,8 @@ pub struct Work {
 /// A case's assertions with the graders built for them, once per case when the plan is
 /// resolved and shared by the case's items on every model.
 #[derive(Clone, Default)]
-pub(crate) struct Graders(Arc<[(AssertionSpec, Arc<dyn Grader>)]>);
+/// `graders.0[i]` is built from the case's `expect[i]`.
+pub(crate) struct Graders(Arc<[Arc<dyn Grader>]>);
 
 impl Graders {
     /// Builds the graders of `case`'s assertions. The loader has checked every assertion, but
@@ -46,7 +48,7 @@ impl Graders {
             .expect
             .iter()
             .map(|a| match registry.build(a) {
-                Ok(g) => Ok((a.clone(), g)),
+                Ok(g) => Ok(g),
                 Err(e) => {
                     let mut d = Diagnostic::new(
                         case.loc.clone(),
@@ -68,9 +70,7 @@ impl Graders {
 
 impl std::fmt::Debug for Graders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|(a, _)| a.display_kind()))
-            .finish()
+        write!(f, "{} grader(s)", self.0.len())
     }
 }
 
@@ -248,11 +248,23 @@ enum Slot {
     Ready {
         backend: Arc<dyn Backend>,
         sem: Arc<Semaphore>,
+        /// The model's request limit (the semaphore's permits).
+        limit: usize,
     },
     /// Missing credential: trials are skipped (ignored) with this reason.
     Skipped(String),
     /// The backend cannot run here: every trial is an infrastructure error.
     Unavailable(String),
+}
+
+impl Slot {
+    fn ready(backend: Arc<dyn Backend>, limit: usize) -> Slot {
+        Slot::Ready {
+            backend,
+            sem: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
 }
 
 /// Executes work items. Create once per process; share across threads.
@@ -304,10 +316,7 @@ impl Engine {
             let slot = match mode {
                 RunMode::Replay => {
                     match ReplayBackend::open(&ctx.cassettes, &plan.project.cassettes, name) {
-                        Ok(b) => Slot::Ready {
-                            backend: Arc::new(b),
-                            sem: Arc::new(Semaphore::new(cfg.max_concurrency.max(16))),
-                        },
+                        Ok(b) => Slot::ready(Arc::new(b), cfg.max_concurrency.max(16)),
                         Err(e) => Slot::Unavailable(e),
                     }
                 }
@@ -337,10 +346,7 @@ impl Engine {
                                 } else {
                                     b
                                 };
-                                Slot::Ready {
-                                    backend: b,
-                                    sem: Arc::new(Semaphore::new(cfg.max_concurrency)),
-                                }
+                                Slot::ready(b, cfg.max_concurrency)
                             }
                             Err(BackendError::MissingCredential { var }) => Slot::Skipped(format!(
                                 "model `{name}` skipped: environment variable `{var}` is not set"
@@ -380,7 +386,7 @@ impl Engine {
             .iter()
             .map(|(name, slot)| {
                 let b = match slot {
-                    Slot::Ready { backend, sem } => Ok((backend.clone(), sem.clone())),
+                    Slot::Ready { backend, sem, .. } => Ok((backend.clone(), sem.clone())),
                     Slot::Skipped(r) | Slot::Unavailable(r) => Err(r.clone()),
                 };
                 (name.clone(), b)
@@ -434,15 +440,7 @@ impl Engine {
 
     /// Starts every item in the background; results are picked up with [`Engine::result`].
     pub fn prefetch(self: &Arc<Self>, work: &[Work]) {
-        for w in work {
-            let me = self.clone();
-            let w = w.clone();
-            let cell = self.cell(&w);
-            self.rt.spawn(async move {
-                cell.get_or_init(|| async { Arc::new(me.execute(&w).await) })
-                    .await;
-            });
-        }
+        self.start_workers(work, None);
     }
 
     /// As [`Engine::prefetch`], calling `done` as each item finishes, in completion order
@@ -452,14 +450,47 @@ impl Engine {
         work: &[Work],
         done: Arc<dyn Fn(&Work, &CaseResult) + Send + Sync>,
     ) {
+        self.start_workers(work, Some(done));
+    }
+
+    /// A few workers per model take its items in plan order, each running one at a time: a
+    /// run holds as many pending executions as there are workers, not one per case (a task
+    /// per case up front cost ≈ 4.8 KB of memory per case before it ran). Twice the model's
+    /// request limit, so that grading (code runs, judges) overlaps the next requests.
+    fn start_workers(
+        self: &Arc<Self>,
+        work: &[Work],
+        done: Option<Arc<dyn Fn(&Work, &CaseResult) + Send + Sync>>,
+    ) {
+        let mut queues: BTreeMap<&str, Vec<Work>> = BTreeMap::new();
         for w in work {
-            let (me, w, cell, done) = (self.clone(), w.clone(), self.cell(w), done.clone());
-            self.rt.spawn(async move {
-                let r = cell
-                    .get_or_init(|| async { Arc::new(me.execute(&w).await) })
-                    .await;
-                done(&w, r);
-            });
+            queues.entry(w.model.as_str()).or_default().push(w.clone());
+        }
+        for (model, items) in queues {
+            let workers = match self.slots.get(model) {
+                Some(Slot::Ready { limit, .. }) => (2 * limit).max(2),
+                _ => 1,
+            };
+            let items: Arc<[Work]> = items.into();
+            let next = Arc::new(AtomicUsize::new(0));
+            for _ in 0..workers.min(items.len()) {
+                let (me, items, next, done) =
+                    (self.clone(), items.clone(), next.clone(), done.clone());
+                self.rt.spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(w) = items.get(i) else { break };
+                        let r = me
+                            .cell(w)
+                            .get_or_init(|| async { Arc::new(me.execute(w).await) })
+                            .await
+                            .clone();
+                        if let Some(done) = &done {
+                            done(w, &r);
+                        }
+                    }
+                });
+            }
         }
     }
 
@@ -473,10 +504,18 @@ impl Engine {
         })
     }
 
+    /// The result of one item, as [`Engine::result`], handed over: the engine keeps no copy,
+    /// so asking for it again runs it again. For callers that read each item once.
+    pub fn take(&self, w: &Work) -> CaseResult {
+        let r = self.result(w);
+        self.cells.lock().expect("cells").remove(&w.name());
+        Arc::try_unwrap(r).unwrap_or_else(|shared| (*shared).clone())
+    }
+
     /// Runs every item (bounded per model) and returns the results in plan order.
-    pub fn run_all(self: &Arc<Self>, work: &[Work]) -> Vec<Arc<CaseResult>> {
+    pub fn run_all(self: &Arc<Self>, work: &[Work]) -> Vec<CaseResult> {
         self.prefetch(work);
-        work.iter().map(|w| self.result(w)).collect()
+        work.iter().map(|w| self.take(w)).collect()
     }
 
     /// Model descriptions for the results file.
@@ -636,7 +675,13 @@ pub(crate) fn grade_response(
             tool_calls: &ch.tool_calls,
             judge,
         };
-        let v = grade_sample(&w.graders.0, &sample, case.threshold, split.unterminated);
+        let v = grade_sample_with(
+            &case.expect,
+            &w.graders.0,
+            &sample,
+            case.threshold,
+            split.unterminated,
+        );
         let extracted = v.assertions.iter().find_map(|a| a.extracted.clone());
         let reasoning_status = if split.unterminated {
             "unterminated"
@@ -758,7 +803,8 @@ mod tests {
             &item("one", "b").graders.0
         ));
         let kinds = |w: &Work| -> Vec<String> {
-            w.graders.0.iter().map(|(a, _)| a.display_kind()).collect()
+            assert_eq!(w.graders.0.len(), w.case().expect.len(), "one grader each");
+            w.case().expect.iter().map(|a| a.display_kind()).collect()
         };
         assert_eq!(kinds(item("one", "b")), ["contains", "picky"]);
         assert_eq!(kinds(item("two", "a")), ["not-contains"]);

@@ -240,9 +240,11 @@ mod tests {
         j.record("k1", "s::a::m", &result("a", "infra_error"));
         drop(j);
         assert!(read(&p).unwrap().results.is_empty());
-        assert!(read(&dir.path().join("none.jsonl"))
-            .unwrap()
-            .results
-            .is_empty());
+        assert!(
+            read(&dir.path().join("none.jsonl"))
+                .unwrap()
+                .results
+                .is_empty()
+        );
     }
 }

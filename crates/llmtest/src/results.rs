@@ -92,7 +92,7 @@ pub struct CaseResult {
     pub facts: Map<String, Value>,
     /// A perf case's figures (TTFT, TPOT, ITL, E2E, throughput, failures, resources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub perf: Option<crate::perf::PerfReport>,
+    pub perf: Option<Box<crate::perf::PerfReport>>,
     /// What the judge calls of model-graded assertions cost (apart from `usage`/`timings`,
     /// which are the candidate's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -284,7 +284,9 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}:{column}: not a results file: {source}\n  hint: `llmtest run` writes one under the project's results directory (results.json)")]
+    #[error(
+        "{path}:{line}:{column}: not a results file: {source}\n  hint: `llmtest run` writes one under the project's results directory (results.json)"
+    )]
     Json {
         path: String,
         line: usize,
@@ -292,7 +294,9 @@ pub enum ReadError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("{path}: results schema version {found}; this llmtest reads version {RESULTS_SCHEMA_VERSION}\n  hint: render it with the llmtest version that wrote it ({writer})")]
+    #[error(
+        "{path}: results schema version {found}; this llmtest reads version {RESULTS_SCHEMA_VERSION}\n  hint: render it with the llmtest version that wrote it ({writer})"
+    )]
     Version {
         path: String,
         found: u64,
@@ -346,7 +350,10 @@ pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<
         _ => std::path::Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -5,8 +5,8 @@
 
 use std::io::IsTerminal as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use llmtest_grade::Outcome;
@@ -89,7 +89,9 @@ pub(crate) fn run(
         match journal::read(opts.journal) {
             Ok(r) => {
                 if r.truncated_tail {
-                    eprintln!("llmtest: the journal's last line was cut off mid-write; that item runs again");
+                    eprintln!(
+                        "llmtest: the journal's last line was cut off mid-write; that item runs again"
+                    );
                 }
                 if r.bad_lines > 0 {
                     eprintln!(
@@ -188,7 +190,7 @@ pub(crate) fn run(
     for (i, (w, prior)) in work.iter().zip(from_journal).enumerate() {
         let (r, note) = match prior {
             Some(r) => (r, " (journal)"),
-            None => ((*engine.result(w)).clone(), ""),
+            None => (engine.take(w), ""),
         };
         if crate::engine::interrupted() {
             // The signal handler is stopping the backends and exits with 130; what fails

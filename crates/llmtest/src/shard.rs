@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Plan;
-use crate::results::{RunIdentity, RunResults, Summary, RESULTS_SCHEMA_VERSION};
+use crate::results::{RESULTS_SCHEMA_VERSION, RunIdentity, RunResults, Summary};
 
 /// Shard K of N (1 ≤ K ≤ N).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +98,9 @@ pub(crate) fn identity(plan: &Plan, items: usize, shard: Option<Shard>) -> RunId
 pub enum MergeError {
     #[error("{0}")]
     Read(#[from] crate::results::ReadError),
-    #[error("{path}: no run identity (written before sharding existed, or not by `llmtest run`): cannot check it belongs with the others")]
+    #[error(
+        "{path}: no run identity (written before sharding existed, or not by `llmtest run`): cannot check it belongs with the others"
+    )]
     NoIdentity { path: String },
     #[error("{path} differs from {first} in {what}: {theirs} vs {ours}")]
     Mismatch {

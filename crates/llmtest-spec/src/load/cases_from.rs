@@ -127,10 +127,8 @@ impl SuiteCtx<'_> {
             let Some(prompt) = self.build_prompt(f, &vars, text, row_loc.clone()) else {
                 continue;
             };
-            let mut expect: Vec<AssertionSpec> = default_expect
-                .iter()
-                .map(|a| self.rerender(a, &vars))
-                .collect();
+            let mut expect = Vec::with_capacity(default_expect.len() + parsed.len());
+            expect.extend(default_expect.iter().map(|a| self.rerender(a, &vars)));
             for a in &parsed {
                 let r = self.rerender(a, &vars);
                 if let Err(e) = self.check.check(&r) {

@@ -214,7 +214,10 @@ impl SuiteCtx<'_> {
             }
         }
         for cf in &f.cases_from {
-            for case in self.import(cf, &f, &default_expect) {
+            let imported = self.import(cf, &f, &default_expect);
+            // Exactly: a Vec left to double holds up to twice the cases' memory.
+            cases.reserve_exact(imported.len());
+            for case in imported {
                 self.unique(&mut ids, &case);
                 cases.push(case);
             }

@@ -107,7 +107,7 @@ pub(crate) async fn run_case(
                 report.first_error.as_deref().unwrap_or("?")
             ),
         ));
-        result.perf = Some(report);
+        result.perf = Some(Box::new(report));
         return result;
     }
     let assertions: Vec<AssertionResult> = spec
@@ -160,7 +160,7 @@ pub(crate) async fn run_case(
         reasoning_tokens: None,
         counted: false,
     });
-    result.perf = Some(report);
+    result.perf = Some(Box::new(report));
     result
 }
 
