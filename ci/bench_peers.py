@@ -7,18 +7,19 @@ and is run by hand:
 
     python3 ci/bench_peers.py [--cases 500] [--rounds 3] [--only llmtest,python-pool,promptfoo]
 
-The mock is a threaded Python HTTP/1.1 server answering every chat completion at once with
+The mock is a one-event-loop Python HTTP/1.1 server answering every chat completion at once with
 the same short answer; every tool runs 8 requests at a time. llmtest is its release build
 (`cargo build --release -p llmtest-cli`), `stream: false`.
 """
 
 import argparse
+import asyncio
 import concurrent.futures
 import http.client
-import http.server
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,35 +52,56 @@ ANSWER = json.dumps(
 ).encode()
 
 
-class Mock(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body are two writes: without this, Nagle and delayed ACKs add 40 ms each.
-    disable_nagle_algorithm = True
+MODELS = json.dumps({"object": "list", "data": [{"id": "mock", "object": "model"}]}).encode()
 
-    def log_message(self, *a):
-        pass
 
-    def _send(self, body):
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class Mock(asyncio.Protocol):
+    """HTTP/1.1 keep-alive, one event loop: a chat completion is answered with ANSWER at once,
+    anything else with the model list. Bodies by Content-Length or chunked. About 30 µs a
+    request, so that the tools are measured, not the mock (a threaded http.server costs
+    ≈ 0.2 ms a request under the GIL, more than llmtest spends per case)."""
 
-    def do_POST(self):
-        n = int(self.headers.get("content-length", 0))
-        self.rfile.read(n)
-        self._send(ANSWER)
+    def connection_made(self, transport):
+        sock = transport.get_extra_info("socket")
+        # Headers and body go in one write, but a client's delayed ACK must not wait either.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.t = transport
+        self.buf = b""
 
-    def do_GET(self):
-        self._send(json.dumps({"object": "list", "data": [{"id": "mock", "object": "model"}]}).encode())
+    def data_received(self, data):
+        self.buf += data
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buf[:head_end].decode("latin-1").lower()
+            start = head_end + 4
+            if "transfer-encoding: chunked" in head:
+                end = self.buf.find(b"\r\n0\r\n\r\n", start - 2)
+                if end < 0:
+                    return
+                end += 7
+            else:
+                n = 0
+                for line in head.split("\r\n"):
+                    if line.startswith("content-length:"):
+                        n = int(line.split(":", 1)[1])
+                end = start + n
+                if len(self.buf) < end:
+                    return
+            self.buf = self.buf[end:]
+            body = ANSWER if head.startswith("post") else MODELS
+            self.t.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
 
 
 def start_mock():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mock)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, srv.server_address[1]
+    loop = asyncio.new_event_loop()
+    srv = loop.run_until_complete(loop.create_server(Mock, "127.0.0.1", 0))
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    return loop, srv.sockets[0].getsockname()[1]
 
 
 def rows(n):
@@ -255,7 +277,7 @@ def main():
             results[name] = (walls[len(walls) // 2], max(mems))
             print(f"{name}: {results[name][0]:.3f} s, {results[name][1]:.0f} MiB", file=sys.stderr)
     finally:
-        srv.shutdown()
+        srv.call_soon_threadsafe(srv.stop)
         shutil.rmtree(work, ignore_errors=True)
     base = results["llmtest"][0]
     print(f"| tool ({a.cases} cases, {CONCURRENCY} at a time) | median wall | peak RSS | over llmtest |")

@@ -13,6 +13,8 @@ pub struct GraderRegistry {
     factories: BTreeMap<String, Arc<dyn GraderFactory>>,
     ctx: GraderContext,
     cache: Mutex<HashMap<String, Arc<dyn Grader>>>,
+    /// Built-in types whose graders compute and return (no code run, no judge, no I/O).
+    quick: std::collections::BTreeSet<String>,
 }
 
 impl GraderRegistry {
@@ -22,30 +24,42 @@ impl GraderRegistry {
             factories: BTreeMap::new(),
             ctx,
             cache: Mutex::new(HashMap::new()),
+            quick: Default::default(),
         }
     }
 
     /// The built-in assertions: text and JSON, `number`, `math`, `tool-call`, the judges.
     pub fn with_builtins(ctx: GraderContext) -> Self {
         let mut r = Self::empty(ctx);
-        for f in crate::text::factories() {
-            r.register(f);
+        let quick: Vec<Arc<dyn GraderFactory>> = crate::text::factories()
+            .into_iter()
+            .chain([
+                crate::number::factory(),
+                crate::math::factory(),
+                crate::tools::factory(),
+            ])
+            .collect();
+        for f in quick {
+            r.register(f.clone());
+            r.quick.insert(f.kind().to_owned());
         }
         for f in crate::judge::factories() {
-            r.register(f);
-        }
-        for f in [
-            crate::number::factory(),
-            crate::math::factory(),
-            crate::tools::factory(),
-        ] {
             r.register(f);
         }
         r
     }
 
+    /// Do graders of this type only compute (no program run, no judge call, no I/O)? True
+    /// for the built-in text, JSON, `number`, `math` and `tool-call` types, false for judges
+    /// and for every registered type, which may block: the engine grades quick assertions
+    /// where the answer arrives and the others on a thread that may block.
+    pub fn is_quick(&self, kind: &str) -> bool {
+        self.quick.contains(kind)
+    }
+
     /// Adds (or replaces) an assertion type.
     pub fn register(&mut self, f: Arc<dyn GraderFactory>) {
+        self.quick.remove(f.kind());
         self.factories.insert(f.kind().to_owned(), f);
     }
 
