@@ -29,7 +29,7 @@ pub use cassette::{
 };
 pub use exec::ExecBackend;
 pub use outputs::OutputsBackend;
-pub use secret::{Secret, is_secret_var, redact_secrets};
+pub use secret::{RedactingWriter, Secret, is_secret_var, redact_secrets};
 pub use types::{
     Backend, BackendContext, BackendError, BackendFactory, Choice, InfraError, InfraKind, Request,
     Response, Timings, Usage, parse_options,

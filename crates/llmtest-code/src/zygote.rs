@@ -131,6 +131,13 @@ pub(crate) fn run(
     if !sandbox::isolation().pid {
         return Ok(None); // killing "every other process" needs a namespace of its own
     }
+    // A process's first execution runs cold: a warm interpreter costs more than one cold
+    // run (it preloads modules) and pays off from the second execution on. A process
+    // that runs one trial (`cargo nextest`) never starts one.
+    static EXECUTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if EXECUTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+        return Ok(None);
+    }
     let mut guard = zygotes()[slot.index]
         .lock()
         .unwrap_or_else(|p| p.into_inner());

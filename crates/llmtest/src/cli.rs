@@ -328,19 +328,31 @@ fn run(
     };
     let results_dir = root.join(&plan.project.results);
     let json_path = results_dir.join("results.json");
-    let json = llmtest_backend::redact_secrets(&render(&results, Format::Json));
-    if let Err(e) = crate::results::write_atomic(&json_path, json.as_bytes()) {
+    if let Err(e) = crate::report::write_json(&json_path, &results) {
         eprintln!("warning: cannot write {}: {e}", json_path.display());
     }
-    let report = llmtest_backend::redact_secrets(&render(&results, format));
-    match output {
-        Some(p) => {
-            if let Err(e) = crate::results::write_atomic(&p, report.as_bytes()) {
-                eprintln!("error: cannot write {}: {e}", p.display());
-                return ExitCode::from(3);
-            }
+    let written = match (&output, format) {
+        (Some(p), Format::Json) => crate::report::write_json(p, &results),
+        (Some(p), f) => {
+            let report = llmtest_backend::redact_secrets(render(&results, f));
+            crate::results::write_atomic(p, report.as_bytes())
         }
-        None => print!("{report}"),
+        (None, Format::Json) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::report::write_json_to(&mut out, &results)
+                .and_then(|()| std::io::Write::flush(&mut out))
+        }
+        (None, f) => {
+            print!("{}", llmtest_backend::redact_secrets(render(&results, f)));
+            Ok(())
+        }
+    };
+    if let Err(e) = written {
+        let to = output
+            .as_ref()
+            .map_or("standard output".into(), |p| p.display().to_string());
+        eprintln!("error: cannot write {to}: {e}");
+        return ExitCode::from(3);
     }
     for line in crate::compare::trial::summary_lines(&plan, &results.cases) {
         eprintln!("llmtest: compare {line}");

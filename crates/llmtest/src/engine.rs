@@ -407,6 +407,7 @@ impl Engine {
             plan.project.clone(),
             hub_backends,
             plan.profile.judge.clone(),
+            &plan.suites,
         ));
         Ok(Engine {
             hub,
@@ -455,11 +456,7 @@ impl Engine {
 
     /// As [`Engine::prefetch`], calling `done` as each item finishes, in completion order
     /// (the run journal and the progress bar).
-    pub fn prefetch_with(
-        self: &Arc<Self>,
-        work: &[Work],
-        done: OnDone,
-    ) {
+    pub fn prefetch_with(self: &Arc<Self>, work: &[Work], done: OnDone) {
         self.start_workers(work, Some(done));
     }
 
@@ -467,11 +464,7 @@ impl Engine {
     /// run holds as many pending executions as there are workers, not one per case (a task
     /// per case up front cost ≈ 4.8 KB of memory per case before it ran). Twice the model's
     /// request limit, so that grading (code runs, judges) overlaps the next requests.
-    fn start_workers(
-        self: &Arc<Self>,
-        work: &[Work],
-        done: Option<OnDone>,
-    ) {
+    fn start_workers(self: &Arc<Self>, work: &[Work], done: Option<OnDone>) {
         let mut queues: BTreeMap<&str, Vec<Work>> = BTreeMap::new();
         for w in work {
             queues.entry(w.model.as_str()).or_default().push(w.clone());

@@ -55,6 +55,9 @@ pub(crate) struct Hub {
     backends: BTreeMap<String, HubBackend>,
     default_judge: Option<String>,
     gens: Mutex<HashMap<String, Arc<OnceCell<Generation>>>>,
+    /// Some assertion compares answers (`pairwise`): generations are kept for it. Otherwise
+    /// each is asked once anyway and keeping them would hold every answer twice.
+    share: bool,
 }
 
 impl Hub {
@@ -63,6 +66,7 @@ impl Hub {
         project: Project,
         backends: BTreeMap<String, HubBackend>,
         default_judge: Option<String>,
+        suites: &[Arc<Suite>],
     ) -> Hub {
         Hub {
             handle,
@@ -70,6 +74,7 @@ impl Hub {
             backends,
             default_judge,
             gens: Mutex::new(HashMap::new()),
+            share: judged(suites).any(|a| a.params.contains_key("against")),
         }
     }
 
@@ -90,6 +95,9 @@ impl Hub {
 
     /// The generation of one case on one model, asked once however many wait for it.
     pub(crate) async fn generate(&self, req: &Request) -> Generation {
+        if !self.share {
+            return self.send(req).await;
+        }
         let key = format!("{}::{}::{}", req.suite, req.case_id, req.model);
         let cell = self
             .gens

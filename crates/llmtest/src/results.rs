@@ -344,16 +344,28 @@ impl RunResults {
 /// Writes `contents` to `path` atomically: a temporary file beside it, flushed, then renamed
 /// over it, so a reader (or a killed run) never sees half a file.
 pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |f| f.write_all(contents))
+}
+
+/// As [`write_atomic`], the contents written by `write` (through a buffer) as they come.
+pub fn write_atomic_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::io::Write as _;
     match std::fs::metadata(path) {
         // `-o /dev/null`, a FIFO, `/dev/stdout`: written into, never renamed over (a rename
         // would put a regular file where the device was).
         Ok(m) if !m.is_file() && !m.is_dir() => {
-            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-            return f.write_all(contents);
+            let f = std::fs::OpenOptions::new().write(true).open(path)?;
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut w)?;
+            return w.flush();
         }
         // A link to a file: the file is replaced, the link stays.
-        Ok(_) if path.is_symlink() => return write_atomic(&std::fs::canonicalize(path)?, contents),
+        Ok(_) if path.is_symlink() => {
+            return write_atomic_with(&std::fs::canonicalize(path)?, write);
+        }
         _ => {}
     }
     let dir = match path.parent() {
@@ -367,8 +379,9 @@ pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
