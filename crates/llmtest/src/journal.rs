@@ -182,7 +182,7 @@ impl Journal {
             result: result.clone(),
         };
         let mut text = llmtest_backend::redact_secrets(
-            &serde_json::to_string(&line).expect("journal line serializes"),
+            serde_json::to_string(&line).expect("journal line serializes"),
         );
         text.push('\n');
         let mut f = self.file.lock().expect("journal");

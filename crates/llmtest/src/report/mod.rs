@@ -110,7 +110,7 @@ pub(crate) fn command(
         Ok(b) => b,
         Err(c) => return c,
     };
-    let text = llmtest_backend::redact_secrets(&render_with(
+    let text = llmtest_backend::redact_secrets(render_with(
         &r,
         base.as_ref(),
         format.unwrap_or(Format::Html),
