@@ -16,8 +16,10 @@
 //! grade, never silently dropped.
 //!
 //! Python programs tested through the harness are forked from a warm interpreter per
-//! execution slot (see `zygote.rs`) when the PID namespace is available: same isolation,
-//! a fresh process and directory per execution, without paying Python's start-up each time.
+//! execution slot (see `zygote.rs`) when the PID namespace is available, from a process's
+//! second execution on (the first runs cold: a warm interpreter costs more than one cold
+//! run): same isolation, a fresh process and directory per execution, without paying
+//! Python's start-up each time.
 
 use std::ffi::CString;
 use std::io::Read;
