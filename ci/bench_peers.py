@@ -14,8 +14,6 @@ the same short answer; every tool runs 8 requests at a time. llmtest is its rele
 
 import argparse
 import asyncio
-import concurrent.futures
-import http.client
 import json
 import os
 import shutil
