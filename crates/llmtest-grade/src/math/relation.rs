@@ -301,6 +301,11 @@ fn linear(n: &Node) -> Option<(&Node, BigRational, BigRational)> {
     }
 }
 
+/// `linear(n)` with a nonzero coefficient: `0x < 0` is no bound on x (and no division by 0).
+fn steep(n: &Node) -> Option<(&Node, BigRational, BigRational)> {
+    linear(n).filter(|(_, k, _)| !k.is_zero())
+}
+
 /// `x > 2` → (2, ∞); `x ≤ 3` → (-∞, 3]; `-x > -1` → (-∞, 1); `2x + 1 ≥ 5` → [2, ∞); anything
 /// else stays a relation.
 fn inequality(a: &Node, op: char, b: &Node) -> Node {
@@ -313,13 +318,13 @@ fn inequality(a: &Node, op: char, b: &Node) -> Node {
         (op, b.clone())
     } else if is_var(b) && !matches!(a, Node::Var(_)) {
         (flip(op), a.clone())
-    } else if let (Some((_, k, c)), Some(r)) = (linear(a), exact(b)) {
+    } else if let (Some((_, k, c)), Some(r)) = (steep(a), exact(b)) {
         let v = (r - c) / &k;
         (
             if k.is_negative() { flip(op) } else { op },
             Node::Num(v, None),
         )
-    } else if let (Some(r), Some((_, k, c))) = (exact(a), linear(b)) {
+    } else if let (Some(r), Some((_, k, c))) = (exact(a), steep(b)) {
         let v = (r - c) / &k;
         let op = flip(op);
         (

@@ -110,6 +110,9 @@ fn structures() {
         "(2, +\\infty) \\cup (-\\infty, 1]",
     );
     ok("(2, \\infty)", "x > 2");
+    // A zero coefficient bounds nothing (and is no division by zero: found by the fuzz test).
+    bad("(0, \\infty)", "0x > 0");
+    bad("(-\\infty, 0)", "0 < 0f");
     ok("[2, 5)", "2 \\le x < 5");
     ok("(1, 2)", "(1, 2)");
     ok("(3, -1)", "\\left( 3, -1 \\right)");
