@@ -277,13 +277,21 @@ impl Slot {
 /// Called as each item finishes (the run journal, the progress bar).
 pub type OnDone = Arc<dyn Fn(&Work, &CaseResult) + Send + Sync>;
 
+/// An item's place in the engine: its result once run, or `Taken` when handed over.
+enum Item {
+    Live(Arc<OnceCell<Arc<CaseResult>>>),
+    Taken,
+}
+
 /// Executes work items. Create once per process; share across threads.
 pub struct Engine {
     rt: tokio::runtime::Runtime,
     project: Project,
     mode: RunMode,
     slots: BTreeMap<String, Slot>,
-    cells: Mutex<HashMap<String, Arc<OnceCell<Arc<CaseResult>>>>>,
+    cells: Mutex<HashMap<String, Item>>,
+    /// Called once per item by whoever runs it (a worker or a caller of `result`).
+    done: Mutex<Option<OnDone>>,
     /// Generations (shared with `pairwise`) and judge calls.
     hub: Arc<crate::judge::Hub>,
 }
@@ -416,6 +424,7 @@ impl Engine {
             mode: plan.profile.mode,
             slots,
             cells: Mutex::new(HashMap::new()),
+            done: Mutex::new(None),
         })
     }
 
@@ -440,31 +449,59 @@ impl Engine {
         }
     }
 
+    /// The item's cell, made if need be; a taken item gets a fresh one (it runs again).
     fn cell(&self, w: &Work) -> Arc<OnceCell<Arc<CaseResult>>> {
-        self.cells
-            .lock()
-            .expect("cells")
+        let mut cells = self.cells.lock().expect("cells");
+        let item = cells.entry(w.name()).or_insert(Item::Taken);
+        if let Item::Live(c) = item {
+            return c.clone();
+        }
+        let c = Arc::new(OnceCell::new());
+        *item = Item::Live(c.clone());
+        c
+    }
+
+    /// The item's cell for a worker: none once the item was taken (it ran and was handed
+    /// over; a worker that reaches it late must not run it again).
+    fn worker_cell(&self, w: &Work) -> Option<Arc<OnceCell<Arc<CaseResult>>>> {
+        let mut cells = self.cells.lock().expect("cells");
+        match cells
             .entry(w.name())
-            .or_default()
-            .clone()
+            .or_insert_with(|| Item::Live(Default::default()))
+        {
+            Item::Live(c) => Some(c.clone()),
+            Item::Taken => None,
+        }
+    }
+
+    /// Runs an item and reports it to the `done` callback, if any: exactly once per run of
+    /// an item, wherever it ran.
+    async fn run_item(&self, w: &Work) -> Arc<CaseResult> {
+        let r = Arc::new(self.execute(w).await);
+        let done = self.done.lock().expect("done").clone();
+        if let Some(done) = done {
+            done(w, &r);
+        }
+        r
     }
 
     /// Starts every item in the background; results are picked up with [`Engine::result`].
     pub fn prefetch(self: &Arc<Self>, work: &[Work]) {
-        self.start_workers(work, None);
+        self.start_workers(work);
     }
 
     /// As [`Engine::prefetch`], calling `done` as each item finishes, in completion order
     /// (the run journal and the progress bar).
     pub fn prefetch_with(self: &Arc<Self>, work: &[Work], done: OnDone) {
-        self.start_workers(work, Some(done));
+        *self.done.lock().expect("done") = Some(done);
+        self.start_workers(work);
     }
 
     /// A few workers per model take its items in plan order, each running one at a time: a
     /// run holds as many pending executions as there are workers, not one per case (a task
     /// per case up front cost ≈ 4.8 KB of memory per case before it ran). Twice the model's
     /// request limit, so that grading (code runs, judges) overlaps the next requests.
-    fn start_workers(self: &Arc<Self>, work: &[Work], done: Option<OnDone>) {
+    fn start_workers(self: &Arc<Self>, work: &[Work]) {
         let mut queues: BTreeMap<&str, Vec<Work>> = BTreeMap::new();
         for w in work {
             queues.entry(w.model.as_str()).or_default().push(w.clone());
@@ -477,19 +514,13 @@ impl Engine {
             let items: Arc<[Work]> = items.into();
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..workers.min(items.len()) {
-                let (me, items, next, done) =
-                    (self.clone(), items.clone(), next.clone(), done.clone());
+                let (me, items, next) = (self.clone(), items.clone(), next.clone());
                 self.rt.spawn(async move {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(w) = items.get(i) else { break };
-                        let r = me
-                            .cell(w)
-                            .get_or_init(|| async { Arc::new(me.execute(w).await) })
-                            .await
-                            .clone();
-                        if let Some(done) = &done {
-                            done(w, &r);
+                        if let Some(cell) = me.worker_cell(w) {
+                            cell.get_or_init(|| me.run_item(w)).await;
                         }
                     }
                 });
@@ -500,18 +531,19 @@ impl Engine {
     /// The result of one item, running it if nobody has yet (blocks the calling thread).
     pub fn result(&self, w: &Work) -> Arc<CaseResult> {
         let cell = self.cell(w);
-        self.rt.block_on(async {
-            cell.get_or_init(|| async { Arc::new(self.execute(w).await) })
-                .await
-                .clone()
-        })
+        self.rt
+            .block_on(async { cell.get_or_init(|| self.run_item(w)).await.clone() })
     }
 
     /// The result of one item, as [`Engine::result`], handed over: the engine keeps no copy,
     /// so asking for it again runs it again. For callers that read each item once.
     pub fn take(&self, w: &Work) -> CaseResult {
         let r = self.result(w);
-        self.cells.lock().expect("cells").remove(&w.name());
+        // A tombstone, not a removal: a worker that reaches the item later skips it.
+        self.cells
+            .lock()
+            .expect("cells")
+            .insert(w.name(), Item::Taken);
         Arc::try_unwrap(r).unwrap_or_else(|shared| (*shared).clone())
     }
 
@@ -846,5 +878,65 @@ mod tests {
             (d.loc.file.as_path(), d.loc.line),
             (Path::new("suites/s.yaml"), 7)
         );
+    }
+}
+
+#[cfg(test)]
+mod item_tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// An item handed over by `take` before any worker reached it is not run again when a
+    /// worker gets there, and `done` hears of every item exactly once, wherever it ran.
+    #[test]
+    fn a_taken_item_is_neither_run_again_nor_reported_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("llmtest.yaml"),
+            "version: 1\nmodels:\n  a: {backend: exec, command: [cat]}\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("suites")).unwrap();
+        std::fs::write(
+            dir.path().join("suites/s.yaml"),
+            "version: 1\nsuite: s\ncases:\n  - {id: one, prompt: hi, expect: [{type: contains, value: hi}]}\n  - {id: two, prompt: ho, expect: [{type: contains, value: ho}]}\n  - {id: three, prompt: he, expect: [{type: contains, value: he}]}\n",
+        )
+        .unwrap();
+        let lt = crate::Llmtest::new().root(dir.path());
+        let registry = lt.grader_registry(dir.path());
+        let plan = Plan::load(dir.path(), &registry, &PlanOptions::default()).expect("loads");
+        let engine = Arc::new(
+            Engine::new(&plan, &["a".to_string()], &lt.backend_factories()).expect("engine"),
+        );
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (s, n) = (seen.clone(), runs.clone());
+        // `done` set, nothing started yet.
+        engine.prefetch_with(
+            &[],
+            Arc::new(move |w: &Work, _: &CaseResult| {
+                s.lock().unwrap().push(w.name());
+                n.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        let last = plan.work.last().unwrap();
+        let taken = engine.take(last);
+        assert_eq!(taken.outcome, Outcome::Pass);
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "run where it was asked for");
+        engine.prefetch(&plan.work);
+        let rest: Vec<CaseResult> = plan.work[..2].iter().map(|w| engine.take(w)).collect();
+        assert!(rest.iter().all(|r| r.outcome == Outcome::Pass));
+        // Workers are done with the queue once they have passed its last item.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while runs.load(Ordering::SeqCst) < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut names = seen.lock().unwrap().clone();
+        names.sort();
+        let mut want: Vec<String> = plan.work.iter().map(Work::name).collect();
+        want.sort();
+        assert_eq!(names, want, "each item reported once");
+        engine.shutdown();
     }
 }
