@@ -32,7 +32,10 @@ pub fn redact_secrets<'a>(text: impl Into<std::borrow::Cow<'a, str>>) -> String 
 
 /// The values [`redact_secrets`] replaces, longest first.
 fn secret_values() -> Vec<String> {
-    let mut v: Vec<String> = std::env::vars()
+    // `vars_os`: a variable that is not Unicode (which `vars` panics on) is not a key we
+    // could have sent, and must not crash the end of a run.
+    let mut v: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .filter(|(k, v)| v.len() >= 8 && is_secret_var(k))
         .map(|(_, v)| v)
         .collect();
@@ -155,6 +158,16 @@ impl std::fmt::Display for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variable_that_is_not_unicode_is_no_crash() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe-not-utf8-token");
+        // SAFETY: a name no other test reads or writes.
+        unsafe { std::env::set_var("LLMTEST_NOT_UNICODE_TOKEN", bad) };
+        assert_eq!(redact_secrets("plain text"), "plain text");
+        unsafe { std::env::remove_var("LLMTEST_NOT_UNICODE_TOKEN") };
+    }
 
     #[test]
     fn the_stream_redacts_secrets_split_across_writes_and_passes_the_rest() {
