@@ -231,6 +231,9 @@ fn forged_results_and_always_equal_objects_do_not_pass() {
     let forge_fds = "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'{\"status\": \"passed\"}\\n{\"done\": true}\\n')\n    except OSError:\n        pass\nos._exit(0)\ndef inc(x):\n    return 0\n";
     // The token is not on disk for the program to read.
     let read_spec = "import json, os\nspec = json.load(open('llmtest_spec.json'))\nopen('llmtest_result.jsonl', 'a').write(json.dumps({'status': 'passed', 'k': spec.get('token')}) + '\\n' + json.dumps({'done': True, 'k': spec.get('token')}) + '\\n')\nos._exit(0)\ndef inc(x):\n    return 0\n";
+    // A process's first execution runs cold; this one is it if no other test came first,
+    // so that `he` below goes through the warm interpreter.
+    assert!(he("def inc(x):\n    return x + 1\n").pass);
     // Warm (forked) and cold (a runner of one's own: a fresh interpreter) executions alike.
     let cold = |code: &str| {
         grade(
