@@ -451,13 +451,12 @@ impl Engine {
 
     /// The item's cell, made if need be; a taken item gets a fresh one (it runs again).
     fn cell(&self, w: &Work) -> Arc<OnceCell<Arc<CaseResult>>> {
-        let mut cells = self.cells.lock().expect("cells");
-        let item = cells.entry(w.name()).or_insert(Item::Taken);
-        if let Item::Live(c) = item {
+        let (name, mut cells) = (w.name(), self.cells.lock().expect("cells"));
+        if let Some(Item::Live(c)) = cells.get(&name) {
             return c.clone();
         }
         let c = Arc::new(OnceCell::new());
-        *item = Item::Live(c.clone());
+        cells.insert(name, Item::Live(c.clone()));
         c
     }
 

@@ -36,28 +36,6 @@ pub fn render(results: &RunResults, format: Format) -> String {
     render_with(results, None, format)
 }
 
-/// The results as pretty JSON and a newline, in a buffer of exactly that size: a growing one
-/// would hold up to twice a large run's text at the end of the run (measured by counting
-/// first; serializing costs far less than the memory).
-fn json_text(results: &RunResults) -> String {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut n = Count(0);
-    serde_json::to_writer_pretty(&mut n, results).expect("results serialize");
-    let mut out = Vec::with_capacity(n.0 + 1);
-    serde_json::to_writer_pretty(&mut out, results).expect("results serialize");
-    out.push(b'\n');
-    String::from_utf8(out).expect("serde_json writes UTF-8")
-}
-
 /// Writes the results as pretty JSON (secrets redacted) to `path` atomically, streamed: a
 /// large run's text is never held in memory whole.
 pub(crate) fn write_json(path: &std::path::Path, results: &RunResults) -> std::io::Result<()> {
@@ -79,7 +57,7 @@ pub(crate) fn write_json_to(
 /// Renders a run in one format, marking flips against `baseline` where the format shows them.
 pub fn render_with(results: &RunResults, baseline: Option<&RunResults>, format: Format) -> String {
     match format {
-        Format::Json => json_text(results),
+        Format::Json => serde_json::to_string_pretty(results).expect("results serialize") + "\n",
         Format::Md => markdown(results, baseline),
         Format::Junit => junit(results),
         Format::Html => html(results, baseline),
