@@ -101,6 +101,7 @@ mod params;
 mod run;
 mod runner;
 pub mod sandbox;
+mod shared;
 mod verdict;
 mod zygote;
 
@@ -115,6 +116,8 @@ pub use extract::Extracted;
 pub use params::CodeGrader;
 pub use runner::RunnerDef;
 pub use sandbox::{Isolation, SANDBOX_PATH, isolation};
+#[doc(hidden)]
+pub use shared::use_shared_warm;
 
 #[cfg(test)]
 use params::Whitespace;

@@ -38,7 +38,7 @@ pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// The first uid used for sandboxed programs when running as root. Each execution slot of
 /// each process gets its own uid above it, so process limits never interfere.
-const UID_BASE: u32 = 0x4000_0000;
+pub(crate) const UID_BASE: u32 = 0x4000_0000;
 
 /// Resource limits of one execution.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,7 +128,25 @@ impl Isolation {
 /// The sandbox's capabilities on this machine (probed on first use).
 pub fn isolation() -> &'static Isolation {
     static ISO: OnceLock<Isolation> = OnceLock::new();
-    ISO.get_or_init(probe)
+    ISO.get_or_init(|| {
+        // The processes of one run (`cargo nextest`: one per trial) share the probe's result.
+        if let Some(iso) = crate::shared::cached_probe(process_uids()) {
+            return iso;
+        }
+        let iso = probe();
+        crate::shared::store_probe(&iso);
+        iso
+    })
+}
+
+/// As root: the uids this process's sandboxed programs run as (first, last).
+fn process_uids() -> Option<(u32, u32)> {
+    let root = unsafe { libc::geteuid() } == 0;
+    let pid = std::process::id();
+    root.then(|| {
+        let first = UID_BASE + ((pid & 0xFFFF) << 8);
+        (first, first + MAX_SLOTS as u32 - 1)
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,11 +170,7 @@ fn features_of(iso: &Isolation) -> Features {
 
 fn probe() -> Isolation {
     let root = unsafe { libc::geteuid() } == 0;
-    let pid = std::process::id();
-    let uids = root.then(|| {
-        let first = UID_BASE + ((pid & 0xFFFF) << 8);
-        (first, first + MAX_SLOTS as u32 - 1)
-    });
+    let uids = process_uids();
     let mut notes = Vec::new();
     let candidates = [
         (true, true, true),
@@ -326,11 +340,16 @@ impl Workdir {
 
     /// A fresh directory under `parent` (a warm interpreter's writable slot directory).
     pub fn new_in(slot: &Slot, parent: &Path) -> Result<Workdir, SandboxError> {
+        let owner = isolation().uids.map(|(first, _)| first + slot.index as u32);
+        Self::new_owned(parent, owner)
+    }
+
+    /// A fresh directory under `parent` handed to `owner` (a sandbox uid), if any.
+    pub fn new_owned(parent: &Path, owner: Option<u32>) -> Result<Workdir, SandboxError> {
         let dir = tempfile::Builder::new()
             .prefix("llmtest-code-")
             .tempdir_in(parent)
             .map_err(|e| SandboxError(format!("cannot create the sandbox directory: {e}")))?;
-        let owner = isolation().uids.map(|(first, _)| first + slot.index as u32);
         let wd = Workdir { dir, owner };
         wd.chown(wd.path())?;
         Ok(wd)
@@ -386,11 +405,20 @@ struct ChildPlan {
     rlimits: Vec<(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t)>,
 }
 
+/// Who a sandboxed program runs as (when running as root).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SandboxUser {
+    /// The uid of this process's execution slot.
+    Slot(usize),
+    /// This uid (`None`: the caller's own, in a user namespace).
+    Fixed(Option<u32>),
+}
+
 /// A command that runs `argv` in `workdir` inside the sandbox. `limits.cpu_s == 0` leaves
 /// CPU time unlimited (a long-lived process whose children set their own).
 pub(crate) fn sandboxed_command(
     f: Features,
-    slot: usize,
+    user: SandboxUser,
     argv: &[String],
     workdir: &Path,
     limits: &Limits,
@@ -402,10 +430,12 @@ pub(crate) fn sandboxed_command(
         .map_err(|_| SandboxError("sandbox path contains NUL".into()))?;
     let outer_uid = unsafe { libc::geteuid() };
     let outer_gid = unsafe { libc::getegid() };
-    let uid = if f.uid_drop {
-        UID_BASE + ((std::process::id() & 0xFFFF) << 8) + slot as u32
-    } else {
-        outer_uid
+    let uid = match (f.uid_drop, user) {
+        (true, SandboxUser::Slot(slot)) => {
+            UID_BASE + ((std::process::id() & 0xFFFF) << 8) + slot as u32
+        }
+        (true, SandboxUser::Fixed(Some(uid))) => uid,
+        _ => outer_uid,
     };
     let mut rlimits = vec![
         (libc::RLIMIT_FSIZE, limits.file_size, limits.file_size),
@@ -463,7 +493,7 @@ fn run_with(
     limits: &Limits,
 ) -> Result<Output, SandboxError> {
     let program = argv.first().map(String::as_str).unwrap_or("");
-    let mut cmd = sandboxed_command(f, slot, argv, workdir, limits)?;
+    let mut cmd = sandboxed_command(f, SandboxUser::Slot(slot), argv, workdir, limits)?;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {

@@ -18,7 +18,19 @@ use serde_json::{Value, json};
 
 use crate::sandbox::{self, Exit, Limits, Output, SandboxError, Slot, Workdir};
 
-const ZYGOTE_PY: &str = include_str!("harness/zygote.py");
+pub(crate) const ZYGOTE_PY: &str = include_str!("harness/zygote.py");
+pub(crate) const HARNESS_PY: &str = include_str!("harness/harness.py");
+
+/// A warm interpreter's own limits: it lives long; each execution sets its own.
+pub(crate) const LONG_LIVED: Limits = Limits {
+    wall: Duration::ZERO,
+    cpu_s: 0, // unlimited
+    address_space: None,
+    output: 0,
+    file_size: 1 << 30,
+    open_files: 256,
+    processes: 256,
+};
 
 struct Zygote {
     child: Child,
@@ -80,26 +92,17 @@ fn start(slot: &Slot) -> Result<Zygote, SandboxError> {
             .map_err(|e| SandboxError(format!("chown slot directory: {e}")))?;
     }
     put("llmtest_zygote.py", ZYGOTE_PY)?;
-    put("llmtest_harness.py", include_str!("harness/harness.py"))?;
-    let limits = Limits {
-        wall: Duration::ZERO,
-        cpu_s: 0, // unlimited: it lives long; each execution sets its own
-        address_space: None,
-        output: 0,
-        file_size: 1 << 30,
-        open_files: 256,
-        processes: 256,
-    };
+    put("llmtest_harness.py", HARNESS_PY)?;
     let argv: Vec<String> = ["python3", "llmtest_zygote.py", "llmtest_harness.py"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     let mut cmd = sandbox::sandboxed_command(
         sandbox::current_features(),
-        slot.index,
+        sandbox::SandboxUser::Slot(slot.index),
         &argv,
         dir.path(),
-        &limits,
+        &LONG_LIVED,
     )?;
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -131,6 +134,10 @@ pub(crate) fn run(
     if !sandbox::isolation().pid {
         return Ok(None); // killing "every other process" needs a namespace of its own
     }
+    // A run's processes share interpreters (`cargo nextest`: a process per trial).
+    if let Some(done) = crate::shared::run(files, limits)? {
+        return Ok(Some(done));
+    }
     // A process's first execution runs cold: a warm interpreter costs more than one cold
     // run (it preloads modules) and pays off from the second execution on. A process
     // that runs one trial (`cargo nextest`) never starts one.
@@ -152,15 +159,7 @@ pub(crate) fn run(
     for (name, data) in files {
         wd.write(name, data)?;
     }
-    let req = json!({
-        "dir": wd.path(),
-        "timeout": limits.wall.as_secs_f64(),
-        "cpu": limits.cpu_s,
-        "as": limits.address_space,
-        "fsize": limits.file_size,
-        "nofile": limits.open_files,
-        "nproc": limits.processes,
-    });
+    let req = request(&wd, limits);
     let start = Instant::now();
     if writeln!(z.stdin, "{req}")
         .and_then(|_| z.stdin.flush())
@@ -197,6 +196,29 @@ pub(crate) fn run(
         }
         return Err(SandboxError(msg.into()));
     }
+    finish(&line, &wd, limits, wall).map(Some)
+}
+
+/// The request line for one execution in `wd`.
+pub(crate) fn request(wd: &Workdir, limits: &Limits) -> Value {
+    json!({
+        "dir": wd.path(),
+        "timeout": limits.wall.as_secs_f64(),
+        "cpu": limits.cpu_s,
+        "as": limits.address_space,
+        "fsize": limits.file_size,
+        "nofile": limits.open_files,
+        "nproc": limits.processes,
+    })
+}
+
+/// The execution's outcome from the interpreter's reply line and the files it left in `wd`.
+pub(crate) fn finish(
+    line: &str,
+    wd: &Workdir,
+    limits: &Limits,
+    wall: Duration,
+) -> Result<(Output, Vec<Value>), SandboxError> {
     let v: Value = serde_json::from_str(line.trim())
         .map_err(|e| SandboxError(format!("bad reply from the warm interpreter: {e}")))?;
     let exit = match (v["exit"].as_i64(), v["signal"].as_i64()) {
@@ -218,7 +240,7 @@ pub(crate) fn run(
         wall,
     };
     let lines = crate::run::read_results(&wd.path().join("llmtest_result.jsonl"));
-    Ok(Some((out, lines)))
+    Ok((out, lines))
 }
 
 /// The first `bound` bytes of a file, and whether it was longer.

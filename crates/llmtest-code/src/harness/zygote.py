@@ -1,8 +1,12 @@
 # llmtest warm Python: started once per execution slot inside the sandbox, it imports what
 # the harness and typical solutions use, then forks a fresh process for every execution.
-# Protocol: one JSON request a line on stdin, one JSON reply a line on stdout.
+# Protocol: one JSON request a line, one JSON reply a line:
 #   request: {"dir", "timeout", "cpu", "as", "fsize", "nofile", "nproc"}
 #   reply:   {"exit": code | null, "signal": n | null, "timed_out": bool}
+# Requests come on stdin and replies go to stdout (one process's own interpreter), or, with
+# `--listen IDLE`, stdin is a Unix socket (bound by the process that started this one, in a
+# directory the sandbox cannot write; this one listens on it): one request per connection, one at a time,
+# and the interpreter exits after IDLE seconds without one (shared by a run's processes).
 # Each child runs in its own fresh directory with its own limits; after it ends, every other
 # process in the namespace is killed (this process is its PID 1) and reaped.
 import os
@@ -90,40 +94,76 @@ def _reap_all():
             continue
 
 
-def main():
+def execute(req):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _child(req)
+        finally:
+            os._exit(1)
+    pidfd = os.pidfd_open(pid)
+    deadline = time.monotonic() + req["timeout"]
+    timed_out = False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        r, _, _ = select.select([pidfd], [], [], left)
+        if r:
+            break
+    if timed_out:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    _, status = os.waitpid(pid, 0)
+    os.close(pidfd)
+    _reap_all()
+    reply = {"timed_out": timed_out, "exit": None, "signal": None}
+    if os.WIFEXITED(status):
+        reply["exit"] = os.WEXITSTATUS(status)
+    elif os.WIFSIGNALED(status):
+        reply["signal"] = os.WTERMSIG(status)
+    return (json.dumps(reply) + "\n").encode()
+
+
+def serve_stdin():
     for line in _in:
-        req = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
+        _out.write(execute(json.loads(line)))
+
+
+def serve_socket(idle):
+    import socket
+
+    listener = socket.socket(fileno=os.dup(0))
+    listener.listen(16)  # now: the credentials a client reads are this process's
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    while True:
+        r, _, _ = select.select([listener], [], [], idle)
+        if not r:
+            return  # idle: the next process to need one starts another
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            continue
+        with conn:
             try:
-                _child(req)
-            finally:
-                os._exit(1)
-        pidfd = os.pidfd_open(pid)
-        deadline = time.monotonic() + req["timeout"]
-        timed_out = False
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            r, _, _ = select.select([pidfd], [], [], left)
-            if r:
-                break
-        if timed_out:
+                conn.settimeout(10)
+                line = conn.makefile("rb").readline(1 << 20)
+                req = json.loads(line)
+            except (OSError, ValueError):
+                continue  # a client that went away, or not one of ours
+            reply = execute(req)
             try:
-                os.kill(pid, signal.SIGKILL)
+                conn.sendall(reply)
             except OSError:
                 pass
-        _, status = os.waitpid(pid, 0)
-        os.close(pidfd)
-        _reap_all()
-        reply = {"timed_out": timed_out, "exit": None, "signal": None}
-        if os.WIFEXITED(status):
-            reply["exit"] = os.WEXITSTATUS(status)
-        elif os.WIFSIGNALED(status):
-            reply["signal"] = os.WTERMSIG(status)
-        _out.write((json.dumps(reply) + "\n").encode())
 
 
-main()
+if len(sys.argv) > 3 and sys.argv[2] == "--listen":
+    serve_socket(float(sys.argv[3]))
+else:
+    serve_stdin()
