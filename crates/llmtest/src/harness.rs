@@ -188,6 +188,12 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments, shard: Option<crate::shard::Sha
             }
         }
     }
+    // One trial (how nextest runs each): it runs on this thread, not in a pool of threads
+    // (spawning and tearing down threads was a tenth of such a process's time).
+    let mut args = args;
+    if selected.len() == 1 {
+        args.test_threads = Some(1);
+    }
     let (engine, models) = match lt.start_engine(&plan, &work) {
         Ok(started) => started,
         Err(code) => return code,
