@@ -19,7 +19,8 @@
 //! execution slot (see `zygote.rs`) when the PID namespace is available, from a process's
 //! second execution on (the first runs cold: a warm interpreter costs more than one cold
 //! run): same isolation, a fresh process and directory per execution, without paying
-//! Python's start-up each time.
+//! Python's start-up each time. The processes of a nextest run (one per trial) share such
+//! interpreters and the probe's result (see `shared.rs`).
 
 use std::ffi::CString;
 use std::io::Read;

@@ -139,8 +139,8 @@ pub(crate) fn run(
         return Ok(Some(done));
     }
     // A process's first execution runs cold: a warm interpreter costs more than one cold
-    // run (it preloads modules) and pays off from the second execution on. A process
-    // that runs one trial (`cargo nextest`) never starts one.
+    // run (it preloads modules) and pays off from the second execution on. (Under nextest,
+    // where a process runs one trial, the shared interpreters above serve it.)
     static EXECUTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     if EXECUTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
         return Ok(None);
