@@ -106,7 +106,9 @@ impl Llmtest {
             },
             _ => None,
         };
-        harness::run(&self, libtest_mimic::Arguments::from_args(), shard)
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let parsed = quick_args(&args).unwrap_or_else(|| libtest_mimic::Arguments::from_iter(args));
+        harness::run(&self, parsed, shard)
     }
 
     /// Runs the `llmtest` command line with the process's arguments.
@@ -188,6 +190,77 @@ impl Llmtest {
         all.push(llmtest_onnx::factory());
         all.extend(self.backends.iter().cloned());
         all.into_iter().map(|f| (f.name().to_owned(), f)).collect()
+    }
+}
+
+/// How nextest runs one trial (`NAME --exact --nocapture`, maybe `--ignored` or
+/// `--include-ignored`, in any order), read without clap: its parser cost half a millisecond
+/// of every such process in a debug build. Anything else (`None`) goes to libtest-mimic's.
+fn quick_args(args: &[std::ffi::OsString]) -> Option<libtest_mimic::Arguments> {
+    let mut a = libtest_mimic::Arguments::default();
+    for arg in args.iter().skip(1) {
+        let flag = match arg.to_str()? {
+            "--exact" => &mut a.exact,
+            "--nocapture" => &mut a.nocapture,
+            "--ignored" => &mut a.ignored,
+            "--include-ignored" => &mut a.include_ignored,
+            s if s.starts_with('-') || a.filter.is_some() => return None,
+            s => {
+                a.filter = Some(s.to_owned());
+                continue;
+            }
+        };
+        if std::mem::replace(flag, true) {
+            return None; // given twice: the full parser's error
+        }
+    }
+    (a.exact && a.filter.is_some()).then_some(a)
+}
+
+#[cfg(test)]
+mod quick_args_tests {
+    use super::quick_args;
+
+    fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+        args.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn nextest_forms_read_as_the_full_parser_reads_them() {
+        for args in [
+            &["bin", "--exact", "a::b::c", "--nocapture"][..],
+            &["bin", "a::b::c", "--exact", "--nocapture", "--ignored"],
+            &[
+                "bin",
+                "--nocapture",
+                "--include-ignored",
+                "--exact",
+                "s::m::snapshot",
+            ],
+            &["bin", "--exact", "with space::x::y"],
+        ] {
+            let quick = quick_args(&os(args)).unwrap_or_else(|| panic!("{args:?}"));
+            let full = libtest_mimic::Arguments::from_iter(os(args));
+            assert_eq!(format!("{quick:?}"), format!("{full:?}"), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn anything_else_goes_to_the_full_parser() {
+        for args in [
+            &["bin"][..],
+            &["bin", "--list"],
+            &["bin", "a::b"],
+            &["bin", "--exact"],
+            &["bin", "--exact", "a", "b"],
+            &["bin", "--exact", "--exact", "a"],
+            &["bin", "--exact", "a", "--skip", "b"],
+            &["bin", "--exact", "a", "--test-threads", "1"],
+            &["bin", "--exact", "--", "a"],
+            &["bin", "--exact", "-q", "a"],
+        ] {
+            assert!(quick_args(&os(args)).is_none(), "{args:?}");
+        }
     }
 }
 
