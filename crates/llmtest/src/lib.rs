@@ -217,6 +217,11 @@ fn quick_args(args: &[std::ffi::OsString]) -> Option<libtest_mimic::Arguments> {
     (a.exact && a.filter.is_some()).then_some(a)
 }
 
+/// The harness with built-ins only: `fn main() -> ExitCode { llmtest::harness() }`.
+pub fn harness() -> ExitCode {
+    Llmtest::new().harness()
+}
+
 #[cfg(test)]
 mod quick_args_tests {
     use super::quick_args;
@@ -262,9 +267,4 @@ mod quick_args_tests {
             assert!(quick_args(&os(args)).is_none(), "{args:?}");
         }
     }
-}
-
-/// The harness with built-ins only: `fn main() -> ExitCode { llmtest::harness() }`.
-pub fn harness() -> ExitCode {
-    Llmtest::new().harness()
 }
