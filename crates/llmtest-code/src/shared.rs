@@ -345,8 +345,8 @@ fn start(c: &Config, k: usize) -> Option<UnixStream> {
         }
     }
     // Written by us into the interpreter's directory: it compiles them once at start.
-    std::fs::write(dir.join("llmtest_zygote.py"), ZYGOTE_PY).ok()?;
-    std::fs::write(dir.join("llmtest_harness.py"), HARNESS_PY).ok()?;
+    put_fresh(&dir.join("llmtest_zygote.py"), ZYGOTE_PY).ok()?;
+    put_fresh(&dir.join("llmtest_harness.py"), HARNESS_PY).ok()?;
     let sock = c.base.join(format!("slot-{k}.sock"));
     let _ = std::fs::remove_file(&sock);
     let listener = bound_socket(&sock)?;
@@ -394,6 +394,23 @@ fn start(c: &Config, k: usize) -> Option<UnixStream> {
         let _ = child.wait();
     });
     stream
+}
+
+/// Writes `text` to a new file at `path`, removing whatever is there first. The directory is
+/// the sandbox user's: an earlier program may have left a link there, which a plain write
+/// would follow (as root, anywhere).
+fn put_fresh(path: &Path, text: &str) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 /// A Unix stream socket bound to `path`, not yet listening.

@@ -246,7 +246,7 @@ pub(crate) fn finish(
 /// The first `bound` bytes of a file, and whether it was longer.
 fn read_bounded(p: &Path, bound: usize) -> (Vec<u8>, bool) {
     use std::io::Read;
-    let Ok(f) = std::fs::File::open(p) else {
+    let Some(f) = crate::run::open_left_file(p) else {
         return (Vec::new(), false);
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);

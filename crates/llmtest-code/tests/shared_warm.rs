@@ -26,6 +26,7 @@ fn helper() {
         &program,
     );
     println!("\nKIND {}", kind(&g));
+    println!("DETAIL {}", serde_json::to_string(&g.detail).unwrap());
     println!("PASS {}", g.pass);
     println!("FOUND {}", g.found.replace('\n', " "));
 }
@@ -251,6 +252,63 @@ def f():
         // As root the interpreter runs as an unprivileged uid: its socket is out of reach.
         let out = run(&dir, 10_000, hostile, json!(0));
         assert_eq!(field(&out, "KIND"), "passed", "{}", field(&out, "FOUND"));
+    }
+    stop(&dir);
+}
+
+#[test]
+fn a_link_left_in_the_interpreters_directory_is_not_written_through() {
+    let Some(t) = usable() else { return };
+    let dir = canonical(&t);
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    // The program replaces the interpreter's scripts with links to a file outside.
+    let plant = format!(
+        "import os\ndef f():\n    n = 0\n    for name in ('../llmtest_zygote.py', '../llmtest_harness.py'):\n        try:\n            os.unlink(name)\n            os.symlink({victim:?}, name)\n            n += 1\n        except OSError:\n            pass\n    return n\n",
+        victim = victim.to_str().unwrap()
+    );
+    let out = run(&dir, 10_000, &plant, json!(2));
+    assert_eq!(field(&out, "KIND"), "passed", "{}", field(&out, "FOUND"));
+    // The next start writes the scripts afresh, not through the links.
+    stop(&dir);
+    let out = run(&dir, 10_000, "def f():\n    return 3\n", json!(3));
+    assert_eq!(field(&out, "KIND"), "passed", "{}", field(&out, "FOUND"));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    stop(&dir);
+}
+
+#[test]
+fn output_files_replaced_by_links_are_not_read_through() {
+    let Some(t) = usable() else { return };
+    let dir = canonical(&t);
+    // The judge's own environment, or a file only the judge may read, shown as the
+    // program's output; a FIFO would block the judge's read forever.
+    let secret = dir.join("secret.txt");
+    std::fs::write(&secret, "judge-only-file").unwrap();
+    for target in ["/proc/self/environ", secret.to_str().unwrap(), "FIFO"] {
+        let program = format!(
+            "import os, sys\nfor name in ('llmtest_stdout.txt', 'llmtest_stderr.txt', 'llmtest_result.jsonl'):\n    try:\n        os.unlink(name)\n    except OSError:\n        pass\n    if {target:?} == 'FIFO':\n        os.mkfifo(name)\n    else:\n        os.symlink({target:?}, name)\nos._exit(3)\ndef f():\n    return 1\n"
+        );
+        let started = Instant::now();
+        let out = child(&dir, 10_000, &program, json!(1))
+            .env("SHARED_WARM_CANARY", "canary-4f1d")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_ne!(field(&out, "PASS"), "true", "{target}: {text}");
+        assert!(
+            !text.contains("canary-4f1d"),
+            "{target}: the judge's environment leaked: {text}"
+        );
+        assert!(
+            !text.contains("judge-only-file"),
+            "{target}: a judge-only file leaked: {text}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{target}: {:?}",
+            started.elapsed()
+        );
     }
     stop(&dir);
 }

@@ -5,8 +5,9 @@
 #   reply:   {"exit": code | null, "signal": n | null, "timed_out": bool}
 # Requests come on stdin and replies go to stdout (one process's own interpreter), or, with
 # `--listen IDLE`, stdin is a Unix socket (bound by the process that started this one, in a
-# directory the sandbox cannot write; this one listens on it): one request per connection, one at a time,
-# and the interpreter exits after IDLE seconds without one (shared by a run's processes).
+# directory the sandbox cannot write; this one listens on it): one request per connection,
+# one at a time, and the interpreter exits after IDLE seconds without one (shared by the
+# processes of a run).
 # Each child runs in its own fresh directory with its own limits; after it ends, every other
 # process in the namespace is killed (this process is its PID 1) and reaped.
 import os
