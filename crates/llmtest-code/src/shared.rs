@@ -11,10 +11,12 @@
 //! the caller; KEY hashes the interpreter's scripts, the sandbox's features and this version, so
 //! a different build never talks to another's interpreter), and in it per slot `K`:
 //! `slot-K.lock` (an exclusive `flock` held for the whole start or execution: one client per
-//! interpreter at a time, one starter), `slot-K.sock` (bound by the starter, mode 0600: the
-//! sandbox user cannot connect to it or replace it) and `slot-K/` (the interpreter's working
-//! directory, where each execution gets its fresh directory). The interpreter inherits the
-//! listening socket and never sees its path. A client checks the peer's credentials before
+//! interpreter at a time, one starter) and `slot-K/` (the interpreter's working directory,
+//! where each execution gets its fresh directory). The socket is an abstract one,
+//! `@llmtest-warm-EUID-HASH-K` (HASH: of that directory's path), bound by the starter: it
+//! lives in the network namespace it was made in, so sandboxed programs (each in a fresh one) cannot reach it, and it leaves no file
+//! behind. The interpreter inherits it, listens, and serves only clients of the caller's uid;
+//! a client checks the interpreter's uid before
 //! sending anything. `llmtest-warm-EUID/probe-BOOT.json` keeps the sandbox probe's result
 //! (≈5 ms: a program started in fresh namespaces) for the run's other processes, for ten
 //! minutes of the same boot.
@@ -282,7 +284,7 @@ pub(crate) fn run(
     };
     // One retry: an interpreter that reached its idle time just as we connected closes the
     // connection without an answer.
-    for attempt in 0..2 {
+    for _ in 0..2 {
         let stream = match connect(c, held.k) {
             Some(s) => s,
             None => match start(c, held.k) {
@@ -290,12 +292,8 @@ pub(crate) fn run(
                 None => return Ok(None),
             },
         };
-        match execute(c, held.k, stream, files, limits)? {
-            Some(done) => return Ok(Some(done)),
-            None if attempt == 0 => {
-                let _ = std::fs::remove_file(c.base.join(format!("slot-{}.sock", held.k)));
-            }
-            None => {}
+        if let Some(done) = execute(c, held.k, stream, files, limits)? {
+            return Ok(Some(done));
         }
     }
     Ok(None)
@@ -321,9 +319,19 @@ fn peer(s: &UnixStream) -> Option<(i32, u32)> {
     (r == 0 && cred.pid > 0).then_some((cred.pid, cred.uid))
 }
 
+/// The abstract name of slot `k`'s socket: of this user, directory (and so key) and slot.
+fn socket_name(c: &Config, k: usize) -> String {
+    let euid = unsafe { libc::geteuid() };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    c.base.hash(&mut h);
+    format!("llmtest-warm-{euid}-{:016x}-{k}", h.finish())
+}
+
 /// A connection to slot `k`'s running interpreter, checked to be ours.
 fn connect(c: &Config, k: usize) -> Option<UnixStream> {
-    let s = UnixStream::connect(c.base.join(format!("slot-{k}.sock"))).ok()?;
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(socket_name(c, k)).ok()?;
+    let s = UnixStream::connect_addr(&addr).ok()?;
     let (_, uid) = peer(&s)?;
     let expected = sandbox_uid(c, k).unwrap_or_else(|| unsafe { libc::geteuid() });
     (uid == expected).then_some(s)
@@ -347,17 +355,17 @@ fn start(c: &Config, k: usize) -> Option<UnixStream> {
     // Written by us into the interpreter's directory: it compiles them once at start.
     put_fresh(&dir.join("llmtest_zygote.py"), ZYGOTE_PY).ok()?;
     put_fresh(&dir.join("llmtest_harness.py"), HARNESS_PY).ok()?;
-    let sock = c.base.join(format!("slot-{k}.sock"));
-    let _ = std::fs::remove_file(&sock);
-    let listener = bound_socket(&sock)?;
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).ok()?;
+    // Fails while another process holds the name (an interpreter still exiting): run cold.
+    let listener = bound_socket(&socket_name(c, k))?;
     let idle = format!("{:.3}", c.idle.as_secs_f64());
+    let client_uid = unsafe { libc::geteuid() }.to_string();
     let argv: Vec<String> = [
         "python3",
         "llmtest_zygote.py",
         "llmtest_harness.py",
         "--listen",
         &idle,
+        &client_uid,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -413,10 +421,9 @@ fn put_fresh(path: &Path, text: &str) -> std::io::Result<()> {
         .write_all(text.as_bytes())
 }
 
-/// A Unix stream socket bound to `path`, not yet listening.
-fn bound_socket(path: &Path) -> Option<OwnedFd> {
+/// A Unix stream socket bound to the abstract `name`, not yet listening.
+fn bound_socket(name: &str) -> Option<OwnedFd> {
     use std::os::fd::FromRawFd;
-    use std::os::unix::ffi::OsStrExt;
     let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
         return None;
@@ -425,14 +432,15 @@ fn bound_socket(path: &Path) -> Option<OwnedFd> {
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() >= addr.sun_path.len() {
+    let bytes = name.as_bytes();
+    if bytes.len() + 1 > addr.sun_path.len() {
         return None;
     }
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+    // An abstract address: a NUL, then the name (no terminator; the length says where it ends).
+    for (d, s) in addr.sun_path[1..].iter_mut().zip(bytes) {
         *d = *s as libc::c_char;
     }
-    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + bytes.len()) as libc::socklen_t;
     let r = unsafe {
         libc::bind(
             fd.as_raw_fd(),
@@ -483,7 +491,6 @@ fn execute(
             if let Some((pid, _)) = peer(&stream) {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
-            let _ = std::fs::remove_file(c.base.join(format!("slot-{k}.sock")));
             return Err(SandboxError(
                 "the shared warm interpreter stopped answering".into(),
             ));

@@ -204,7 +204,17 @@ fn a_program_cannot_reach_later_executions() {
     let first = start_of_pid_1(&dir, 10_000);
     // A daemon that would write a forged pass into every execution directory beside its own,
     // and a program that tries to replace the interpreter's files and to reach its socket.
+    // The interpreters' sockets, as the judge's network namespace lists them.
+    let names: Vec<String> = std::fs::read_to_string("/proc/net/unix")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .filter_map(|p| p.strip_prefix("@llmtest-warm-"))
+        .map(|n| format!("llmtest-warm-{n}"))
+        .collect();
+    assert!(!names.is_empty(), "no interpreter socket is listed");
     let hostile = r#"import os, glob, socket, time
+NAMES = NAMES_HERE
 def f():
     if os.fork() == 0:
         os.setsid()
@@ -219,7 +229,8 @@ def f():
                 time.sleep(0.005)
         os._exit(0)
     reached = []
-    for p in glob.glob('/tmp/**/slot-*.sock', recursive=True) + glob.glob(os.path.dirname(os.getcwd()) + '/../*.sock'):
+    for name in NAMES:
+        p = '\0' + name
         s = socket.socket(socket.AF_UNIX)
         try:
             s.connect(p)
@@ -232,7 +243,9 @@ def f():
         except OSError:
             pass
     return len(reached)
-"#;
+"#
+    .replace("NAMES_HERE", &format!("{names:?}"));
+    let hostile = hostile.as_str();
     let out = run(&dir, 10_000, hostile, json!(0));
     let _ = field(&out, "KIND");
     // The next process's wrong program, in the same interpreter, is still wrong.
@@ -248,8 +261,9 @@ def f():
         first,
         "not the same interpreter"
     );
-    if unsafe { libc_geteuid() } == 0 {
-        // As root the interpreter runs as an unprivileged uid: its socket is out of reach.
+    if llmtest_code::isolation().network {
+        // In a network namespace of its own the program cannot reach the interpreters'
+        // sockets (abstract ones live in the judge's namespace).
         let out = run(&dir, 10_000, hostile, json!(0));
         assert_eq!(field(&out, "KIND"), "passed", "{}", field(&out, "FOUND"));
     }
@@ -309,6 +323,47 @@ fn output_files_replaced_by_links_are_not_read_through() {
             "{target}: {:?}",
             started.elapsed()
         );
+    }
+    stop(&dir);
+}
+
+#[test]
+fn another_user_is_not_served() {
+    use std::os::unix::process::CommandExt;
+    let Some(t) = usable() else { return };
+    if unsafe { libc_geteuid() } != 0 {
+        return; // starting a process as another user needs root
+    }
+    let dir = canonical(&t);
+    let _ = start_of_pid_1(&dir, 10_000);
+    let names: Vec<String> = std::fs::read_to_string("/proc/net/unix")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .filter_map(|p| p.strip_prefix('@'))
+        .filter(|n| n.starts_with("llmtest-warm-"))
+        .map(str::to_owned)
+        .collect();
+    assert!(!names.is_empty());
+    // As `nobody`: it connects, sends a request, and gets no answer.
+    let script = format!(
+        "import json, socket\nfor n in {names:?}:\n    s = socket.socket(socket.AF_UNIX)\n    try:\n        s.connect('\\0' + n)\n    except OSError:\n        continue\n    s.settimeout(20)\n    try:\n        s.sendall(json.dumps({{'dir': '/tmp', 'timeout': 1, 'cpu': 1, 'as': None, 'fsize': 1, 'nofile': 8, 'nproc': 1}}).encode() + b'\\n')\n        print('REPLY', repr(s.recv(100)))\n    except (BrokenPipeError, ConnectionResetError):\n        print('REPLY', repr(b''))\n"
+    );
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("REPLY"), "it could not even connect: {text}");
+    for line in text.lines() {
+        assert_eq!(line, "REPLY b''", "another user was served: {text}");
     }
     stop(&dir);
 }

@@ -4,10 +4,10 @@
 #   request: {"dir", "timeout", "cpu", "as", "fsize", "nofile", "nproc"}
 #   reply:   {"exit": code | null, "signal": n | null, "timed_out": bool}
 # Requests come on stdin and replies go to stdout (one process's own interpreter), or, with
-# `--listen IDLE`, stdin is a Unix socket (bound by the process that started this one, in a
-# directory the sandbox cannot write; this one listens on it): one request per connection,
-# one at a time, and the interpreter exits after IDLE seconds without one (shared by the
-# processes of a run).
+# `--listen IDLE UID`, stdin is a Unix socket (abstract, bound by the process that started
+# this one in its network namespace, which sandboxed programs are not in; this one listens on
+# it): one request per connection from a client of uid UID, one at a time, and the
+# interpreter exits after IDLE seconds without one (shared by the processes of a run).
 # Each child runs in its own fresh directory with its own limits; after it ends, every other
 # process in the namespace is killed (this process is its PID 1) and reaped.
 import os
@@ -134,8 +134,9 @@ def serve_stdin():
         _out.write(execute(json.loads(line)))
 
 
-def serve_socket(idle):
+def serve_socket(idle, client_uid):
     import socket
+    import struct
 
     listener = socket.socket(fileno=os.dup(0))
     listener.listen(16)  # now: the credentials a client reads are this process's
@@ -152,6 +153,9 @@ def serve_socket(idle):
             continue
         with conn:
             try:
+                cred = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                if struct.unpack("3i", cred)[1] != client_uid:
+                    continue  # not the user whose programs these are
                 conn.settimeout(10)
                 line = conn.makefile("rb").readline(1 << 20)
                 req = json.loads(line)
@@ -164,7 +168,7 @@ def serve_socket(idle):
                 pass
 
 
-if len(sys.argv) > 3 and sys.argv[2] == "--listen":
-    serve_socket(float(sys.argv[3]))
+if len(sys.argv) > 4 and sys.argv[2] == "--listen":
+    serve_socket(float(sys.argv[3]), int(sys.argv[4]))
 else:
     serve_stdin()
