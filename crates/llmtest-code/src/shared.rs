@@ -8,15 +8,15 @@
 //! after each). It exits after a few idle seconds.
 //!
 //! Layout, in the temporary directory: `llmtest-warm-EUID/KEY/` (both mode 0711, owned by
-//! the caller; KEY hashes the interpreter's scripts, the sandbox's features and this version, so
-//! a different build never talks to another's interpreter), and in it per slot `K`:
-//! `slot-K.lock` (an exclusive `flock` held for the whole start or execution: one client per
-//! interpreter at a time, one starter) and `slot-K/` (the interpreter's working directory,
-//! where each execution gets its fresh directory). The socket is an abstract one,
+//! the caller; KEY hashes the interpreter's scripts, the sandbox's features and this
+//! version, so a different build never talks to another's interpreter), and in it per slot
+//! `K`: `slot-K.lock` (an exclusive `flock` held for the whole start or execution: one client
+//! per interpreter at a time, one starter) and `slot-K/` (the interpreter's working
+//! directory, where each execution gets its fresh directory). The socket is an abstract one,
 //! `@llmtest-warm-EUID-HASH-K` (HASH: of that directory's path), bound by the starter: it
-//! lives in the network namespace it was made in, so sandboxed programs (each in a fresh one) cannot reach it, and it leaves no file
-//! behind. The interpreter inherits it, listens, and serves only clients of the caller's uid;
-//! a client checks the interpreter's uid before
+//! lives in the network namespace it was made in, so sandboxed programs (each in a fresh
+//! one) cannot reach it, and it leaves no file behind. The interpreter inherits it, listens,
+//! and serves only clients of the caller's uid; a client checks the interpreter's uid before
 //! sending anything. `llmtest-warm-EUID/probe-BOOT.json` keeps the sandbox probe's result
 //! (≈5 ms: a program started in fresh namespaces) for the run's other processes, for ten
 //! minutes of the same boot.
