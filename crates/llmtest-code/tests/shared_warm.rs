@@ -349,7 +349,12 @@ fn another_user_is_not_served() {
     let script = format!(
         "import json, socket\nfor n in {names:?}:\n    s = socket.socket(socket.AF_UNIX)\n    try:\n        s.connect('\\0' + n)\n    except OSError:\n        continue\n    s.settimeout(20)\n    try:\n        s.sendall(json.dumps({{'dir': '/tmp', 'timeout': 1, 'cpu': 1, 'as': None, 'fsize': 1, 'nofile': 8, 'nproc': 1}}).encode() + b'\\n')\n        print('REPLY', repr(s.recv(100)))\n    except (BrokenPipeError, ConnectionResetError):\n        print('REPLY', repr(b''))\n"
     );
-    let out = Command::new("/usr/bin/python3")
+    let python = llmtest_code::SANDBOX_PATH
+        .split(':')
+        .map(|d| Path::new(d).join("python3"))
+        .find(|p| p.is_file())
+        .unwrap();
+    let out = Command::new(python)
         .args(["-c", &script])
         .uid(65534)
         .gid(65534)
