@@ -49,6 +49,8 @@ struct Config {
     idle: Duration,
     slots: usize,
     key: u64,
+    /// `llmtest-warm-EUID-HASH-`: the abstract socket names' common part (HASH: of `base`).
+    socket_prefix: String,
 }
 
 static CONFIG: OnceLock<Option<Config>> = OnceLock::new();
@@ -191,11 +193,15 @@ fn config_in(parent: &Path, idle: Duration) -> Option<Config> {
         .map(usize::from)
         .unwrap_or(1)
         .clamp(1, 64);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    base.hash(&mut h);
+    let socket_prefix = format!("llmtest-warm-{euid}-{:016x}-", h.finish());
     Some(Config {
         base,
         idle,
         slots,
         key,
+        socket_prefix,
     })
 }
 
@@ -321,10 +327,7 @@ fn peer(s: &UnixStream) -> Option<(i32, u32)> {
 
 /// The abstract name of slot `k`'s socket: of this user, directory (and so key) and slot.
 fn socket_name(c: &Config, k: usize) -> String {
-    let euid = unsafe { libc::geteuid() };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    c.base.hash(&mut h);
-    format!("llmtest-warm-{euid}-{:016x}-{k}", h.finish())
+    format!("{}{k}", c.socket_prefix)
 }
 
 /// A connection to slot `k`'s running interpreter, checked to be ours.

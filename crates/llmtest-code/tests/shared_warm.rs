@@ -105,15 +105,32 @@ fn interpreters_in(dir: &Path) -> Vec<i32> {
     pids
 }
 
-fn wait_gone(dir: &Path, within: Duration) -> Vec<i32> {
-    let end = Instant::now() + within;
+/// Waits (up to 40 s) for the interpreters started under `dir` to reach their idle time.
+fn assert_all_exit(dir: &Path) {
+    let end = Instant::now() + Duration::from_secs(40);
     loop {
         let left = interpreters_in(dir);
-        if left.is_empty() || Instant::now() > end {
-            return left;
+        if left.is_empty() {
+            return;
         }
+        assert!(
+            Instant::now() < end,
+            "still running after their idle time: {left:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The interpreters' abstract socket names, as the judge's network namespace lists them.
+fn socket_names() -> Vec<String> {
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .filter_map(|p| p.strip_prefix('@'))
+        .filter(|n| n.starts_with("llmtest-warm-"))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn usable() -> Option<tempfile::TempDir> {
@@ -153,18 +170,10 @@ fn processes_of_a_run_share_an_interpreter_that_exits_when_idle() {
         "no interpreter outlived its process"
     );
     // Idle for 10 s: it exits, and the next process starts another.
-    let left = wait_gone(&dir, Duration::from_secs(40));
-    assert!(
-        left.is_empty(),
-        "still running after their idle time: {left:?}"
-    );
+    assert_all_exit(&dir);
     let third = start_of_pid_1(&dir, 300);
     assert!(third > second, "{third} after {second}");
-    let left = wait_gone(&dir, Duration::from_secs(40));
-    assert!(
-        left.is_empty(),
-        "still running after their idle time: {left:?}"
-    );
+    assert_all_exit(&dir);
 }
 
 #[test]
@@ -190,11 +199,7 @@ fn concurrent_processes_get_their_own_answers() {
         assert_eq!(field(&out, "KIND"), want, "{i}: {}", field(&out, "FOUND"));
         assert_eq!(field(&out, "PASS"), (i % 3 != 2).to_string(), "{i}");
     }
-    let left = wait_gone(&dir, Duration::from_secs(40));
-    assert!(
-        left.is_empty(),
-        "still running after their idle time: {left:?}"
-    );
+    assert_all_exit(&dir);
 }
 
 #[test]
@@ -202,17 +207,10 @@ fn a_program_cannot_reach_later_executions() {
     let Some(t) = usable() else { return };
     let dir = canonical(&t);
     let first = start_of_pid_1(&dir, 10_000);
-    // A daemon that would write a forged pass into every execution directory beside its own,
-    // and a program that tries to replace the interpreter's files and to reach its socket.
-    // The interpreters' sockets, as the judge's network namespace lists them.
-    let names: Vec<String> = std::fs::read_to_string("/proc/net/unix")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(7))
-        .filter_map(|p| p.strip_prefix("@llmtest-warm-"))
-        .map(|n| format!("llmtest-warm-{n}"))
-        .collect();
+    let names = socket_names();
     assert!(!names.is_empty(), "no interpreter socket is listed");
+    // A daemon that would write a forged pass into every execution directory beside its own,
+    // and a program that tries to replace the interpreter's files and to reach the sockets.
     let hostile = r#"import os, glob, socket, time
 NAMES = NAMES_HERE
 def f():
@@ -336,14 +334,7 @@ fn another_user_is_not_served() {
     }
     let dir = canonical(&t);
     let _ = start_of_pid_1(&dir, 10_000);
-    let names: Vec<String> = std::fs::read_to_string("/proc/net/unix")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(7))
-        .filter_map(|p| p.strip_prefix('@'))
-        .filter(|n| n.starts_with("llmtest-warm-"))
-        .map(str::to_owned)
-        .collect();
+    let names = socket_names();
     assert!(!names.is_empty());
     // As `nobody`: it connects, sends a request, and gets no answer.
     let script = format!(

@@ -52,7 +52,11 @@ impl Recorded {
     }
 }
 
-pub(crate) fn run(lt: &Llmtest, args: Arguments, shard: Option<crate::shard::Shard>) -> ExitCode {
+pub(crate) fn run(
+    lt: &Llmtest,
+    mut args: Arguments,
+    shard: Option<crate::shard::Shard>,
+) -> ExitCode {
     let root = lt.root_dir();
     let registry = Arc::new(lt.grader_registry(&root));
     // `--exact suite::case::model` (how nextest runs each test in its own process): only
@@ -190,7 +194,6 @@ pub(crate) fn run(lt: &Llmtest, args: Arguments, shard: Option<crate::shard::Sha
     }
     // One trial (how nextest runs each): it runs on this thread, not in a pool of threads
     // (spawning and tearing down threads was a tenth of such a process's time).
-    let mut args = args;
     if selected.len() == 1 {
         args.test_threads = Some(1);
     }
